@@ -1,0 +1,178 @@
+//! `pxelab up`: load lab.yaml, start the engine, the servers and one face, and shut it all
+//! down through one cancellation token (Ctrl-C, SIGTERM, `q` in the console).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{self, DhcpMode};
+use crate::engine::{Engine, EventKind, Source};
+use crate::headless::Format;
+
+/// Which face shows the lab.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Face {
+    /// The ratatui console, with an optional theme name or path.
+    Tui {
+        /// Theme override.
+        theme: Option<String>,
+    },
+    /// Headless text or JSON lines.
+    Headless(Format),
+}
+
+/// Options of `pxelab up`.
+#[derive(Debug, Clone)]
+pub struct UpOptions {
+    /// lab.yaml.
+    pub config: PathBuf,
+    /// The face.
+    pub face: Face,
+    /// Write events as JSON lines to this file.
+    pub record: Option<PathBuf>,
+}
+
+/// Loads and validates lab.yaml, failing with every problem listed.
+pub fn load_lab(path: &std::path::Path) -> anyhow::Result<config::Lab> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+    let abs = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    Ok(config::load_validated(&abs, &text)?)
+}
+
+/// Cancels `cancel` on Ctrl-C or SIGTERM.
+pub fn cancel_on_signals(cancel: CancellationToken) {
+    tokio::spawn(async move {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            let mut term = match signal(SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                    cancel.cancel();
+                    return;
+                }
+            };
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {},
+                _ = term.recv() => {},
+                _ = cancel.cancelled() => {},
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+        cancel.cancel();
+    });
+}
+
+/// Starts every server the lab asks for on `engine`, each as its own task. A server
+/// that fails reports `server-down` and the others keep running.
+pub fn start_servers(
+    engine: &Engine,
+    cancel: &CancellationToken,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let lab = engine.lab();
+    let mut tasks = Vec::new();
+    let spawn =
+        |source: Source,
+         fut: std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<()>> + Send>>,
+         engine: Engine| {
+            tokio::spawn(async move {
+                if let Err(e) = fut.await {
+                    tracing::error!("{source:?} server failed: {e:#}");
+                    engine.emit(
+                        None,
+                        EventKind::ServerDown {
+                            source,
+                            reason: format!("{e:#}"),
+                        },
+                    );
+                }
+            })
+        };
+    tasks.push(spawn(
+        Source::Http,
+        Box::pin(crate::http::serve(engine.clone(), cancel.clone())),
+        engine.clone(),
+    ));
+    tasks.push(spawn(
+        Source::Admin,
+        Box::pin(crate::http::admin::serve(engine.clone(), cancel.clone())),
+        engine.clone(),
+    ));
+    if lab.file.dhcp.mode != DhcpMode::Off {
+        tasks.push(spawn(
+            Source::Dhcp,
+            Box::pin(crate::dhcp::serve(engine.clone(), cancel.clone())),
+            engine.clone(),
+        ));
+    }
+    if lab.file.tftp.enabled {
+        tasks.push(spawn(
+            Source::Tftp,
+            Box::pin(crate::tftp::serve(engine.clone(), cancel.clone())),
+            engine.clone(),
+        ));
+    }
+    if lab.file.ssh.watch {
+        tasks.push(spawn(
+            Source::Ssh,
+            Box::pin(crate::watch::run(engine.clone(), cancel.clone())),
+            engine.clone(),
+        ));
+    }
+    // Pick up external edits of lab.yaml without a restart.
+    let (e2, c2) = (engine.clone(), cancel.clone());
+    tasks.push(tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_millis(700));
+        loop {
+            tokio::select! {
+                _ = c2.cancelled() => break,
+                _ = tick.tick() => { e2.reload_if_changed(); }
+            }
+        }
+    }));
+    tasks
+}
+
+/// Runs a face on an engine until it or a signal ends the run, then stops the servers.
+/// `rx` must be subscribed before the servers start so the face sees them come up.
+pub async fn run_face(
+    engine: Engine,
+    rx: tokio::sync::broadcast::Receiver<crate::engine::Event>,
+    cancel: CancellationToken,
+    face: Face,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+) -> anyhow::Result<()> {
+    let result = match face {
+        Face::Tui { theme } => crate::tui::run(engine.clone(), cancel.clone(), theme).await,
+        Face::Headless(fmt) => crate::headless::run(rx, cancel.clone(), fmt).await,
+    };
+    cancel.cancel();
+    for t in tasks {
+        let _ = tokio::time::timeout(Duration::from_secs(3), t).await;
+    }
+    engine.flush();
+    result
+}
+
+/// `pxelab up`.
+pub async fn up(opts: UpOptions) -> anyhow::Result<()> {
+    let lab = load_lab(&opts.config)?;
+    let engine = Engine::new(lab);
+    if let Some(r) = &opts.record {
+        engine.record_to(r)?;
+    }
+    let cancel = CancellationToken::new();
+    cancel_on_signals(cancel.clone());
+    // The face subscribes first so it sees the servers come up.
+    let rx = engine.subscribe();
+    let n = engine.lab().file.nodes.len();
+    engine.emit(None, EventKind::ConfigLoaded { nodes: n });
+    let tasks = start_servers(&engine, &cancel);
+    run_face(engine, rx, cancel, opts.face, tasks).await
+}

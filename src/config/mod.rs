@@ -1,0 +1,263 @@
+//! lab.yaml: loading, validation with file:line:col errors, and comment-keeping write-back.
+//!
+//! - [`model`]: the serde types of the file.
+//! - [`Lab`]: a loaded, validated lab with its location on disk and resolved values.
+
+pub mod model;
+
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+
+pub use model::*;
+
+use crate::mac::Mac;
+
+/// Where in a file a problem is.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Location {
+    /// The file.
+    pub path: PathBuf,
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column.
+    pub column: usize,
+}
+
+impl std::fmt::Display for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}:{}", self.path.display(), self.line, self.column)
+    }
+}
+
+/// Everything that can go wrong reading or writing lab.yaml.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The YAML is malformed or does not fit the schema.
+    #[error("{location}: {message}")]
+    Syntax {
+        /// Where.
+        location: Location,
+        /// What.
+        message: String,
+    },
+    /// The file parsed but is inconsistent; every problem is listed.
+    #[error("{} problem(s) in lab.yaml:\n{}", .0.len(), .0.iter().map(|p| format!("  {p}")).collect::<Vec<_>>().join("\n"))]
+    Invalid(Vec<Problem>),
+    /// Write-back refused because the file changed on disk since it was loaded.
+    #[error("{path} changed on disk since it was loaded; reload it and try again")]
+    ChangedOnDisk {
+        /// The file.
+        path: PathBuf,
+    },
+    /// A node with this MAC already exists.
+    #[error("{mac} is already in the lab as `{hostname}`")]
+    AlreadyKnown {
+        /// The MAC.
+        mac: Mac,
+        /// Its hostname.
+        hostname: String,
+    },
+    /// A write-back edit could not be applied.
+    #[error("{path}: cannot edit: {message}")]
+    Edit {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+}
+
+/// How bad a problem is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// The lab cannot run.
+    Error,
+    /// The lab runs, but something will not work until fixed (e.g. an asset not yet downloaded).
+    Warning,
+}
+
+/// One validation finding.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Problem {
+    /// Error or warning.
+    pub severity: Severity,
+    /// Where in lab.yaml, when known.
+    pub location: Option<Location>,
+    /// What is wrong, naming the value.
+    pub message: String,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let sev = match self.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        };
+        match &self.location {
+            Some(l) => write!(f, "{l}: {sev}: {}", self.message),
+            None => write!(f, "{sev}: {}", self.message),
+        }
+    }
+}
+
+/// A loaded lab.yaml with the values derived from it.
+#[derive(Debug, Clone)]
+pub struct Lab {
+    /// The file it came from (absolute), or a placeholder for in-memory labs.
+    pub path: PathBuf,
+    /// The parsed file.
+    pub file: LabFile,
+    /// The address nodes reach pxelab at.
+    pub server_address: Ipv4Addr,
+    /// The raw text that was parsed (for change detection and write-back).
+    pub source: String,
+}
+
+impl Lab {
+    /// Parses lab.yaml text. Errors carry `path:line:col`.
+    pub fn parse(path: &Path, text: &str) -> Result<Lab, ConfigError> {
+        let file: LabFile = yaml_serde::from_str(text).map_err(|e| {
+            let (line, column) = e
+                .location()
+                .map(|l| (l.line(), l.column()))
+                .unwrap_or((1, 1));
+            ConfigError::Syntax {
+                location: Location {
+                    path: path.to_path_buf(),
+                    line,
+                    column,
+                },
+                message: e.to_string(),
+            }
+        })?;
+        let server_address = file.server_address.unwrap_or(Ipv4Addr::LOCALHOST);
+        Ok(Lab {
+            path: path.to_path_buf(),
+            file,
+            server_address,
+            source: text.to_string(),
+        })
+    }
+
+    /// Reads and parses lab.yaml from disk.
+    pub fn load(path: &Path) -> Result<Lab, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let abs = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+        Lab::parse(&abs, &text)
+    }
+
+    /// The folder lab.yaml lives in; relative paths in the file are resolved against it.
+    pub fn dir(&self) -> PathBuf {
+        self.path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."))
+    }
+
+    /// pxelab's own state folder beside lab.yaml (`.pxelab/`): keys, token, leases.
+    pub fn state_dir(&self) -> PathBuf {
+        self.dir().join(".pxelab")
+    }
+
+    /// Resolves a path from lab.yaml against the lab's folder.
+    pub fn resolve(&self, p: &Path) -> PathBuf {
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.dir().join(p)
+        }
+    }
+
+    /// The folder holding kernel, initrds, modloop and extras.
+    pub fn assets_dir(&self) -> PathBuf {
+        self.resolve(&self.file.boot.assets_dir)
+    }
+
+    /// `http://SERVER:PORT`, the base every URL handed to nodes starts with.
+    pub fn http_base(&self) -> String {
+        format!("http://{}:{}", self.server_address, self.file.http.port)
+    }
+
+    /// The node entry for a MAC, if the lab lists it.
+    pub fn node_by_mac(&self, mac: &Mac) -> Option<&NodeEntry> {
+        self.file.nodes.iter().find(|n| n.mac == *mac)
+    }
+
+    /// The node entry for a hostname, if the lab lists it.
+    pub fn node_by_hostname(&self, hostname: &str) -> Option<&NodeEntry> {
+        self.file.nodes.iter().find(|n| n.hostname == hostname)
+    }
+
+    /// The names of every role a node may have: built-ins first, then lab.yaml's own.
+    pub fn role_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = BUILTIN_ROLES.iter().map(|s| s.to_string()).collect();
+        for k in self.file.roles.keys() {
+            if !names.contains(k) {
+                names.push(k.clone());
+            }
+        }
+        names
+    }
+}
+
+/// Roles pxelab knows without any configuration.
+pub const BUILTIN_ROLES: [&str; 2] = ["k3s-server", "k3s-agent"];
+
+pub mod atomic;
+pub mod edit;
+pub mod validate;
+
+/// Parses and validates lab.yaml text; any error-severity problem refuses the file.
+pub fn load_validated(path: &Path, text: &str) -> Result<Lab, ConfigError> {
+    let lab = Lab::parse(path, text)?;
+    let errors: Vec<Problem> = validate::validate(&lab)
+        .into_iter()
+        .filter(|p| p.severity == Severity::Error)
+        .collect();
+    if errors.is_empty() {
+        Ok(lab)
+    } else {
+        Err(ConfigError::Invalid(errors))
+    }
+}
+
+/// Suggests a hostname for a MAC adopted into `role` from `adopt.hostname_pattern`:
+/// `{prefix}` (the role's hostname_prefix, else the role name), `{hash}` (4 hex digits
+/// from the MAC) and `{n}` (the lowest number giving a hostname not yet in the lab).
+pub fn suggest_hostname(lab: &Lab, mac: Mac, role: &str) -> String {
+    let prefix = lab
+        .file
+        .roles
+        .get(role)
+        .and_then(|r| r.hostname_prefix.clone())
+        .unwrap_or_else(|| match role {
+            "k3s-server" => "server".to_string(),
+            "k3s-agent" => "agent".to_string(),
+            other => other.to_string(),
+        });
+    let base = lab
+        .file
+        .adopt
+        .hostname_pattern
+        .replace("{prefix}", &prefix)
+        .replace("{hash}", &mac.short_hash());
+    if !base.contains("{n}") {
+        return base;
+    }
+    (0..10_000)
+        .map(|n| base.replace("{n}", &n.to_string()))
+        .find(|h| lab.node_by_hostname(h).is_none())
+        .unwrap_or_else(|| base.replace("{n}", &mac.short_hash()))
+}

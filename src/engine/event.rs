@@ -1,0 +1,584 @@
+//! Typed events: what the wire servers and the watcher report, and what every face shows.
+//!
+//! An [`Event`] is plain data (serde), so the headless JSON face, the recorder
+//! (`--record FILE`), the admin API's Server-Sent Events and the TUI all see the same
+//! thing. Secrets never go into an event: fields carry file names, paths, sizes and
+//! addresses, never the content served.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use serde::{Deserialize, Serialize};
+
+use crate::mac::Mac;
+
+/// One thing that happened, stamped by the engine.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// Monotonic sequence number (starts at 1 for each engine).
+    pub seq: u64,
+    /// Wall-clock time, milliseconds since the Unix epoch.
+    pub at_ms: u64,
+    /// The machine it concerns, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mac: Option<Mac>,
+    /// The node's hostname at the time, when it is known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hostname: Option<String>,
+    /// What happened.
+    #[serde(flatten)]
+    pub kind: EventKind,
+}
+
+/// Which server or watcher an event comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    /// DHCP / proxyDHCP.
+    Dhcp,
+    /// TFTP.
+    Tftp,
+    /// HTTP boot server.
+    Http,
+    /// Admin API.
+    Admin,
+    /// SSH watcher.
+    Ssh,
+    /// The engine itself (config, adoption).
+    Engine,
+}
+
+/// How a TFTP transfer ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TransferOutcome {
+    /// Every byte delivered and acknowledged.
+    Complete,
+    /// The client stopped answering.
+    Timeout,
+    /// Refused before any data (write request, traversal, missing file).
+    Refused,
+    /// The client aborted (e.g. OVMF's size probe, error 8) or another error occurred.
+    Error,
+}
+
+/// The kind of thing a node fetched over HTTP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FetchKind {
+    /// The per-node iPXE script.
+    Script,
+    /// The wait-loop script given to a held MAC.
+    HoldScript,
+    /// The kernel.
+    Kernel,
+    /// An initramfs.
+    Initrd,
+    /// The Alpine modloop.
+    Modloop,
+    /// Another boot asset (apkovl, …).
+    Asset,
+    /// NoCloud meta-data.
+    MetaData,
+    /// NoCloud user-data.
+    UserData,
+    /// NoCloud vendor-data.
+    VendorData,
+    /// NoCloud network-config.
+    NetworkConfig,
+    /// Anything else (refused or unknown paths).
+    Other,
+}
+
+/// A tiny-cloud phase.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CloudPhase {
+    /// Network up, sshd enabled, NoCloud data fetched.
+    Boot,
+    /// user-data saved.
+    Early,
+    /// Users, hostname, keys, write_files, packages.
+    Main,
+    /// runcmd.
+    Final,
+}
+
+/// Status of one tiny-cloud action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ActionStatus {
+    /// `<action>: starting`
+    Starting,
+    /// `<action>: done`
+    Done,
+    /// `<action>: failed`
+    Failed,
+    /// `<action>: skipped`
+    Skipped,
+    /// `<action>: unknown`
+    Unknown,
+}
+
+/// A k3s milestone read from its log or from the server's node list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "step")]
+pub enum K3sStep {
+    /// `Starting k3s v…`
+    Starting {
+        /// The version string.
+        version: String,
+    },
+    /// `Kube API server is now running` (server).
+    ApiUp,
+    /// `k3s is up and running` (server).
+    ServerUp,
+    /// `Connecting to proxy` (agent).
+    Connecting {
+        /// The URL it connects to.
+        url: String,
+    },
+    /// `Remotedialer connected to proxy` (agent).
+    Connected,
+    /// `Annotations and labels have been set successfully on node: NAME` (agent joined).
+    Joined,
+    /// Ready condition True, seen from the server.
+    Ready,
+    /// Ready condition no longer True, seen from the server.
+    NotReady,
+}
+
+/// Why a k3s node failed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum K3sFailure {
+    /// The token does not match the server's (CA hash or credentials).
+    TokenMismatch,
+    /// The server could not be reached or validated.
+    ServerUnreachable,
+    /// The server rejected the node password (diskless rejoin trap).
+    NodePasswordRejected,
+    /// The kernel lacks a cgroup k3s needs.
+    CgroupsMissing,
+    /// The server is not ready yet (transient, reported once).
+    ServerNotReady,
+    /// Another fatal line.
+    Other,
+}
+
+/// What happened.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "kebab-case")]
+pub enum EventKind {
+    // ---- lifecycle ----
+    /// A server started listening.
+    ServerUp {
+        /// Which.
+        source: Source,
+        /// Where.
+        addr: String,
+    },
+    /// A server stopped or failed to start.
+    ServerDown {
+        /// Which.
+        source: Source,
+        /// Why.
+        reason: String,
+    },
+    /// lab.yaml was (re)loaded.
+    ConfigLoaded {
+        /// Number of nodes listed.
+        nodes: usize,
+    },
+    /// lab.yaml changed on disk but is invalid; the previous lab stays in force.
+    ConfigRejected {
+        /// The error, with file:line:col.
+        error: String,
+    },
+
+    // ---- DHCP ----
+    /// A DHCPDISCOVER (or PXE REQUEST on 4011) arrived.
+    DhcpDiscover {
+        /// Message type (`discover`, `request`, `inform`, …).
+        msg: String,
+        /// Option 93 client architecture (raw number).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        arch: Option<u16>,
+        /// Option 60 vendor class.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        vendor_class: Option<String>,
+        /// Option 97 client UUID.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        uuid: Option<String>,
+        /// giaddr when relayed.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        relay: Option<Ipv4Addr>,
+        /// The client is iPXE (option 77 `iPXE` or option 175 present).
+        ipxe: bool,
+        /// Whether the request came on the PXE port (4011).
+        #[serde(default)]
+        pxe_port: bool,
+    },
+    /// pxelab answered with an OFFER or ACK.
+    DhcpReply {
+        /// `offer`, `ack`, `nak`.
+        msg: String,
+        /// Address given (server mode).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        yiaddr: Option<Ipv4Addr>,
+        /// Boot file or URL given.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        boot_file: Option<String>,
+        /// proxy or server.
+        proxy: bool,
+    },
+    /// A lease was released or declined, or expired (server mode).
+    DhcpLease {
+        /// `release`, `decline`, `expire`, `renew`.
+        action: String,
+        /// The address.
+        ip: Ipv4Addr,
+    },
+    /// A packet was dropped without an answer (malformed, not PXE in proxy mode, …).
+    DhcpDropped {
+        /// Who sent it.
+        from: SocketAddr,
+        /// Why.
+        reason: String,
+    },
+
+    // ---- TFTP ----
+    /// A TFTP read request was accepted.
+    TftpStart {
+        /// The file asked for.
+        file: String,
+        /// The client.
+        client: SocketAddr,
+        /// Negotiated block size.
+        blksize: u16,
+        /// Negotiated window size.
+        windowsize: u16,
+    },
+    /// A TFTP transfer ended.
+    TftpEnd {
+        /// The file asked for.
+        file: String,
+        /// The client.
+        client: SocketAddr,
+        /// Bytes sent.
+        bytes: u64,
+        /// Duration.
+        ms: u64,
+        /// How it ended.
+        outcome: TransferOutcome,
+        /// Error detail.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        detail: Option<String>,
+    },
+
+    // ---- HTTP ----
+    /// An HTTP request began (large assets only; small ones report just the end).
+    HttpStart {
+        /// The path asked for.
+        path: String,
+        /// The client.
+        client: IpAddr,
+        /// What it is.
+        what: FetchKind,
+        /// Bytes about to be sent.
+        bytes: u64,
+    },
+    /// An HTTP request ended.
+    HttpFetch {
+        /// The path asked for.
+        path: String,
+        /// The client.
+        client: IpAddr,
+        /// What it is.
+        what: FetchKind,
+        /// Status code.
+        status: u16,
+        /// Bytes sent.
+        bytes: u64,
+        /// Duration.
+        ms: u64,
+    },
+
+    // ---- inventory / commands ----
+    /// An unknown MAC was seen and is being held in the wait loop.
+    NodeHeld,
+    /// A MAC was adopted into the lab.
+    NodeAdopted {
+        /// Its role.
+        role: String,
+        /// Its hostname.
+        hostname: String,
+    },
+    /// A node was removed from the lab.
+    NodeForgotten,
+    /// A node's role or hostname changed.
+    NodeChanged {
+        /// New role.
+        role: String,
+        /// New hostname.
+        hostname: String,
+    },
+
+    // ---- SSH watcher ----
+    /// Waiting for / connecting to the node's SSH.
+    SshConnecting {
+        /// Address.
+        addr: SocketAddr,
+        /// Attempt number.
+        attempt: u32,
+    },
+    /// Logged in with the operator key and the expected host key.
+    SshUp {
+        /// Address.
+        addr: SocketAddr,
+    },
+    /// The connection dropped or the node went away.
+    SshLost {
+        /// Why.
+        reason: String,
+    },
+    /// The node presented a host key other than the pinned one: not trusted.
+    HostKeyMismatch {
+        /// Fingerprint expected.
+        expected: String,
+        /// Fingerprint seen.
+        seen: String,
+    },
+    /// A tiny-cloud action line.
+    TinyCloud {
+        /// Phase.
+        phase: CloudPhase,
+        /// Action (e.g. `set_hostname`).
+        action: String,
+        /// Status.
+        status: ActionStatus,
+    },
+    /// tiny-cloud marked bootstrap complete.
+    TinyCloudComplete,
+    /// A k3s milestone.
+    K3s {
+        /// Which.
+        #[serde(flatten)]
+        step: K3sStep,
+    },
+    /// The node failed; `line` is the log line that says why.
+    NodeFailed {
+        /// Category.
+        reason: K3sFailure,
+        /// The log line.
+        line: String,
+    },
+    /// tiny-cloud reported a failed action (the node is marked failed).
+    CloudFailed {
+        /// Phase.
+        phase: CloudPhase,
+        /// Action.
+        action: String,
+        /// The log line.
+        line: String,
+    },
+    /// A log line streamed from the node (kept in its ring buffer, not on the bus).
+    LogLine {
+        /// Which file (`messages`, `k3s.log`).
+        file: String,
+        /// The line.
+        line: String,
+    },
+
+    // ---- refusals ----
+    /// A request was refused (traversal, unknown MAC, wrong client for secrets, …).
+    Refused {
+        /// Which server.
+        source: Source,
+        /// The client.
+        client: String,
+        /// What was asked.
+        what: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+impl EventKind {
+    /// A short stable name for the event kind (`dhcp-discover`, `http-fetch`, …).
+    pub fn name(&self) -> &'static str {
+        match self {
+            EventKind::ServerUp { .. } => "server-up",
+            EventKind::ServerDown { .. } => "server-down",
+            EventKind::ConfigLoaded { .. } => "config-loaded",
+            EventKind::ConfigRejected { .. } => "config-rejected",
+            EventKind::DhcpDiscover { .. } => "dhcp-discover",
+            EventKind::DhcpReply { .. } => "dhcp-reply",
+            EventKind::DhcpLease { .. } => "dhcp-lease",
+            EventKind::DhcpDropped { .. } => "dhcp-dropped",
+            EventKind::TftpStart { .. } => "tftp-start",
+            EventKind::TftpEnd { .. } => "tftp-end",
+            EventKind::HttpStart { .. } => "http-start",
+            EventKind::HttpFetch { .. } => "http-fetch",
+            EventKind::NodeHeld => "node-held",
+            EventKind::NodeAdopted { .. } => "node-adopted",
+            EventKind::NodeForgotten => "node-forgotten",
+            EventKind::NodeChanged { .. } => "node-changed",
+            EventKind::SshConnecting { .. } => "ssh-connecting",
+            EventKind::SshUp { .. } => "ssh-up",
+            EventKind::SshLost { .. } => "ssh-lost",
+            EventKind::HostKeyMismatch { .. } => "host-key-mismatch",
+            EventKind::TinyCloud { .. } => "tiny-cloud",
+            EventKind::TinyCloudComplete => "tiny-cloud-complete",
+            EventKind::K3s { .. } => "k3s",
+            EventKind::NodeFailed { .. } => "node-failed",
+            EventKind::CloudFailed { .. } => "cloud-failed",
+            EventKind::LogLine { .. } => "log-line",
+            EventKind::Refused { .. } => "refused",
+        }
+    }
+
+    /// Whether this is a problem a face should highlight.
+    pub fn is_problem(&self) -> bool {
+        matches!(
+            self,
+            EventKind::ServerDown { .. }
+                | EventKind::ConfigRejected { .. }
+                | EventKind::HostKeyMismatch { .. }
+                | EventKind::NodeFailed { .. }
+                | EventKind::CloudFailed { .. }
+                | EventKind::Refused { .. }
+        ) || matches!(
+            self,
+            EventKind::TftpEnd { outcome, .. } if *outcome != TransferOutcome::Complete
+        )
+    }
+
+    /// A one-line human description, without time or node (the headless text face adds those).
+    pub fn describe(&self) -> String {
+        match self {
+            EventKind::ServerUp { source, addr } => {
+                format!("{source:?} server listening on {addr}")
+            }
+            EventKind::ServerDown { source, reason } => format!("{source:?} server down: {reason}"),
+            EventKind::ConfigLoaded { nodes } => format!("lab.yaml loaded, {nodes} node(s)"),
+            EventKind::ConfigRejected { error } => format!("lab.yaml change rejected: {error}"),
+            EventKind::DhcpDiscover {
+                msg,
+                arch,
+                vendor_class,
+                relay,
+                ipxe,
+                pxe_port,
+                ..
+            } => {
+                let mut s = format!("DHCP {msg}");
+                if *pxe_port {
+                    s.push_str(" on :4011");
+                }
+                if let Some(a) = arch {
+                    s.push_str(&format!(" arch={a}"));
+                }
+                if *ipxe {
+                    s.push_str(" iPXE");
+                } else if let Some(v) = vendor_class {
+                    s.push_str(&format!(" class={v}"));
+                }
+                if let Some(r) = relay {
+                    s.push_str(&format!(" via relay {r}"));
+                }
+                s
+            }
+            EventKind::DhcpReply {
+                msg,
+                yiaddr,
+                boot_file,
+                proxy,
+            } => {
+                let mut s = format!("DHCP {}{msg}", if *proxy { "proxy " } else { "" });
+                if let Some(ip) = yiaddr {
+                    s.push_str(&format!(" {ip}"));
+                }
+                if let Some(f) = boot_file {
+                    s.push_str(&format!(" boot={f}"));
+                }
+                s
+            }
+            EventKind::DhcpLease { action, ip } => format!("lease {action} {ip}"),
+            EventKind::DhcpDropped { from, reason } => {
+                format!("DHCP dropped from {from}: {reason}")
+            }
+            EventKind::TftpStart {
+                file,
+                client,
+                blksize,
+                windowsize,
+            } => format!("TFTP {file} to {client} (blksize {blksize}, window {windowsize})"),
+            EventKind::TftpEnd {
+                file,
+                bytes,
+                ms,
+                outcome,
+                detail,
+                ..
+            } => {
+                let mut s = format!("TFTP {file} {outcome:?} {bytes} B in {ms} ms");
+                if let Some(d) = detail {
+                    s.push_str(&format!(": {d}"));
+                }
+                s
+            }
+            EventKind::HttpStart {
+                path, what, bytes, ..
+            } => format!("HTTP {what:?} {path} started ({bytes} B)"),
+            EventKind::HttpFetch {
+                path,
+                client,
+                what,
+                status,
+                bytes,
+                ms,
+            } => format!("HTTP {status} {what:?} {path} {bytes} B in {ms} ms to {client}"),
+            EventKind::NodeHeld => "unknown MAC held in the iPXE wait loop".to_string(),
+            EventKind::NodeAdopted { role, hostname } => format!("adopted as {hostname} ({role})"),
+            EventKind::NodeForgotten => "removed from the lab".to_string(),
+            EventKind::NodeChanged { role, hostname } => format!("now {hostname} ({role})"),
+            EventKind::SshConnecting { addr, attempt } => {
+                format!("SSH connecting to {addr} (attempt {attempt})")
+            }
+            EventKind::SshUp { addr } => format!("SSH up at {addr}, host key verified"),
+            EventKind::SshLost { reason } => format!("SSH lost: {reason}"),
+            EventKind::HostKeyMismatch { expected, seen } => {
+                format!("HOST KEY MISMATCH: expected {expected}, saw {seen}; not trusted")
+            }
+            EventKind::TinyCloud {
+                phase,
+                action,
+                status,
+            } => format!("tiny-cloud {phase:?}/{action}: {status:?}").to_lowercase(),
+            EventKind::TinyCloudComplete => "tiny-cloud bootstrap complete".to_string(),
+            EventKind::K3s { step } => match step {
+                K3sStep::Starting { version } => format!("k3s starting {version}"),
+                K3sStep::ApiUp => "k3s API server running".to_string(),
+                K3sStep::ServerUp => "k3s is up and running".to_string(),
+                K3sStep::Connecting { url } => format!("k3s agent connecting to {url}"),
+                K3sStep::Connected => "k3s agent connected to server".to_string(),
+                K3sStep::Joined => "k3s agent joined the cluster".to_string(),
+                K3sStep::Ready => "k3s node Ready".to_string(),
+                K3sStep::NotReady => "k3s node NotReady".to_string(),
+            },
+            EventKind::NodeFailed { reason, line } => format!("FAILED ({reason:?}): {line}"),
+            EventKind::CloudFailed {
+                phase,
+                action,
+                line,
+            } => format!("FAILED tiny-cloud {phase:?}/{action}: {line}"),
+            EventKind::LogLine { file, line } => format!("{file}: {line}"),
+            EventKind::Refused {
+                source,
+                client,
+                what,
+                reason,
+            } => format!("{source:?} refused {what} to {client}: {reason}"),
+        }
+    }
+}

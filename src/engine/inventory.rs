@@ -1,0 +1,227 @@
+//! The inventory: every MAC pxelab has heard of, with its state and bounded history.
+//!
+//! Each record keeps a timeline of its last [`TIMELINE_CAP`] events and a ring of its last
+//! [`LOG_CAP`] log lines, so memory per node is bounded however long the lab runs.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::net::{IpAddr, Ipv4Addr};
+
+use serde::{Deserialize, Serialize};
+
+use super::event::{CloudPhase, Event, EventKind};
+use super::state::{cloud_phase, transition, NodeState};
+use crate::config::NodeEntry;
+use crate::mac::Mac;
+
+/// Events kept per node.
+pub const TIMELINE_CAP: usize = 256;
+/// Log lines kept per node.
+pub const LOG_CAP: usize = 400;
+
+/// One timeline entry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TimelineEntry {
+    /// When (ms since epoch).
+    pub at_ms: u64,
+    /// Event kind name.
+    pub kind: String,
+    /// Human description.
+    pub text: String,
+    /// Whether it is a problem.
+    pub problem: bool,
+}
+
+/// What pxelab knows about one machine.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NodeRecord {
+    /// Its MAC.
+    pub mac: Mac,
+    /// Hostname from lab.yaml (or adoption).
+    pub hostname: Option<String>,
+    /// Role from lab.yaml.
+    pub role: Option<String>,
+    /// Configured fixed address.
+    pub ip: Option<Ipv4Addr>,
+    /// The address it last fetched boot data from (HTTP client address) or was leased.
+    pub seen_ip: Option<IpAddr>,
+    /// Listed in lab.yaml.
+    pub known: bool,
+    /// Where it is in the boot chain.
+    pub state: NodeState,
+    /// Latest tiny-cloud phase seen.
+    pub cloud_phase: Option<CloudPhase>,
+    /// Why it failed, when it did (the explaining log line).
+    pub failure: Option<String>,
+    /// Firmware architecture (option 93) last seen.
+    pub arch: Option<u16>,
+    /// When this boot began (first DHCP of this power-on), ms since epoch.
+    pub boot_started_ms: Option<u64>,
+    /// When each state was reached during this boot.
+    pub reached_ms: BTreeMap<NodeState, u64>,
+    /// Time of the last event.
+    pub last_event_ms: Option<u64>,
+    /// Description of the last event.
+    pub last_event: Option<String>,
+    /// The last events concerning this node.
+    pub timeline: VecDeque<TimelineEntry>,
+    /// The last log lines streamed from the node.
+    pub log_tail: VecDeque<String>,
+}
+
+impl NodeRecord {
+    /// A record for a MAC with nothing known yet.
+    pub fn new(mac: Mac) -> NodeRecord {
+        NodeRecord {
+            mac,
+            hostname: None,
+            role: None,
+            ip: None,
+            seen_ip: None,
+            known: false,
+            state: NodeState::Idle,
+            cloud_phase: None,
+            failure: None,
+            arch: None,
+            boot_started_ms: None,
+            reached_ms: BTreeMap::new(),
+            last_event_ms: None,
+            last_event: None,
+            timeline: VecDeque::new(),
+            log_tail: VecDeque::new(),
+        }
+    }
+
+    /// The name to show: hostname, else the MAC.
+    pub fn label(&self) -> String {
+        self.hostname
+            .clone()
+            .unwrap_or_else(|| self.mac.to_string())
+    }
+
+    /// Copies lab.yaml's view of the node into the record.
+    pub fn apply_entry(&mut self, e: &NodeEntry) {
+        self.known = true;
+        self.hostname = Some(e.hostname.clone());
+        self.role = Some(e.role.clone());
+        self.ip = e.ip;
+    }
+
+    /// Applies an event: state transition, timeline, log tail. Returns true if anything changed.
+    pub fn apply(&mut self, ev: &Event) -> bool {
+        if let EventKind::LogLine { line, file } = &ev.kind {
+            if self.log_tail.len() == LOG_CAP {
+                self.log_tail.pop_front();
+            }
+            self.log_tail.push_back(format!("{file}: {line}"));
+            return true;
+        }
+        if let EventKind::DhcpDiscover { arch: Some(a), .. } = &ev.kind {
+            self.arch = Some(*a);
+        }
+        if let EventKind::HttpFetch { client, status, .. } = &ev.kind {
+            if (200..300).contains(status) {
+                self.seen_ip = Some(*client);
+            }
+        }
+        if let Some(p) = cloud_phase(&ev.kind) {
+            self.cloud_phase = Some(p);
+        }
+        if let Some(next) = transition(self.state, &ev.kind) {
+            if next == NodeState::Discovered || self.boot_started_ms.is_none() {
+                // A new power-on: forget the previous boot's progress.
+                self.boot_started_ms = Some(ev.at_ms);
+                self.reached_ms.clear();
+                self.failure = None;
+                self.cloud_phase = cloud_phase(&ev.kind);
+            }
+            self.state = next;
+            self.reached_ms.entry(next).or_insert(ev.at_ms);
+        }
+        match &ev.kind {
+            EventKind::NodeFailed { line, .. } | EventKind::CloudFailed { line, .. } => {
+                self.failure = Some(line.clone());
+            }
+            EventKind::HostKeyMismatch { .. } => self.failure = Some(ev.kind.describe()),
+            _ => {}
+        }
+        let text = ev.kind.describe();
+        if self.timeline.len() == TIMELINE_CAP {
+            self.timeline.pop_front();
+        }
+        self.timeline.push_back(TimelineEntry {
+            at_ms: ev.at_ms,
+            kind: ev.kind.name().to_string(),
+            text: text.clone(),
+            problem: ev.kind.is_problem(),
+        });
+        self.last_event_ms = Some(ev.at_ms);
+        self.last_event = Some(text);
+        true
+    }
+}
+
+/// MAC → record.
+#[derive(Debug, Default, Clone)]
+pub struct Inventory {
+    nodes: HashMap<Mac, NodeRecord>,
+}
+
+impl Inventory {
+    /// An empty inventory.
+    pub fn new() -> Inventory {
+        Inventory::default()
+    }
+
+    /// Makes the inventory agree with lab.yaml's node list: known nodes get their
+    /// hostname/role/ip; nodes no longer listed become unknown (history kept).
+    pub fn sync_with(&mut self, entries: &[NodeEntry]) {
+        for rec in self.nodes.values_mut() {
+            rec.known = false;
+        }
+        for e in entries {
+            self.nodes
+                .entry(e.mac)
+                .or_insert_with(|| NodeRecord::new(e.mac))
+                .apply_entry(e);
+        }
+        for rec in self.nodes.values_mut() {
+            if !rec.known {
+                rec.hostname = None;
+                rec.role = None;
+                rec.ip = None;
+            }
+        }
+    }
+
+    /// The record for a MAC, created if missing.
+    pub fn entry(&mut self, mac: Mac) -> &mut NodeRecord {
+        self.nodes
+            .entry(mac)
+            .or_insert_with(|| NodeRecord::new(mac))
+    }
+
+    /// The record for a MAC.
+    pub fn get(&self, mac: &Mac) -> Option<&NodeRecord> {
+        self.nodes.get(mac)
+    }
+
+    /// Removes a record entirely.
+    pub fn remove(&mut self, mac: &Mac) -> Option<NodeRecord> {
+        self.nodes.remove(mac)
+    }
+
+    /// All records.
+    pub fn iter(&self) -> impl Iterator<Item = &NodeRecord> {
+        self.nodes.values()
+    }
+
+    /// Number of records.
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+}

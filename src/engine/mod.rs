@@ -1,0 +1,457 @@
+//! The engine: inventory, node state machine, boot policy, event bus and commands.
+//!
+//! Wire servers call [`Engine::decide`] ("what does this MAC get?") and
+//! [`Engine::emit`] (what happened). Faces call [`Engine::snapshot`] and
+//! [`Engine::subscribe`], and send commands ([`Engine::adopt`], [`Engine::forget`], …).
+//! Nothing here knows about terminals or sockets.
+//!
+//! Locking: one `Mutex` around the inventory, held only for map updates (never across
+//! I/O or `.await`). lab.yaml is behind an `RwLock<Arc<Lab>>` swapped whole on reload, so
+//! readers take a cheap `Arc` clone. A `version` counter tells faces whether anything
+//! changed since their last frame.
+
+pub mod event;
+pub mod inventory;
+pub mod snapshot;
+pub mod state;
+
+use std::io::Write;
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use tokio::sync::broadcast;
+
+pub use event::{Event, EventKind, FetchKind, Source};
+pub use inventory::{Inventory, NodeRecord};
+pub use snapshot::{ServerStatus, Snapshot};
+pub use state::NodeState;
+
+use crate::config::{ConfigError, Lab, NodeEntry, UnknownPolicy};
+use crate::mac::Mac;
+
+/// Capacity of the broadcast bus; a face that falls further behind re-reads the snapshot.
+pub const BUS_CAPACITY: usize = 16_384;
+
+/// Errors from engine commands.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// lab.yaml could not be read, validated or written.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The role does not exist.
+    #[error("unknown role `{role}` for {mac} (roles: {known})")]
+    UnknownRole {
+        /// The MAC.
+        mac: Mac,
+        /// The role asked for.
+        role: String,
+        /// The roles that exist.
+        known: String,
+    },
+    /// The MAC is not in the lab.
+    #[error("{mac} is not in the lab")]
+    NotInLab {
+        /// The MAC.
+        mac: Mac,
+    },
+    /// The hostname is taken or malformed.
+    #[error("hostname `{hostname}` for {mac}: {reason}")]
+    BadHostname {
+        /// The MAC.
+        mac: Mac,
+        /// The hostname.
+        hostname: String,
+        /// Why.
+        reason: String,
+    },
+    /// The recorder file could not be opened.
+    #[error("cannot write event record {path}: {source}")]
+    Record {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+}
+
+/// What a MAC gets when it asks to boot.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BootDecision {
+    /// Boot it as this node.
+    Boot(NodeEntry),
+    /// Unknown: keep it in the iPXE wait loop.
+    Hold,
+    /// Unknown and the policy says ignore: do not answer.
+    Ignore,
+}
+
+/// Counters of things dropped or refused (never answered).
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// DHCP packets dropped (malformed, not PXE in proxy mode, …).
+    pub dhcp_dropped: AtomicU64,
+    /// HTTP requests refused (traversal, unknown MAC, wrong client).
+    pub http_refused: AtomicU64,
+    /// TFTP requests refused.
+    pub tftp_refused: AtomicU64,
+    /// Events emitted.
+    pub events: AtomicU64,
+}
+
+struct Inner {
+    lab: RwLock<Arc<Lab>>,
+    inventory: Mutex<Inventory>,
+    servers: Mutex<Vec<ServerStatus>>,
+    bus: broadcast::Sender<Event>,
+    seq: AtomicU64,
+    version: AtomicU64,
+    recorder: Mutex<Option<std::io::BufWriter<std::fs::File>>>,
+    counters: Counters,
+    /// Serialises lab.yaml write-backs.
+    write_lock: Mutex<()>,
+}
+
+/// The engine handle: cheap to clone, shared by every server and face.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+impl Engine {
+    /// An engine for a loaded lab.
+    pub fn new(lab: Lab) -> Engine {
+        let (bus, _) = broadcast::channel(BUS_CAPACITY);
+        let mut inv = Inventory::new();
+        inv.sync_with(&lab.file.nodes);
+        Engine {
+            inner: Arc::new(Inner {
+                lab: RwLock::new(Arc::new(lab)),
+                inventory: Mutex::new(inv),
+                servers: Mutex::new(Vec::new()),
+                bus,
+                seq: AtomicU64::new(0),
+                version: AtomicU64::new(1),
+                recorder: Mutex::new(None),
+                counters: Counters::default(),
+                write_lock: Mutex::new(()),
+            }),
+        }
+    }
+
+    /// Writes every event from now on as a JSON line to `path` (`--record`).
+    pub fn record_to(&self, path: &std::path::Path) -> Result<(), EngineError> {
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(|source| EngineError::Record {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        *lock(&self.inner.recorder) = Some(std::io::BufWriter::new(f));
+        Ok(())
+    }
+
+    /// Flushes the recorder (called on shutdown).
+    pub fn flush(&self) {
+        if let Some(w) = lock(&self.inner.recorder).as_mut() {
+            let _ = w.flush();
+        }
+    }
+
+    /// The lab as currently loaded.
+    pub fn lab(&self) -> Arc<Lab> {
+        match self.inner.lab.read() {
+            Ok(g) => g.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
+    }
+
+    /// A new receiver of every event emitted from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.inner.bus.subscribe()
+    }
+
+    /// Counters of dropped and refused requests.
+    pub fn counters(&self) -> &Counters {
+        &self.inner.counters
+    }
+
+    /// Increments whenever the inventory, servers or lab change.
+    pub fn version(&self) -> u64 {
+        self.inner.version.load(Ordering::Acquire)
+    }
+
+    fn bump(&self) {
+        self.inner.version.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Records that something happened: updates the node, the recorder and the bus.
+    pub fn emit(&self, mac: Option<Mac>, kind: EventKind) -> Event {
+        let seq = self.inner.seq.fetch_add(1, Ordering::AcqRel) + 1;
+        self.inner.counters.events.fetch_add(1, Ordering::Relaxed);
+        let mut ev = Event {
+            seq,
+            at_ms: now_ms(),
+            mac,
+            hostname: None,
+            kind,
+        };
+        if let Some(m) = mac {
+            let mut inv = lock(&self.inner.inventory);
+            let rec = inv.entry(m);
+            rec.apply(&ev);
+            ev.hostname = rec.hostname.clone();
+        }
+        if let EventKind::ServerUp { source, addr } = &ev.kind {
+            self.set_server(*source, true, addr.clone());
+        }
+        if let EventKind::ServerDown { source, reason } = &ev.kind {
+            self.set_server(*source, false, reason.clone());
+        }
+        self.bump();
+        if !matches!(ev.kind, EventKind::LogLine { .. }) {
+            if let Some(w) = lock(&self.inner.recorder).as_mut() {
+                if let Ok(line) = serde_json::to_string(&ev) {
+                    let _ = writeln!(w, "{line}");
+                }
+            }
+        }
+        let _ = self.inner.bus.send(ev.clone());
+        ev
+    }
+
+    fn set_server(&self, source: Source, up: bool, detail: String) {
+        let mut s = lock(&self.inner.servers);
+        if let Some(st) = s.iter_mut().find(|x| x.source == source) {
+            st.up = up;
+            st.detail = detail;
+        } else {
+            s.push(ServerStatus { source, up, detail });
+        }
+    }
+
+    /// The boot policy: what a MAC gets. Unknown MACs under `hold` are marked held
+    /// (once per boot), under `adopt: ROLE` adopted on the spot.
+    pub fn decide(&self, mac: Mac) -> BootDecision {
+        let lab = self.lab();
+        if let Some(n) = lab.node_by_mac(&mac) {
+            return BootDecision::Boot(n.clone());
+        }
+        match &lab.file.unknown {
+            UnknownPolicy::Ignore => BootDecision::Ignore,
+            UnknownPolicy::Hold => {
+                let held = lock(&self.inner.inventory)
+                    .get(&mac)
+                    .map(|r| r.state == NodeState::Held)
+                    .unwrap_or(false);
+                if !held {
+                    self.emit(Some(mac), EventKind::NodeHeld);
+                }
+                BootDecision::Hold
+            }
+            UnknownPolicy::Adopt(role) => match self.adopt(mac, role, None, None) {
+                Ok(n) => BootDecision::Boot(n),
+                Err(e) => {
+                    tracing::warn!("auto-adopt of {mac} into {role} failed: {e}");
+                    BootDecision::Hold
+                }
+            },
+        }
+    }
+
+    /// The current state of everything, for faces.
+    pub fn snapshot(&self) -> Snapshot {
+        let lab = self.lab();
+        let nodes = {
+            let inv = lock(&self.inner.inventory);
+            inv.iter().map(snapshot::NodeView::from).collect()
+        };
+        Snapshot::new(
+            &lab,
+            nodes,
+            lock(&self.inner.servers).clone(),
+            &self.inner.counters,
+            self.version(),
+        )
+    }
+
+    /// One node's full record (timeline and log tail included).
+    pub fn node(&self, mac: &Mac) -> Option<NodeRecord> {
+        lock(&self.inner.inventory).get(mac).cloned()
+    }
+
+    /// Finds a MAC by MAC text or hostname.
+    pub fn resolve_node(&self, key: &str) -> Option<Mac> {
+        if let Ok(m) = key.parse::<Mac>() {
+            return Some(m);
+        }
+        self.lab().node_by_hostname(key).map(|n| n.mac)
+    }
+
+    /// Replaces the lab in memory (after a reload or write-back) and re-syncs the inventory.
+    pub fn replace_lab(&self, lab: Lab) {
+        let n = lab.file.nodes.len();
+        lock(&self.inner.inventory).sync_with(&lab.file.nodes);
+        match self.inner.lab.write() {
+            Ok(mut g) => *g = Arc::new(lab),
+            Err(p) => *p.into_inner() = Arc::new(lab),
+        }
+        self.emit(None, EventKind::ConfigLoaded { nodes: n });
+    }
+
+    /// Re-reads lab.yaml from disk if its text changed. An invalid file is reported as an
+    /// event and the previous lab stays in force. Returns whether a new lab was loaded.
+    pub fn reload_if_changed(&self) -> bool {
+        let cur = self.lab();
+        let Ok(text) = std::fs::read_to_string(&cur.path) else {
+            return false;
+        };
+        if text == cur.source {
+            return false;
+        }
+        match crate::config::load_validated(&cur.path, &text) {
+            Ok(lab) => {
+                self.replace_lab(lab);
+                true
+            }
+            Err(e) => {
+                self.emit(
+                    None,
+                    EventKind::ConfigRejected {
+                        error: e.to_string(),
+                    },
+                );
+                // Remember this text so the same bad file is reported once.
+                let mut stale = (*cur).clone();
+                stale.source = text;
+                match self.inner.lab.write() {
+                    Ok(mut g) => *g = Arc::new(stale),
+                    Err(p) => *p.into_inner() = Arc::new(stale),
+                }
+                false
+            }
+        }
+    }
+
+    /// Suggests a hostname for a MAC adopted into `role`, from the lab's pattern.
+    pub fn suggest_hostname(&self, mac: Mac, role: &str) -> String {
+        crate::config::suggest_hostname(&self.lab(), mac, role)
+    }
+
+    /// Adds a MAC to the lab: writes lab.yaml (atomically, comments kept), reloads it,
+    /// and releases the machine from the wait loop.
+    pub fn adopt(
+        &self,
+        mac: Mac,
+        role: &str,
+        hostname: Option<String>,
+        ip: Option<Ipv4Addr>,
+    ) -> Result<NodeEntry, EngineError> {
+        let _w = lock(&self.inner.write_lock);
+        self.reload_if_changed();
+        let lab = self.lab();
+        let roles = lab.role_names();
+        if !roles.iter().any(|r| r == role) {
+            return Err(EngineError::UnknownRole {
+                mac,
+                role: role.to_string(),
+                known: roles.join(", "),
+            });
+        }
+        let hostname = hostname.unwrap_or_else(|| crate::config::suggest_hostname(&lab, mac, role));
+        let entry = NodeEntry {
+            mac,
+            hostname: hostname.clone(),
+            role: role.to_string(),
+            ip,
+            cmdline_extra: None,
+            kernel: None,
+            initrds: None,
+        };
+        let new_lab = crate::config::edit::add_node(&lab, &entry)?;
+        self.replace_lab(new_lab);
+        self.emit(
+            Some(mac),
+            EventKind::NodeAdopted {
+                role: role.to_string(),
+                hostname,
+            },
+        );
+        Ok(entry)
+    }
+
+    /// Removes a node from lab.yaml.
+    pub fn forget(&self, mac: Mac) -> Result<(), EngineError> {
+        let _w = lock(&self.inner.write_lock);
+        self.reload_if_changed();
+        let lab = self.lab();
+        if lab.node_by_mac(&mac).is_none() {
+            return Err(EngineError::NotInLab { mac });
+        }
+        let new_lab = crate::config::edit::remove_node(&lab, mac)?;
+        self.replace_lab(new_lab);
+        self.emit(Some(mac), EventKind::NodeForgotten);
+        Ok(())
+    }
+
+    /// Changes a node's role and/or hostname in lab.yaml.
+    pub fn change_node(
+        &self,
+        mac: Mac,
+        role: Option<&str>,
+        hostname: Option<&str>,
+    ) -> Result<NodeEntry, EngineError> {
+        let _w = lock(&self.inner.write_lock);
+        self.reload_if_changed();
+        let lab = self.lab();
+        let Some(cur) = lab.node_by_mac(&mac).cloned() else {
+            return Err(EngineError::NotInLab { mac });
+        };
+        if let Some(r) = role {
+            let roles = lab.role_names();
+            if !roles.iter().any(|x| x == r) {
+                return Err(EngineError::UnknownRole {
+                    mac,
+                    role: r.to_string(),
+                    known: roles.join(", "),
+                });
+            }
+        }
+        let mut next = cur.clone();
+        if let Some(r) = role {
+            next.role = r.to_string();
+        }
+        if let Some(h) = hostname {
+            next.hostname = h.to_string();
+        }
+        let new_lab = crate::config::edit::update_node(&lab, &next)?;
+        self.replace_lab(new_lab);
+        self.emit(
+            Some(mac),
+            EventKind::NodeChanged {
+                role: next.role.clone(),
+                hostname: next.hostname.clone(),
+            },
+        );
+        Ok(next)
+    }
+}
+
+/// Locks a mutex, recovering the data if a panicking thread poisoned it.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    match m.lock() {
+        Ok(g) => g,
+        Err(p) => p.into_inner(),
+    }
+}

@@ -1,0 +1,131 @@
+//! The snapshot: a cheap, plain-data copy of the engine's state for faces.
+//!
+//! Table rows only ([`NodeView`]); a face that shows one node in detail asks
+//! [`super::Engine::node`] for its full record.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::atomic::Ordering;
+
+use serde::{Deserialize, Serialize};
+
+use super::event::{CloudPhase, Source};
+use super::inventory::NodeRecord;
+use super::state::NodeState;
+use super::Counters;
+use crate::config::{DhcpMode, Lab};
+use crate::mac::Mac;
+
+/// Whether one server is up.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerStatus {
+    /// Which server.
+    pub source: Source,
+    /// Listening.
+    pub up: bool,
+    /// Address when up, reason when down.
+    pub detail: String,
+}
+
+/// One node as a table row.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NodeView {
+    /// MAC.
+    pub mac: Mac,
+    /// Hostname, if known.
+    pub hostname: Option<String>,
+    /// Role, if known.
+    pub role: Option<String>,
+    /// Fixed or observed address.
+    pub ip: Option<IpAddr>,
+    /// Listed in lab.yaml.
+    pub known: bool,
+    /// State.
+    pub state: NodeState,
+    /// tiny-cloud phase.
+    pub cloud_phase: Option<CloudPhase>,
+    /// Failure line.
+    pub failure: Option<String>,
+    /// Boot start, ms since epoch.
+    pub boot_started_ms: Option<u64>,
+    /// Last event time, ms since epoch.
+    pub last_event_ms: Option<u64>,
+    /// Last event text.
+    pub last_event: Option<String>,
+}
+
+impl From<&NodeRecord> for NodeView {
+    fn from(r: &NodeRecord) -> Self {
+        NodeView {
+            mac: r.mac,
+            hostname: r.hostname.clone(),
+            role: r.role.clone(),
+            ip: r.ip.map(IpAddr::V4).or(r.seen_ip),
+            known: r.known,
+            state: r.state,
+            cloud_phase: r.cloud_phase,
+            failure: r.failure.clone(),
+            boot_started_ms: r.boot_started_ms,
+            last_event_ms: r.last_event_ms,
+            last_event: r.last_event.clone(),
+        }
+    }
+}
+
+/// Everything a face needs to draw a frame.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Snapshot {
+    /// Lab name.
+    pub lab_name: String,
+    /// Address nodes reach pxelab at.
+    pub server_address: Ipv4Addr,
+    /// DHCP mode.
+    pub dhcp_mode: DhcpMode,
+    /// Server states.
+    pub servers: Vec<ServerStatus>,
+    /// Every node, sorted known-first then by hostname/MAC.
+    pub nodes: Vec<NodeView>,
+    /// Node counts by state name.
+    pub counts: BTreeMap<String, usize>,
+    /// DHCP packets dropped.
+    pub dhcp_dropped: u64,
+    /// HTTP requests refused.
+    pub http_refused: u64,
+    /// TFTP requests refused.
+    pub tftp_refused: u64,
+    /// Events emitted so far.
+    pub events: u64,
+    /// Engine version at the time of the snapshot.
+    pub version: u64,
+}
+
+impl Snapshot {
+    pub(crate) fn new(
+        lab: &Lab,
+        mut nodes: Vec<NodeView>,
+        servers: Vec<ServerStatus>,
+        c: &Counters,
+        version: u64,
+    ) -> Snapshot {
+        nodes.sort_by(|a, b| {
+            (!a.known, a.hostname.as_deref(), a.mac).cmp(&(!b.known, b.hostname.as_deref(), b.mac))
+        });
+        let mut counts = BTreeMap::new();
+        for n in &nodes {
+            *counts.entry(n.state.name().to_string()).or_insert(0) += 1;
+        }
+        Snapshot {
+            lab_name: lab.file.name.clone(),
+            server_address: lab.server_address,
+            dhcp_mode: lab.file.dhcp.mode,
+            servers,
+            nodes,
+            counts,
+            dhcp_dropped: c.dhcp_dropped.load(Ordering::Relaxed),
+            http_refused: c.http_refused.load(Ordering::Relaxed),
+            tftp_refused: c.tftp_refused.load(Ordering::Relaxed),
+            events: c.events.load(Ordering::Relaxed),
+            version,
+        }
+    }
+}
