@@ -1,9 +1,40 @@
 //! Secrets pxelab keeps beside lab.yaml in `.pxelab/`: the k3s token, the operator SSH
 //! key pair and per-node host keys and k3s node passwords. Files are mode 0600; nothing
 //! here is ever logged or put into an event.
+//!
+//! Layout of `.pxelab/` (folder mode 0700):
+//! - `lab-secret`: 32 random bytes (hex), made once. Each node's pinned ed25519 host key
+//!   and k3s node password are derived from it and the node's MAC
+//!   (`sha256(domain ‖ secret ‖ mac)`), so they are stable across runs and reboots
+//!   without a file per node, and differ between labs.
+//! - `operator_ed25519` (+ `.pub`): the key pxelab logs in to nodes with, made once.
+//! - `k3s-token`: the cluster token, made once unless lab.yaml gives `k3s.token` or
+//!   `k3s.token_file`.
+//!
+//! Everything is cached in memory per lab folder: the HTTP server asks for a node's
+//! secrets on every user-data request.
 
-use crate::config::Lab;
+use std::collections::HashMap;
+use std::io::Write;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use russh::keys::ssh_key::private::{Ed25519Keypair, KeypairData};
+use russh::keys::ssh_key::LineEnding;
+use russh::keys::{HashAlg, PrivateKey, PublicKey};
+use sha2::{Digest, Sha256};
+
+use crate::config::{DhcpMode, Lab};
+use crate::engine::Engine;
 use crate::mac::Mac;
+
+/// File name of the lab secret inside `.pxelab/`.
+pub const LAB_SECRET_FILE: &str = "lab-secret";
+/// File name of the operator private key inside `.pxelab/`.
+pub const OPERATOR_KEY_FILE: &str = "operator_ed25519";
+/// File name of the generated k3s token inside `.pxelab/`.
+pub const TOKEN_FILE: &str = "k3s-token";
 
 /// Why secrets could not be loaded or created.
 #[derive(Debug, thiserror::Error)]
@@ -15,6 +46,22 @@ pub enum SecretsError {
         path: std::path::PathBuf,
         /// The OS error.
         source: std::io::Error,
+    },
+    /// A key or secret file exists but cannot be used.
+    #[error("{path}: {message}")]
+    Bad {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong (never the content).
+        message: String,
+    },
+    /// A key could not be encoded for a node.
+    #[error("host key for {mac}: {message}")]
+    Encode {
+        /// The node.
+        mac: Mac,
+        /// What went wrong.
+        message: String,
     },
 }
 
@@ -31,6 +78,8 @@ pub struct NodeSecrets {
     pub host_public_key: Option<String>,
     /// This node's stable k3s node password.
     pub node_password: Option<String>,
+    /// SHA256 fingerprint of the pinned host key (`SHA256:…`), not secret.
+    pub host_key_fingerprint: Option<String>,
 }
 
 impl std::fmt::Debug for NodeSecrets {
@@ -39,7 +88,337 @@ impl std::fmt::Debug for NodeSecrets {
     }
 }
 
-/// Secrets for one node.
-pub fn for_node(_lab: &Lab, _mac: Mac) -> Result<NodeSecrets, SecretsError> {
-    Ok(NodeSecrets::default())
+/// Per-node material derived from the lab secret.
+#[derive(Clone)]
+struct NodeKeys {
+    host_private: String,
+    host_public: PublicKey,
+    host_public_text: String,
+    fingerprint: String,
+    node_password: String,
 }
+
+/// Per-lab-folder material, loaded or made once.
+struct LabKeys {
+    secret: [u8; 32],
+    operator: Arc<PrivateKey>,
+    operator_public: String,
+    nodes: Mutex<HashMap<Mac, NodeKeys>>,
+    /// Token files read (path → token).
+    tokens: Mutex<HashMap<PathBuf, String>>,
+}
+
+fn cache() -> &'static Mutex<HashMap<PathBuf, Arc<LabKeys>>> {
+    static CACHE: OnceLock<Mutex<HashMap<PathBuf, Arc<LabKeys>>>> = OnceLock::new();
+    CACHE.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    match m.lock() {
+        Ok(g) => g,
+        Err(p) => p.into_inner(),
+    }
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> SecretsError + '_ {
+    move |source| SecretsError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex32(text: &str) -> Option<[u8; 32]> {
+    let t = text.trim();
+    if t.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = u8::from_str_radix(t.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(out)
+}
+
+/// Creates `dir` (and parents) with mode 0700 for the last component.
+fn ensure_dir(dir: &Path) -> Result<(), SecretsError> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    let mut b = std::fs::DirBuilder::new();
+    b.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        b.mode(0o700);
+    }
+    b.create(dir).map_err(io_err(dir))
+}
+
+/// Writes `content` to `path` with mode 0600 unless the file already exists; returns the
+/// file's content either way. Written under a temporary name and hard-linked into place,
+/// so a concurrent reader never sees half a file and the first writer wins.
+fn write_once(path: &Path, content: &[u8]) -> Result<Vec<u8>, SecretsError> {
+    if let Ok(existing) = std::fs::read(path) {
+        return Ok(existing);
+    }
+    if let Some(dir) = path.parent() {
+        ensure_dir(dir)?;
+    }
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    let _ = std::fs::remove_file(&tmp);
+    {
+        let mut o = std::fs::OpenOptions::new();
+        o.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            o.mode(0o600);
+        }
+        let mut f = o.open(&tmp).map_err(io_err(&tmp))?;
+        f.write_all(content).map_err(io_err(&tmp))?;
+        f.sync_all().map_err(io_err(&tmp))?;
+    }
+    let linked = std::fs::hard_link(&tmp, path);
+    let _ = std::fs::remove_file(&tmp);
+    match linked {
+        Ok(()) => Ok(content.to_vec()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            std::fs::read(path).map_err(io_err(path))
+        }
+        Err(e) => Err(io_err(path)(e)),
+    }
+}
+
+fn load_secret(dir: &Path) -> Result<[u8; 32], SecretsError> {
+    let path = dir.join(LAB_SECRET_FILE);
+    let fresh: [u8; 32] = rand::random();
+    let text = write_once(&path, format!("{}\n", hex(&fresh)).as_bytes())?;
+    unhex32(&String::from_utf8_lossy(&text)).ok_or_else(|| SecretsError::Bad {
+        path,
+        message: "expected 64 hex digits".into(),
+    })
+}
+
+fn load_operator(dir: &Path, label: &str) -> Result<PrivateKey, SecretsError> {
+    let path = dir.join(OPERATOR_KEY_FILE);
+    let seed: [u8; 32] = rand::random();
+    let fresh = PrivateKey::new(
+        KeypairData::Ed25519(Ed25519Keypair::from_seed(&seed)),
+        format!("pxelab-operator@{label}"),
+    )
+    .map_err(|e| SecretsError::Bad {
+        path: path.clone(),
+        message: e.to_string(),
+    })?;
+    let pem = fresh
+        .to_openssh(LineEnding::LF)
+        .map_err(|e| SecretsError::Bad {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+    let text = write_once(&path, pem.as_bytes())?;
+    let key = PrivateKey::from_openssh(&text).map_err(|e| SecretsError::Bad {
+        path: path.clone(),
+        message: format!("not an unencrypted OpenSSH private key: {e}"),
+    })?;
+    if key.is_encrypted() {
+        return Err(SecretsError::Bad {
+            path,
+            message: "the operator key is passphrase-protected; pxelab needs it unencrypted".into(),
+        });
+    }
+    let pub_path = dir.join(format!("{OPERATOR_KEY_FILE}.pub"));
+    if !pub_path.exists() {
+        if let Ok(p) = key.public_key().to_openssh() {
+            write_once(&pub_path, format!("{p}\n").as_bytes())?;
+        }
+    }
+    Ok(key)
+}
+
+fn lab_keys(lab: &Lab) -> Result<Arc<LabKeys>, SecretsError> {
+    let dir = lab.state_dir();
+    let mut c = lock(cache());
+    if let Some(k) = c.get(&dir) {
+        return Ok(k.clone());
+    }
+    ensure_dir(&dir)?;
+    let secret = load_secret(&dir)?;
+    let operator = load_operator(&dir, &lab.file.name)?;
+    let operator_public = operator
+        .public_key()
+        .to_openssh()
+        .map_err(|e| SecretsError::Bad {
+            path: dir.join(OPERATOR_KEY_FILE),
+            message: e.to_string(),
+        })?;
+    let keys = Arc::new(LabKeys {
+        secret,
+        operator: Arc::new(operator),
+        operator_public,
+        nodes: Mutex::new(HashMap::new()),
+        tokens: Mutex::new(HashMap::new()),
+    });
+    c.insert(dir, keys.clone());
+    Ok(keys)
+}
+
+fn derive(secret: &[u8; 32], domain: &str, mac: Mac) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(domain.as_bytes());
+    h.update([0u8]);
+    h.update(secret);
+    h.update(mac.octets());
+    h.finalize().into()
+}
+
+fn node_keys(keys: &LabKeys, mac: Mac) -> Result<NodeKeys, SecretsError> {
+    if let Some(n) = lock(&keys.nodes).get(&mac) {
+        return Ok(n.clone());
+    }
+    let enc = |e: russh::keys::ssh_key::Error| SecretsError::Encode {
+        mac,
+        message: e.to_string(),
+    };
+    let seed = derive(&keys.secret, "pxelab host key v1", mac);
+    let host = PrivateKey::new(
+        KeypairData::Ed25519(Ed25519Keypair::from_seed(&seed)),
+        format!("root@pxelab-{}", mac.compact()),
+    )
+    .map_err(enc)?;
+    let host_private = host.to_openssh(LineEnding::LF).map_err(enc)?.to_string();
+    let host_public = host.public_key().clone();
+    let host_public_text = host_public.to_openssh().map_err(enc)?;
+    let fingerprint = host_public.fingerprint(HashAlg::Sha256).to_string();
+    let pw = derive(&keys.secret, "pxelab k3s node password v1", mac);
+    let n = NodeKeys {
+        host_private,
+        host_public,
+        host_public_text,
+        fingerprint,
+        node_password: hex(&pw[..16]),
+    };
+    lock(&keys.nodes).insert(mac, n.clone());
+    Ok(n)
+}
+
+/// The k3s cluster token: `k3s.token`, else the content of `k3s.token_file`, else
+/// `.pxelab/k3s-token`; a missing file is generated once (mode 0600).
+pub fn k3s_token(lab: &Lab) -> Result<String, SecretsError> {
+    if let Some(t) = lab.file.k3s.token.as_ref().filter(|t| !t.trim().is_empty()) {
+        return Ok(t.trim().to_string());
+    }
+    let keys = lab_keys(lab)?;
+    let path = match &lab.file.k3s.token_file {
+        Some(p) => lab.resolve(p),
+        None => lab.state_dir().join(TOKEN_FILE),
+    };
+    if let Some(t) = lock(&keys.tokens).get(&path) {
+        return Ok(t.clone());
+    }
+    let fresh: [u8; 24] = rand::random();
+    let text = write_once(&path, format!("{}\n", hex(&fresh)).as_bytes())?;
+    let token = String::from_utf8_lossy(&text).trim().to_string();
+    if token.is_empty() {
+        return Err(SecretsError::Bad {
+            path,
+            message: "the k3s token file is empty".into(),
+        });
+    }
+    lock(&keys.tokens).insert(path, token.clone());
+    Ok(token)
+}
+
+/// Secrets for one node.
+pub fn for_node(lab: &Lab, mac: Mac) -> Result<NodeSecrets, SecretsError> {
+    let keys = lab_keys(lab)?;
+    let n = node_keys(&keys, mac)?;
+    Ok(NodeSecrets {
+        k3s_token: k3s_token(lab)?,
+        operator_public_key: Some(keys.operator_public.clone()),
+        host_private_key: Some(n.host_private),
+        host_public_key: Some(n.host_public_text),
+        node_password: Some(n.node_password),
+        host_key_fingerprint: Some(n.fingerprint),
+    })
+}
+
+/// The operator private key the watcher logs in with.
+pub fn operator_key(lab: &Lab) -> Result<Arc<PrivateKey>, SecretsError> {
+    Ok(lab_keys(lab)?.operator.clone())
+}
+
+/// The operator public key (OpenSSH format), as put into every node's authorized keys.
+pub fn operator_public_key(lab: &Lab) -> Result<String, SecretsError> {
+    Ok(lab_keys(lab)?.operator_public.clone())
+}
+
+/// A node's pinned host public key and its `SHA256:…` fingerprint.
+pub fn host_public_key(lab: &Lab, mac: Mac) -> Result<(PublicKey, String), SecretsError> {
+    let keys = lab_keys(lab)?;
+    let n = node_keys(&keys, mac)?;
+    Ok((n.host_public, n.fingerprint))
+}
+
+/// Whether `client` may fetch `mac`'s NoCloud data (which carries its secrets).
+///
+/// - DHCP server mode: only from the node's fixed address (`ip:` in lab.yaml) or the
+///   address it last fetched its boot files from (its lease: the iPXE script is
+///   fetched from the leased address).
+/// - proxy / off: only from the address that last fetched the node's boot files.
+/// - In every mode, when the kernel's neighbour table (`/proc/net/arp`) knows the
+///   client address and says it belongs to another MAC, the answer is no.
+///
+/// A node nobody has seen boot may not be fetched at all. See README "Threat model".
+pub fn may_fetch_user_data(engine: &Engine, mac: Mac, client: IpAddr) -> bool {
+    let lab = engine.lab();
+    let Some(entry) = lab.node_by_mac(&mac) else {
+        return false;
+    };
+    let rec = engine.node(&mac);
+    let seen = rec.as_ref().and_then(|r| r.seen_ip);
+    let bound = match lab.file.dhcp.mode {
+        DhcpMode::Server => entry.ip.map(IpAddr::V4) == Some(client) || seen == Some(client),
+        DhcpMode::Proxy | DhcpMode::Off => seen == Some(client),
+    };
+    if !bound {
+        return false;
+    }
+    match neighbour_mac(client) {
+        Some(m) => m == mac,
+        None => true,
+    }
+}
+
+/// The MAC the kernel's ARP table lists for `ip`, if any (complete entries only).
+pub fn neighbour_mac(ip: IpAddr) -> Option<Mac> {
+    let IpAddr::V4(v4) = ip else {
+        return None;
+    };
+    let text = std::fs::read_to_string("/proc/net/arp").ok()?;
+    arp_lookup(&text, v4)
+}
+
+/// Looks `ip` up in the text of `/proc/net/arp`.
+fn arp_lookup(text: &str, ip: std::net::Ipv4Addr) -> Option<Mac> {
+    text.lines().skip(1).find_map(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        // IP address, HW type, Flags, HW address, Mask, Device
+        if f.len() < 4 || f[0].parse::<std::net::Ipv4Addr>().ok()? != ip {
+            return None;
+        }
+        // Flag 0x2 = ATF_COM (complete).
+        let flags = u32::from_str_radix(f[2].trim_start_matches("0x"), 16).ok()?;
+        if flags & 0x2 == 0 {
+            return None;
+        }
+        f[3].parse::<Mac>().ok()
+    })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,5 +1,7 @@
 //! SSH watcher: follows each booted node's tiny-cloud phases and k3s join.
 
+pub mod parse;
+
 use crate::engine::Engine;
 use tokio_util::sync::CancellationToken;
 

@@ -1,0 +1,184 @@
+use super::*;
+
+fn lab_in(dir: &Path, extra: &str) -> Lab {
+    let text = format!(
+        "name: t\nboot:\n  kernel: vmlinuz\nnodes:\n  - mac: 52:54:00:00:00:01\n    hostname: a\n    role: k3s-server\n{extra}"
+    );
+    Lab::parse(&dir.join("lab.yaml"), &text).unwrap()
+}
+
+fn mode(p: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+}
+
+const M1: &str = "52:54:00:00:00:01";
+const M2: &str = "52:54:00:00:00:02";
+
+#[test]
+fn files_are_made_once_with_mode_0600() {
+    let d = tempfile::tempdir().unwrap();
+    let lab = lab_in(d.path(), "");
+    let s = for_node(&lab, M1.parse().unwrap()).unwrap();
+    let st = lab.state_dir();
+    for f in [LAB_SECRET_FILE, OPERATOR_KEY_FILE, TOKEN_FILE] {
+        assert_eq!(mode(&st.join(f)), 0o600, "{f}");
+    }
+    assert_eq!(mode(&st), 0o700);
+    let pubtext = std::fs::read_to_string(st.join("operator_ed25519.pub")).unwrap();
+    assert_eq!(pubtext.trim(), s.operator_public_key.clone().unwrap());
+    let token = std::fs::read_to_string(st.join(TOKEN_FILE)).unwrap();
+    assert_eq!(token.trim(), s.k3s_token);
+    assert!(s.k3s_token.len() >= 32);
+
+    // A new run (cache dropped) reads the same files and derives the same keys.
+    lock(cache()).remove(&st);
+    let again = for_node(&lab, M1.parse().unwrap()).unwrap();
+    assert_eq!(again.operator_public_key, s.operator_public_key);
+    assert_eq!(again.host_private_key, s.host_private_key);
+    assert_eq!(again.host_public_key, s.host_public_key);
+    assert_eq!(again.node_password, s.node_password);
+    assert_eq!(again.k3s_token, s.k3s_token);
+}
+
+#[test]
+fn nodes_get_distinct_matching_keys() {
+    let d = tempfile::tempdir().unwrap();
+    let lab = lab_in(d.path(), "");
+    let a = for_node(&lab, M1.parse().unwrap()).unwrap();
+    let b = for_node(&lab, M2.parse().unwrap()).unwrap();
+    assert_ne!(a.host_private_key, b.host_private_key);
+    assert_ne!(a.host_public_key, b.host_public_key);
+    assert_ne!(a.node_password, b.node_password);
+    assert_eq!(a.operator_public_key, b.operator_public_key);
+    assert_eq!(a.k3s_token, b.k3s_token);
+    // The private key is a real OpenSSH ed25519 key whose public half is the pinned key.
+    let k = PrivateKey::from_openssh(a.host_private_key.as_ref().unwrap()).unwrap();
+    assert_eq!(k.algorithm(), russh::keys::Algorithm::Ed25519);
+    let (pk, fp) = host_public_key(&lab, M1.parse().unwrap()).unwrap();
+    assert_eq!(k.public_key().key_data(), pk.key_data());
+    assert!(fp.starts_with("SHA256:"));
+    assert_eq!(Some(fp), a.host_key_fingerprint);
+    assert!(a
+        .host_public_key
+        .as_ref()
+        .unwrap()
+        .starts_with("ssh-ed25519 "));
+    assert!(a
+        .host_private_key
+        .as_ref()
+        .unwrap()
+        .starts_with("-----BEGIN OPENSSH PRIVATE KEY-----"));
+}
+
+#[test]
+fn another_lab_folder_gets_other_keys() {
+    let d1 = tempfile::tempdir().unwrap();
+    let d2 = tempfile::tempdir().unwrap();
+    let a = for_node(&lab_in(d1.path(), ""), M1.parse().unwrap()).unwrap();
+    let b = for_node(&lab_in(d2.path(), ""), M1.parse().unwrap()).unwrap();
+    assert_ne!(a.host_public_key, b.host_public_key);
+    assert_ne!(a.node_password, b.node_password);
+    assert_ne!(a.operator_public_key, b.operator_public_key);
+}
+
+#[test]
+fn token_sources_in_order() {
+    let d = tempfile::tempdir().unwrap();
+    let inline = lab_in(d.path(), "k3s:\n  token: sekrit-inline\n");
+    assert_eq!(k3s_token(&inline).unwrap(), "sekrit-inline");
+    std::fs::write(d.path().join("tok"), "from-file\n").unwrap();
+    let file = lab_in(d.path(), "k3s:\n  token_file: tok\n");
+    assert_eq!(k3s_token(&file).unwrap(), "from-file");
+    let missing = lab_in(d.path(), "k3s:\n  token_file: made/tok2\n");
+    let t = k3s_token(&missing).unwrap();
+    assert_eq!(mode(&d.path().join("made/tok2")), 0o600);
+    assert_eq!(
+        std::fs::read_to_string(d.path().join("made/tok2"))
+            .unwrap()
+            .trim(),
+        t
+    );
+}
+
+#[test]
+fn a_bad_secret_file_is_an_error_naming_it() {
+    let d = tempfile::tempdir().unwrap();
+    let lab = lab_in(d.path(), "");
+    std::fs::create_dir_all(lab.state_dir()).unwrap();
+    std::fs::write(lab.state_dir().join(LAB_SECRET_FILE), "nothex").unwrap();
+    let e = for_node(&lab, M1.parse().unwrap()).unwrap_err().to_string();
+    assert!(e.contains(LAB_SECRET_FILE), "{e}");
+    assert!(!e.contains("nothex"), "{e}");
+}
+
+#[test]
+fn debug_never_shows_secrets() {
+    let d = tempfile::tempdir().unwrap();
+    let s = for_node(&lab_in(d.path(), ""), M1.parse().unwrap()).unwrap();
+    let dbg = format!("{s:?}");
+    assert!(!dbg.contains(&s.k3s_token));
+    assert!(!dbg.contains(s.node_password.as_ref().unwrap()));
+    assert!(!dbg.contains("PRIVATE"));
+}
+
+#[test]
+fn arp_table_lookup() {
+    let text = "IP address       HW type     Flags       HW address            Mask     Device\n\
+                10.77.0.5        0x1         0x2         52:54:00:00:00:01     *        br0\n\
+                10.77.0.6        0x1         0x0         00:00:00:00:00:00     *        br0\n";
+    assert_eq!(
+        arp_lookup(text, "10.77.0.5".parse().unwrap()),
+        Some(M1.parse().unwrap())
+    );
+    assert_eq!(arp_lookup(text, "10.77.0.6".parse().unwrap()), None);
+    assert_eq!(arp_lookup(text, "10.77.0.7".parse().unwrap()), None);
+    assert_eq!(
+        arp_lookup("garbage\n1 2\n", "10.77.0.7".parse().unwrap()),
+        None
+    );
+}
+
+fn fetch(client: &str, what: crate::engine::FetchKind) -> crate::engine::EventKind {
+    crate::engine::EventKind::HttpFetch {
+        path: "/boot.ipxe".into(),
+        client: client.parse().unwrap(),
+        what,
+        status: 200,
+        bytes: 1,
+        ms: 1,
+    }
+}
+
+#[test]
+fn user_data_only_to_the_booting_address() {
+    use crate::engine::FetchKind;
+    let d = tempfile::tempdir().unwrap();
+    let m1: Mac = M1.parse().unwrap();
+    // Proxy mode: the address that fetched the node's boot script.
+    let engine = Engine::new(lab_in(d.path(), ""));
+    let me: IpAddr = "127.0.0.1".parse().unwrap();
+    assert!(!may_fetch_user_data(&engine, m1, me), "never seen boot");
+    engine.emit(Some(m1), fetch("127.0.0.1", FetchKind::Script));
+    assert!(may_fetch_user_data(&engine, m1, me));
+    assert!(!may_fetch_user_data(
+        &engine,
+        m1,
+        "127.0.0.2".parse().unwrap()
+    ));
+    assert!(
+        !may_fetch_user_data(&engine, M2.parse().unwrap(), me),
+        "not in lab"
+    );
+    // Server mode: the fixed address is accepted as well.
+    let d2 = tempfile::tempdir().unwrap();
+    let text = "name: t\ndhcp:\n  mode: server\nboot:\n  kernel: vmlinuz\nnodes:\n  - mac: 52:54:00:00:00:01\n    hostname: a\n    role: k3s-server\n    ip: 127.0.0.9\n";
+    let lab = Lab::parse(&d2.path().join("lab.yaml"), text).unwrap();
+    let engine = Engine::new(lab);
+    assert!(may_fetch_user_data(
+        &engine,
+        m1,
+        "127.0.0.9".parse().unwrap()
+    ));
+    assert!(!may_fetch_user_data(&engine, m1, me));
+}
