@@ -1,9 +1,271 @@
-//! TFTP: read-only iPXE binaries from the configured root.
+//! TFTP: read-only iPXE binaries from the configured root (Debian's `/usr/lib/ipxe`).
+//!
+//! - Read requests only: a write request is answered with error 2 and reported refused.
+//! - Rooted: absolute names, `..`, backslashes and symlinks leading out of the root are
+//!   refused ([`path`]).
+//! - Options: RFC 2347 (OACK), 2348 `blksize` (capped at 1468), 2349 `timeout` (capped at
+//!   5 s) and `tsize`, 7440 `windowsize` (capped at 64).
+//! - Every request is one `tftp-start` (when accepted) and one `tftp-end` event with the
+//!   file, client, bytes, duration and outcome: complete, timeout (the client vanished:
+//!   its socket and file are freed after at most 6 × the timeout), refused, or error
+//!   (e.g. OVMF's size probe, which aborts with error 8 after the OACK).
+//!
+//! Why not async-tftp: its 0.4 handler sees only the client and the path, so it cannot
+//! report the negotiated block and window sizes or how a transfer ended, and it ignores
+//! a client's ERROR packet (an aborted size probe keeps resending for up to 100 × 3 s).
+//! The protocol is small; this module implements the read side with those events.
+//!
+//! The requesting MAC is looked up from the kernel's ARP table (`/proc/net/arp`), so a
+//! completed transfer moves the node's state even in proxy mode, where pxelab never
+//! learns the node's address from DHCP.
 
-use crate::engine::Engine;
+pub mod packet;
+pub mod path;
+pub mod transfer;
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
+use crate::dhcp::net;
+use crate::engine::event::TransferOutcome;
+use crate::engine::{Engine, EventKind, Source};
+use crate::mac::Mac;
+
+use packet::{code, Packet};
+
+/// Transfers served at once; further requests are refused until one ends.
+pub const MAX_TRANSFERS: usize = 256;
+
 /// Runs the TFTP server until `cancel` fires.
-pub async fn serve(_engine: Engine, _cancel: CancellationToken) -> anyhow::Result<()> {
+pub async fn serve(engine: Engine, cancel: CancellationToken) -> anyhow::Result<()> {
+    let lab = engine.lab();
+    let root = lab.resolve(&lab.file.tftp.root);
+    let root = std::fs::canonicalize(&root)
+        .map_err(|e| anyhow::anyhow!("TFTP root {}: {e}", root.display()))?;
+    let iface = lab.file.interface.clone();
+    let ip = net::listen_ip(lab.server_address, iface.as_deref());
+    let sock = net::bind_tokio(SocketAddrV4::new(ip, lab.file.tftp.port), iface.as_deref())?;
+    let local = sock.local_addr()?;
+    engine.emit(
+        None,
+        EventKind::ServerUp {
+            source: Source::Tftp,
+            addr: format!("udp {local} root {}", root.display()),
+        },
+    );
+    let ctx = Arc::new(Ctx {
+        engine: engine.clone(),
+        root,
+        iface,
+        server: lab.server_address,
+        slots: Arc::new(Semaphore::new(MAX_TRANSFERS)),
+        active: std::sync::Mutex::new(std::collections::HashSet::new()),
+    });
+    let tasks = tokio_util::task::TaskTracker::new();
+    let mut buf = vec![0u8; 2048];
+    loop {
+        let (n, peer) = tokio::select! {
+            _ = cancel.cancelled() => break,
+            r = sock.recv_from(&mut buf) => match r {
+                Ok(x) => x,
+                Err(e) => {
+                    tracing::warn!("TFTP receive: {e}");
+                    continue;
+                }
+            },
+        };
+        let pkt = match packet::parse(&buf[..n]) {
+            Ok(p) => p,
+            Err(e) => {
+                ctx.count_refused();
+                tracing::debug!("TFTP: dropped packet from {peer}: {e}");
+                continue;
+            }
+        };
+        match pkt {
+            Packet::Rrq { file, mode, opts } => {
+                let ctx = ctx.clone();
+                let cancel = cancel.clone();
+                tasks.spawn(async move {
+                    tokio::select! {
+                        _ = cancel.cancelled() => {}
+                        _ = ctx.read_request(peer, file, mode, opts) => {}
+                    }
+                });
+            }
+            Packet::Wrq { file } => {
+                let _ = sock
+                    .send_to(&packet::error(code::ACCESS, "read-only server"), peer)
+                    .await;
+                ctx.refused(peer, &file, "write requests are refused (read-only)");
+            }
+            // Stray ACK/DATA/ERROR on the listening port: not a transfer of ours.
+            _ => {}
+        }
+    }
+    tasks.close();
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), tasks.wait()).await;
     Ok(())
+}
+
+struct Ctx {
+    engine: Engine,
+    root: PathBuf,
+    iface: Option<String>,
+    server: Ipv4Addr,
+    slots: Arc<Semaphore>,
+    /// Peers with a transfer in progress (a repeated RRQ is a retransmission).
+    active: std::sync::Mutex<std::collections::HashSet<SocketAddr>>,
+}
+
+impl Ctx {
+    fn count_refused(&self) {
+        self.engine
+            .counters()
+            .tftp_refused
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn refused(&self, peer: SocketAddr, file: &str, why: &str) {
+        self.count_refused();
+        self.engine.emit(
+            mac_of(peer.ip()),
+            EventKind::TftpEnd {
+                file: file.chars().take(200).collect(),
+                client: peer,
+                bytes: 0,
+                ms: 0,
+                outcome: TransferOutcome::Refused,
+                detail: Some(why.to_string()),
+            },
+        );
+    }
+
+    async fn read_request(
+        self: Arc<Self>,
+        peer: SocketAddr,
+        file: String,
+        mode: String,
+        opts: Vec<(String, String)>,
+    ) {
+        {
+            let mut a = crate::engine::lock(&self.active);
+            if !a.insert(peer) {
+                return;
+            }
+        }
+        self.transfer(peer, &file, &mode, &opts).await;
+        crate::engine::lock(&self.active).remove(&peer);
+    }
+
+    async fn transfer(&self, peer: SocketAddr, file: &str, mode: &str, opts: &[(String, String)]) {
+        // A socket of its own: the transfer ID.
+        let sock = match self.transfer_socket() {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!("TFTP: {e}");
+                return self.refused(peer, file, "no socket for the transfer");
+            }
+        };
+        let sock_ref = &sock;
+        let refuse = |code: u16, why: String| async move {
+            let _ = sock_ref.send_to(&packet::error(code, &why), peer).await;
+            self.refused(peer, file, &why);
+        };
+        if mode != "octet" && mode != "netascii" {
+            return refuse(code::ILLEGAL, format!("mode {mode} not supported")).await;
+        }
+        let Ok(_slot) = self.slots.clone().try_acquire_owned() else {
+            return refuse(code::UNDEFINED, "server busy".to_string()).await;
+        };
+        let path = match path::resolve(&self.root, file) {
+            Ok(p) => p,
+            Err(e @ path::PathRefused::NotFound(_)) => {
+                return refuse(code::NOT_FOUND, e.to_string()).await
+            }
+            Err(e) => return refuse(code::ACCESS, e.to_string()).await,
+        };
+        let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        let params = transfer::negotiate(opts, size);
+        let mac = mac_of(peer.ip());
+        self.engine.emit(
+            mac,
+            EventKind::TftpStart {
+                file: file.to_string(),
+                client: peer,
+                blksize: params.blksize,
+                windowsize: params.windowsize,
+            },
+        );
+        let started = Instant::now();
+        let ended = transfer::send_file(&sock, peer, path, &params).await;
+        self.engine.emit(
+            mac,
+            EventKind::TftpEnd {
+                file: file.to_string(),
+                client: peer,
+                bytes: ended.bytes,
+                ms: started.elapsed().as_millis() as u64,
+                outcome: ended.outcome,
+                detail: ended.detail,
+            },
+        );
+    }
+
+    fn transfer_socket(&self) -> Result<tokio::net::UdpSocket, net::BindError> {
+        // Answer from the server's own address when it is ours, so the client sees the
+        // address it asked; fall back to any address on the interface.
+        net::bind_tokio(SocketAddrV4::new(self.server, 0), self.iface.as_deref()).or_else(|_| {
+            net::bind_tokio(
+                SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0),
+                self.iface.as_deref(),
+            )
+        })
+    }
+}
+
+/// The MAC the kernel's ARP table has for `ip`, if any.
+pub fn mac_of(ip: IpAddr) -> Option<Mac> {
+    let IpAddr::V4(ip) = ip else { return None };
+    if ip.is_loopback() {
+        return None;
+    }
+    let table = std::fs::read_to_string("/proc/net/arp").ok()?;
+    arp_lookup(&table, ip)
+}
+
+fn arp_lookup(table: &str, ip: Ipv4Addr) -> Option<Mac> {
+    table.lines().skip(1).find_map(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        if f.len() >= 4 && f[0].parse::<Ipv4Addr>().ok() == Some(ip) {
+            f[3].parse::<Mac>().ok().filter(|m| m.0 != [0; 6])
+        } else {
+            None
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arp_table_lookup() {
+        let t = "IP address       HW type     Flags       HW address            Mask     Device\n\
+                 10.77.0.50       0x1         0x2         52:54:00:12:34:56     *        br0\n\
+                 10.77.0.51       0x1         0x0         00:00:00:00:00:00     *        br0\n";
+        assert_eq!(
+            arp_lookup(t, "10.77.0.50".parse().unwrap())
+                .unwrap()
+                .to_string(),
+            "52:54:00:12:34:56"
+        );
+        assert!(arp_lookup(t, "10.77.0.51".parse().unwrap()).is_none());
+        assert!(arp_lookup(t, "10.77.0.52".parse().unwrap()).is_none());
+    }
 }

@@ -35,7 +35,9 @@ pub fn require(ok: bool, what: &str) -> bool {
     if in_ci() {
         panic!("this test needs {what}, and PXELAB_CI is set: refusing to skip");
     }
-    eprintln!("SKIP: this test needs {what} (run as root, or set PXELAB_CI=1 to make this a failure)");
+    eprintln!(
+        "SKIP: this test needs {what} (run as root, or set PXELAB_CI=1 to make this a failure)"
+    );
     false
 }
 
@@ -52,10 +54,12 @@ pub fn require_program(name: &str) -> bool {
 /// Finds a program on PATH (also /usr/sbin and /sbin).
 pub fn which(name: &str) -> Option<PathBuf> {
     let path = std::env::var("PATH").unwrap_or_default();
-    path.split(':')
+    let found = path
+        .split(':')
         .chain(["/usr/sbin", "/sbin", "/usr/bin", "/bin"])
         .map(|d| PathBuf::from(d).join(name))
-        .find(|p| p.is_file())
+        .find(|p| p.is_file());
+    found
 }
 
 /// Runs a command, panicking with its output if it fails.
@@ -100,7 +104,16 @@ impl NetNs {
     pub fn with_bridge(name: &str, cidr: &str) -> NetNs {
         let ns = NetNs::new(name);
         ns.exec_ok(&["ip", "link", "add", "br0", "type", "bridge"]);
-        ns.exec_ok(&["ip", "link", "set", "br0", "type", "bridge", "forward_delay", "0"]);
+        ns.exec_ok(&[
+            "ip",
+            "link",
+            "set",
+            "br0",
+            "type",
+            "bridge",
+            "forward_delay",
+            "0",
+        ]);
         ns.exec_ok(&["ip", "addr", "add", cidr, "dev", "br0"]);
         ns.exec_ok(&["ip", "link", "set", "br0", "up"]);
         ns
@@ -111,7 +124,10 @@ impl NetNs {
     pub fn add_veth_host(&self, peer: &str) -> NetNs {
         let host = NetNs::new(&format!("{}-{}", self.name, peer));
         let br_end = format!("v-{peer}");
-        self.exec_ok(&["ip", "link", "add", &br_end, "type", "veth", "peer", "name", "eth0", "netns", &host.name]);
+        self.exec_ok(&[
+            "ip", "link", "add", &br_end, "type", "veth", "peer", "name", "eth0", "netns",
+            &host.name,
+        ]);
         self.exec_ok(&["ip", "link", "set", &br_end, "master", "br0"]);
         self.exec_ok(&["ip", "link", "set", &br_end, "up"]);
         host.exec_ok(&["ip", "link", "set", "eth0", "up"]);
@@ -156,12 +172,17 @@ impl NetNs {
 impl Drop for NetNs {
     fn drop(&mut self) {
         // Kill whatever still runs inside, then remove the namespace.
-        if let Ok(out) = Command::new("ip").args(["netns", "pids", &self.name]).output() {
+        if let Ok(out) = Command::new("ip")
+            .args(["netns", "pids", &self.name])
+            .output()
+        {
             for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
                 let _ = Command::new("kill").args(["-9", pid]).output();
             }
         }
-        let _ = Command::new("ip").args(["netns", "del", &self.name]).output();
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .output();
     }
 }
 

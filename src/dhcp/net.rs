@@ -1,0 +1,75 @@
+//! Socket plumbing shared by the DHCP and TFTP servers: UDP sockets bound to the lab
+//! interface (SO_BINDTODEVICE) with SO_REUSEADDR/SO_REUSEPORT and SO_BROADCAST.
+
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+
+use socket2::{Domain, Protocol, Socket, Type};
+
+/// A socket could not be set up.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot {what} {addr}{}: {source}", .interface.as_ref().map(|i| format!(" on {i}")).unwrap_or_default())]
+pub struct BindError {
+    /// What was attempted (`bind UDP`, `open raw socket on`).
+    pub what: &'static str,
+    /// The address.
+    pub addr: SocketAddr,
+    /// The interface, when one was asked for.
+    pub interface: Option<String>,
+    /// The OS error.
+    pub source: std::io::Error,
+}
+
+/// Binds a non-blocking UDP socket on `addr`, on `interface` when given.
+pub fn bind_udp(
+    addr: SocketAddrV4,
+    interface: Option<&str>,
+) -> Result<std::net::UdpSocket, BindError> {
+    let err = |what, source| BindError {
+        what,
+        addr: SocketAddr::V4(addr),
+        interface: interface.map(str::to_string),
+        source,
+    };
+    let s = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))
+        .map_err(|e| err("create UDP socket for", e))?;
+    s.set_reuse_address(true)
+        .map_err(|e| err("set SO_REUSEADDR for", e))?;
+    s.set_reuse_port(true)
+        .map_err(|e| err("set SO_REUSEPORT for", e))?;
+    s.set_broadcast(true)
+        .map_err(|e| err("set SO_BROADCAST for", e))?;
+    if let Some(i) = interface {
+        s.bind_device(Some(i.as_bytes()))
+            .map_err(|e| err("bind to device", e))?;
+    }
+    s.set_nonblocking(true)
+        .map_err(|e| err("set non-blocking", e))?;
+    s.bind(&SocketAddr::V4(addr).into())
+        .map_err(|e| err("bind UDP", e))?;
+    Ok(s.into())
+}
+
+/// Binds a tokio UDP socket (see [`bind_udp`]).
+pub fn bind_tokio(
+    addr: SocketAddrV4,
+    interface: Option<&str>,
+) -> Result<tokio::net::UdpSocket, BindError> {
+    let std = bind_udp(addr, interface)?;
+    tokio::net::UdpSocket::from_std(std).map_err(|source| BindError {
+        what: "register with tokio",
+        addr: SocketAddr::V4(addr),
+        interface: interface.map(str::to_string),
+        source,
+    })
+}
+
+/// The address the servers bind: the loopback address itself for a loopback lab (the
+/// demo and tests), else every address, narrowed to the lab interface by
+/// SO_BINDTODEVICE.
+pub fn listen_ip(server: Ipv4Addr, interface: Option<&str>) -> Ipv4Addr {
+    if server.is_loopback() && interface.is_none_or(|i| i == "lo") {
+        server
+    } else {
+        Ipv4Addr::UNSPECIFIED
+    }
+}

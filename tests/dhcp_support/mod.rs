@@ -1,0 +1,136 @@
+//! Support for the DHCP and TFTP tests: run the real `pxelab up --no-tui --json` (on
+//! loopback or inside a namespace) and wait on its JSON event stream.
+#![allow(dead_code)]
+
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::common::{self, ChildGuard};
+
+/// A free UDP port on loopback (for unprivileged test servers).
+pub fn free_udp_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A free TCP port on loopback.
+pub fn free_tcp_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Writes `lab.yaml` (and a dummy kernel so asset checks pass) into `dir`.
+pub fn write_lab(dir: &Path, yaml: &str) -> PathBuf {
+    std::fs::create_dir_all(dir.join("assets")).unwrap();
+    std::fs::write(dir.join("assets/vmlinuz"), b"kernel").unwrap();
+    std::fs::write(dir.join("assets/initrd"), b"initrd").unwrap();
+    let p = dir.join("lab.yaml");
+    std::fs::write(&p, yaml).unwrap();
+    p
+}
+
+/// A running pxelab and the events it printed so far.
+pub struct Pxelab {
+    child: ChildGuard,
+    events: Arc<Mutex<Vec<Value>>>,
+    stderr: Arc<Mutex<String>>,
+}
+
+impl Pxelab {
+    /// Starts `pxelab up --no-tui --json -c lab` through `cmd` (a plain command or
+    /// `ip netns exec …`), and waits until the servers named in `wait_up` are up.
+    pub fn start(mut cmd: Command, lab: &Path, wait_up: &[&str]) -> Pxelab {
+        cmd.arg(common::pxelab_bin())
+            .args(["up", "--no-tui", "--json", "-c"])
+            .arg(lab)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("start pxelab");
+        let out = child.stdout.take().unwrap();
+        let err = child.stderr.take().unwrap();
+        let events = Arc::new(Mutex::new(Vec::new()));
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let ev = events.clone();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+                if let Ok(v) = serde_json::from_str::<Value>(&line) {
+                    ev.lock().unwrap().push(v);
+                }
+            }
+        });
+        let se = stderr.clone();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(err).lines().map_while(Result::ok) {
+                let mut s = se.lock().unwrap();
+                if s.len() < 200_000 {
+                    s.push_str(&line);
+                    s.push('\n');
+                }
+            }
+        });
+        let p = Pxelab {
+            child: ChildGuard(child),
+            events,
+            stderr,
+        };
+        for src in wait_up {
+            let src = src.to_string();
+            p.wait(Duration::from_secs(20), &format!("{src} server up"), |e| {
+                e["event"] == "server-up" && e["source"] == src.as_str()
+            });
+        }
+        p
+    }
+
+    /// Every event so far.
+    pub fn events(&self) -> Vec<Value> {
+        self.events.lock().unwrap().clone()
+    }
+
+    /// Events matching `f` so far.
+    pub fn matching(&self, f: impl Fn(&Value) -> bool) -> Vec<Value> {
+        self.events().into_iter().filter(|e| f(e)).collect()
+    }
+
+    /// Waits up to `limit` for an event matching `f`; panics with the stream if none.
+    pub fn wait(&self, limit: Duration, what: &str, f: impl Fn(&Value) -> bool) -> Value {
+        let found = common::wait_for(limit, Duration::from_millis(50), || {
+            self.events.lock().unwrap().iter().find(|e| f(e)).cloned()
+        });
+        match found {
+            Some(v) => v,
+            None => self.fail(what),
+        }
+    }
+
+    /// Panics showing the events and stderr.
+    pub fn fail(&self, what: &str) -> ! {
+        let evs: Vec<String> = self.events().iter().map(|e| e.to_string()).collect();
+        panic!(
+            "no {what}\n--- events ---\n{}\n--- stderr ---\n{}",
+            evs.join("\n"),
+            self.stderr.lock().unwrap()
+        )
+    }
+
+    /// Stops pxelab (SIGTERM, then kill) and waits for it.
+    pub fn stop(mut self) {
+        let pid = self.child.0.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).output();
+        let _ = common::wait_for(Duration::from_secs(5), Duration::from_millis(50), || {
+            self.child.0.try_wait().ok().flatten()
+        });
+    }
+}
