@@ -1,11 +1,280 @@
 //! HTTP: per-node iPXE scripts, boot assets, NoCloud data; and the loopback admin API.
+//!
+//! ```text
+//! GET|HEAD /boot.ipxe?mac=M, /boot/M.ipxe   iPXE script (Boot), wait loop (Hold), 404 (Ignore)
+//! GET|HEAD /assets/NAME[?mac=M]             a file named in lab.yaml's boot section, streamed
+//! GET|HEAD /nocloud/M/{meta,user,vendor}-data, /nocloud/M/network-config   (also `//`)
+//! ```
+//!
+//! Every request ends in exactly one event: `http-fetch` (with `http-start` before a big
+//! asset) or `refused` (counted in `counters().http_refused`). The server asks the engine
+//! what a MAC gets and never decides policy itself. Request targets are classified by
+//! [`route`] before anything touches the disk.
 
 pub mod admin;
+mod assets;
+pub mod client;
+mod meter;
+mod nocloud;
+pub mod range;
+pub mod route;
+mod script;
 
-use crate::engine::Engine;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
 use tokio_util::sync::CancellationToken;
 
-/// Runs the boot HTTP server until `cancel` fires.
-pub async fn serve(_engine: Engine, _cancel: CancellationToken) -> anyhow::Result<()> {
+use crate::engine::{Engine, EventKind, FetchKind, Source};
+use crate::mac::Mac;
+
+pub use assets::START_EVENT_BYTES;
+pub use meter::CLIENT_CLOSED;
+pub use nocloud::allowed_client;
+use route::{printable, Route};
+
+/// Why an HTTP server could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum HttpError {
+    /// The listening socket could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The server stopped with an I/O error.
+    #[error("server on {addr} failed: {source}")]
+    Serve {
+        /// The address.
+        addr: SocketAddr,
+        /// The OS error.
+        source: std::io::Error,
+    },
+}
+
+/// Which address each node fetched its boot script from, and the reverse. Used to
+/// attribute asset fetches to a MAC when the URL carries none, and by
+/// [`allowed_client`] to hand user-data only to the machine that booted.
+/// Only MACs that got a real boot script are recorded, so the size is bounded by the lab.
+#[derive(Debug, Default)]
+pub struct BootClients {
+    maps: Mutex<(HashMap<Mac, IpAddr>, HashMap<IpAddr, Mac>)>,
+}
+
+impl BootClients {
+    /// Records that `mac` fetched its boot script from `ip`.
+    pub fn record(&self, mac: Mac, ip: IpAddr) {
+        let mut g = crate::engine::lock(&self.maps);
+        if let Some(old) = g.0.insert(mac, ip) {
+            if g.1.get(&old) == Some(&mac) {
+                g.1.remove(&old);
+            }
+        }
+        g.1.insert(ip, mac);
+    }
+
+    /// The address `mac` last fetched its boot script from.
+    pub fn ip_of(&self, mac: &Mac) -> Option<IpAddr> {
+        crate::engine::lock(&self.maps).0.get(mac).copied()
+    }
+
+    /// The MAC that last fetched a boot script from `ip`.
+    pub fn mac_of(&self, ip: &IpAddr) -> Option<Mac> {
+        crate::engine::lock(&self.maps).1.get(ip).copied()
+    }
+}
+
+/// Shared state of the boot server.
+#[derive(Clone)]
+pub struct HttpState {
+    /// The engine.
+    pub engine: Engine,
+    /// Boot-script addresses.
+    pub clients: Arc<BootClients>,
+}
+
+/// One request, as the handlers see it.
+pub(crate) struct Ctx {
+    pub engine: Engine,
+    pub clients: Arc<BootClients>,
+    pub client: IpAddr,
+    pub head: bool,
+    /// Path only, printable (for events).
+    pub path: String,
+    /// Path and query, printable (for refusals).
+    pub target: String,
+    pub headers: HeaderMap,
+    pub started: Instant,
+}
+
+impl Ctx {
+    /// A text answer (200) and its `http-fetch` event.
+    pub fn text(&self, mac: Option<Mac>, what: FetchKind, body: String) -> Response {
+        let len = body.len() as u64;
+        self.fetched(mac, what, 200, if self.head { 0 } else { len });
+        let builder = Response::builder()
+            .status(StatusCode::OK)
+            .header(header::CONTENT_TYPE, "text/plain; charset=utf-8")
+            .header(header::CONTENT_LENGTH, len)
+            .header(header::CACHE_CONTROL, "no-store");
+        let body = if self.head {
+            Body::empty()
+        } else {
+            Body::from(body)
+        };
+        builder.body(body).unwrap_or_else(|_| fallback_500())
+    }
+
+    /// Emits `http-fetch` for a response sent whole.
+    pub fn fetched(&self, mac: Option<Mac>, what: FetchKind, status: u16, bytes: u64) {
+        self.engine.emit(
+            mac,
+            EventKind::HttpFetch {
+                path: self.path.clone(),
+                client: self.client,
+                what,
+                status,
+                bytes,
+                ms: self.started.elapsed().as_millis() as u64,
+            },
+        );
+    }
+
+    /// Refuses the request: counts it, emits `refused`, answers `status` with a short reason.
+    pub fn refuse(&self, mac: Option<Mac>, status: StatusCode, reason: &str) -> Response {
+        self.engine
+            .counters()
+            .http_refused
+            .fetch_add(1, Ordering::Relaxed);
+        self.engine.emit(
+            mac,
+            EventKind::Refused {
+                source: Source::Http,
+                client: self.client.to_string(),
+                what: self.target.clone(),
+                reason: reason.to_string(),
+            },
+        );
+        let body = format!(
+            "{} {}\n",
+            status.as_u16(),
+            status.canonical_reason().unwrap_or("refused")
+        );
+        (
+            status,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            body,
+        )
+            .into_response()
+    }
+}
+
+fn fallback_500() -> Response {
+    StatusCode::INTERNAL_SERVER_ERROR.into_response()
+}
+
+/// The boot server's router (every path goes through [`route::route`]).
+pub fn router(engine: Engine) -> Router {
+    let state = HttpState {
+        engine,
+        clients: Arc::new(BootClients::default()),
+    };
+    Router::new().fallback(dispatch).with_state(state)
+}
+
+async fn dispatch(
+    State(st): State<HttpState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let target = match uri.query() {
+        Some(q) => format!("{}?{q}", uri.path()),
+        None => uri.path().to_string(),
+    };
+    let ctx = Ctx {
+        engine: st.engine,
+        clients: st.clients,
+        client: peer.ip().to_canonical(),
+        head: method == Method::HEAD,
+        path: printable(uri.path()),
+        target: printable(&target),
+        headers,
+        started: Instant::now(),
+    };
+    if method != Method::GET && method != Method::HEAD {
+        return ctx.refuse(None, StatusCode::METHOD_NOT_ALLOWED, "method not allowed");
+    }
+    match route::route(uri.path(), uri.query()) {
+        Route::Bad(e) => ctx.refuse(None, StatusCode::BAD_REQUEST, &e.to_string()),
+        Route::NotFound => ctx.refuse(None, StatusCode::NOT_FOUND, "nothing is served here"),
+        Route::BootScript(Err(e)) => ctx.refuse(None, StatusCode::BAD_REQUEST, &e.to_string()),
+        Route::BootScript(Ok(mac)) => script::serve(&ctx, mac),
+        Route::Asset { name, mac } => assets::serve(&ctx, &name, mac).await,
+        Route::NoCloud { mac: Err(e), .. } => {
+            ctx.refuse(None, StatusCode::BAD_REQUEST, &e.to_string())
+        }
+        Route::NoCloud {
+            mac: Ok(_),
+            file: None,
+        } => ctx.refuse(None, StatusCode::NOT_FOUND, "not a NoCloud file"),
+        Route::NoCloud {
+            mac: Ok(mac),
+            file: Some(f),
+        } => nocloud::serve(&ctx, mac, f).await,
+    }
+}
+
+/// Serves the boot HTTP routes on an already bound listener until `cancel` fires.
+/// Emits `server-up` with the listener's address and `server-down` when it stops.
+pub async fn serve_listener(
+    engine: Engine,
+    listener: tokio::net::TcpListener,
+    cancel: CancellationToken,
+) -> anyhow::Result<()> {
+    let addr = listener.local_addr()?;
+    engine.emit(
+        None,
+        EventKind::ServerUp {
+            source: Source::Http,
+            addr: addr.to_string(),
+        },
+    );
+    let app = router(engine.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    let res = axum::serve(listener, app)
+        .with_graceful_shutdown(cancel.cancelled_owned())
+        .await;
+    engine.emit(
+        None,
+        EventKind::ServerDown {
+            source: Source::Http,
+            reason: match &res {
+                Ok(()) => "stopped".to_string(),
+                Err(e) => e.to_string(),
+            },
+        },
+    );
+    res.map_err(|source| HttpError::Serve { addr, source })?;
     Ok(())
+}
+
+/// Runs the boot HTTP server on lab.yaml's `http.bind`:`http.port` until `cancel` fires.
+pub async fn serve(engine: Engine, cancel: CancellationToken) -> anyhow::Result<()> {
+    let lab = engine.lab();
+    let addr = SocketAddr::new(lab.file.http.bind, lab.file.http.port);
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| HttpError::Bind { addr, source })?;
+    serve_listener(engine, listener, cancel).await
 }

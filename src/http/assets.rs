@@ -1,0 +1,209 @@
+//! `/assets/<name>`: boot files named in lab.yaml, streamed from the assets folder.
+//!
+//! Only names listed in `boot:` (kernel, initrds, modloop, extra) or in a node's
+//! overrides are served, and only if the file, with symlinks resolved, lies inside the
+//! assets folder. Bodies are streamed from disk in 64 KiB chunks (never read whole),
+//! with Content-Length, HEAD, one Range (206/416), Last-Modified and an ETag.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use axum::body::Body;
+use axum::http::{header, StatusCode};
+use axum::response::Response;
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+use tokio_util::io::ReaderStream;
+
+use super::meter::{Metered, Report};
+use super::range::{self, RangeAnswer};
+use super::Ctx;
+use crate::config::Lab;
+use crate::engine::{EventKind, FetchKind};
+use crate::mac::Mac;
+
+/// Assets at least this big get an `http-start` event before their body.
+pub const START_EVENT_BYTES: u64 = 1 << 20;
+
+const CHUNK: usize = 64 * 1024;
+
+/// What kind of boot file `name` is, if lab.yaml names it at all.
+pub(crate) fn asset_kind(lab: &Lab, name: &str) -> Option<FetchKind> {
+    let boot = &lab.file.boot;
+    let nodes = &lab.file.nodes;
+    if boot.kernel == name || nodes.iter().any(|n| n.kernel.as_deref() == Some(name)) {
+        return Some(FetchKind::Kernel);
+    }
+    let in_initrds = boot.initrds.iter().any(|i| i == name)
+        || nodes
+            .iter()
+            .any(|n| n.initrds.iter().flatten().any(|i| i == name));
+    if in_initrds {
+        return Some(FetchKind::Initrd);
+    }
+    if boot.modloop.as_deref() == Some(name) {
+        return Some(FetchKind::Modloop);
+    }
+    if boot.extra.iter().any(|e| e == name) {
+        return Some(FetchKind::Asset);
+    }
+    None
+}
+
+/// Resolves `name` inside `root`, following symlinks, and refuses anything that ends
+/// up outside it.
+async fn resolve_inside(root: &Path, name: &str) -> Result<PathBuf, &'static str> {
+    let root = tokio::fs::canonicalize(root)
+        .await
+        .map_err(|_| "the assets folder does not exist")?;
+    let full = tokio::fs::canonicalize(root.join(name))
+        .await
+        .map_err(|_| "boot asset missing on disk")?;
+    if !full.starts_with(&root) {
+        return Err("boot asset resolves outside the assets folder");
+    }
+    Ok(full)
+}
+
+/// The MAC an asset fetch belongs to: the `?mac=` the script appended, else the
+/// machine that last fetched a boot script from this address, else a node whose
+/// configured or observed address it is.
+fn attribute(ctx: &Ctx, from_query: Option<Mac>) -> Option<Mac> {
+    from_query
+        .or_else(|| ctx.clients.mac_of(&ctx.client))
+        .or_else(|| mac_by_address(ctx, ctx.client))
+}
+
+fn mac_by_address(ctx: &Ctx, ip: IpAddr) -> Option<Mac> {
+    ctx.engine
+        .snapshot()
+        .nodes
+        .into_iter()
+        .find(|n| n.ip == Some(ip))
+        .map(|n| n.mac)
+}
+
+fn http_date(t: std::time::SystemTime) -> String {
+    chrono::DateTime::<chrono::Utc>::from(t)
+        .format("%a, %d %b %Y %H:%M:%S GMT")
+        .to_string()
+}
+
+/// Serves one asset.
+pub(crate) async fn serve(ctx: &Ctx, name: &str, from_query: Option<Mac>) -> Response {
+    let lab = ctx.engine.lab();
+    let mac = attribute(ctx, from_query);
+    let Some(kind) = asset_kind(&lab, name) else {
+        return ctx.refuse(mac, StatusCode::NOT_FOUND, "not a boot asset of this lab");
+    };
+    let path = match resolve_inside(&lab.assets_dir(), name).await {
+        Ok(p) => p,
+        Err(reason) => return ctx.refuse(mac, StatusCode::NOT_FOUND, reason),
+    };
+    let opened = async {
+        let f = tokio::fs::File::open(&path).await?;
+        let meta = f.metadata().await?;
+        Ok::<_, std::io::Error>((f, meta))
+    }
+    .await;
+    let (mut file, meta) = match opened {
+        Ok((f, m)) if m.is_file() => (f, m),
+        _ => {
+            return ctx.refuse(
+                mac,
+                StatusCode::NOT_FOUND,
+                "boot asset is not a readable file",
+            )
+        }
+    };
+    let len = meta.len();
+    let modified = meta.modified().ok();
+    let mtime_secs = modified
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let etag = format!("\"{len:x}-{mtime_secs:x}\"");
+    let last_modified = modified.map(http_date);
+
+    // If-Range: only honour the Range when the validator still matches.
+    let range_header = ctx.headers.get(header::RANGE).and_then(|v| v.to_str().ok());
+    let if_range_ok = match ctx
+        .headers
+        .get(header::IF_RANGE)
+        .and_then(|v| v.to_str().ok())
+    {
+        None => true,
+        Some(v) => v == etag || Some(v) == last_modified.as_deref(),
+    };
+    let answer = if if_range_ok {
+        range::answer(range_header, len)
+    } else {
+        RangeAnswer::Full
+    };
+
+    let mut builder = Response::builder()
+        .header(header::CONTENT_TYPE, "application/octet-stream")
+        .header(header::ACCEPT_RANGES, "bytes")
+        .header(header::ETAG, &etag);
+    if let Some(lm) = &last_modified {
+        builder = builder.header(header::LAST_MODIFIED, lm);
+    }
+    let (status, start, count) = match answer {
+        RangeAnswer::Full => (StatusCode::OK, 0, len),
+        RangeAnswer::Partial { start, end } => {
+            builder = builder.header(header::CONTENT_RANGE, format!("bytes {start}-{end}/{len}"));
+            (StatusCode::PARTIAL_CONTENT, start, end - start + 1)
+        }
+        RangeAnswer::Unsatisfiable => {
+            ctx.fetched(mac, kind, 416, 0);
+            return builder
+                .status(StatusCode::RANGE_NOT_SATISFIABLE)
+                .header(header::CONTENT_RANGE, format!("bytes */{len}"))
+                .header(header::CONTENT_LENGTH, 0)
+                .body(Body::empty())
+                .unwrap_or_else(|_| super::fallback_500());
+        }
+    };
+    let builder = builder.status(status).header(header::CONTENT_LENGTH, count);
+    if ctx.head {
+        // A HEAD fetches nothing: reported, but as `other` so the node does not advance.
+        ctx.fetched(mac, FetchKind::Other, status.as_u16(), 0);
+        return builder
+            .body(Body::empty())
+            .unwrap_or_else(|_| super::fallback_500());
+    }
+    if start > 0 && file.seek(std::io::SeekFrom::Start(start)).await.is_err() {
+        return ctx.refuse(
+            mac,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "cannot seek in boot asset",
+        );
+    }
+    if count >= START_EVENT_BYTES {
+        ctx.engine.emit(
+            mac,
+            EventKind::HttpStart {
+                path: ctx.path.clone(),
+                client: ctx.client,
+                what: kind,
+                bytes: count,
+            },
+        );
+    }
+    let stream = ReaderStream::with_capacity(file.take(count), CHUNK);
+    let metered = Metered::new(
+        stream,
+        Report {
+            engine: ctx.engine.clone(),
+            mac,
+            path: ctx.path.clone(),
+            client: ctx.client,
+            what: kind,
+            status: status.as_u16(),
+            expected: count,
+            started: ctx.started,
+        },
+    );
+    builder
+        .body(Body::from_stream(metered))
+        .unwrap_or_else(|_| super::fallback_500())
+}

@@ -1,0 +1,108 @@
+//! `/nocloud/<mac>/<file>`: the NoCloud data tiny-cloud fetches in its boot phase.
+//!
+//! meta-data and user-data are rendered per node (user-data with the node's secrets);
+//! vendor-data and network-config are not used by pxelab and answer 404, which
+//! tiny-cloud treats as "skip this file". user-data carries the k3s token and keys, so
+//! it goes only to a client that [`allowed_client`] accepts.
+
+use std::net::IpAddr;
+
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+use super::route::NoCloudFile;
+use super::{BootClients, Ctx};
+use crate::config::DhcpMode;
+use crate::engine::{Engine, FetchKind};
+use crate::mac::Mac;
+
+/// Whether `client` may receive `mac`'s user-data (its secrets).
+///
+/// Accepted: the address the node fetched its boot script from in this run; in DHCP
+/// server mode also the node's fixed `ip:` from lab.yaml. When pxelab has not seen the
+/// node boot in this run (e.g. restarted in the middle of a boot) no address is known
+/// and the request is allowed, so a restart does not strand a booting node.
+/// Returns the reason for a refusal.
+pub fn allowed_client(
+    engine: &Engine,
+    clients: &BootClients,
+    mac: Mac,
+    client: IpAddr,
+) -> Result<(), String> {
+    let lab = engine.lab();
+    let fixed = lab
+        .node_by_mac(&mac)
+        .and_then(|n| n.ip)
+        .filter(|_| lab.file.dhcp.mode == DhcpMode::Server)
+        .map(IpAddr::V4);
+    let booted = clients.ip_of(&mac);
+    if booted.is_none() && fixed.is_none() {
+        return Ok(());
+    }
+    if booted == Some(client) || fixed == Some(client) {
+        return Ok(());
+    }
+    let expected: Vec<String> = [booted, fixed]
+        .into_iter()
+        .flatten()
+        .map(|a| a.to_string())
+        .collect();
+    Err(format!(
+        "user-data of {mac} asked from {client}, but it booted from {}",
+        expected.join(" / ")
+    ))
+}
+
+/// Answers one NoCloud request.
+pub(crate) async fn serve(ctx: &Ctx, mac: Mac, file: NoCloudFile) -> Response {
+    let lab = ctx.engine.lab();
+    let Some(node) = lab.node_by_mac(&mac).cloned() else {
+        return ctx.refuse(
+            None,
+            StatusCode::NOT_FOUND,
+            &format!("{mac} is not in the lab"),
+        );
+    };
+    let (what, rendered) = match file {
+        NoCloudFile::MetaData => (
+            FetchKind::MetaData,
+            crate::render::meta_data(&lab, &node).map_err(|e| e.to_string()),
+        ),
+        NoCloudFile::UserData => {
+            if let Err(reason) = allowed_client(&ctx.engine, &ctx.clients, mac, ctx.client) {
+                return ctx.refuse(Some(mac), StatusCode::FORBIDDEN, &reason);
+            }
+            let lab2 = lab.clone();
+            let job = tokio::task::spawn_blocking(move || {
+                let secrets =
+                    crate::secrets::for_node(&lab2, node.mac).map_err(|e| e.to_string())?;
+                crate::render::user_data(&lab2, &node, &secrets).map_err(|e| e.to_string())
+            })
+            .await;
+            let rendered = job.unwrap_or_else(|e| Err(format!("render task failed: {e}")));
+            (FetchKind::UserData, rendered)
+        }
+        NoCloudFile::VendorData | NoCloudFile::NetworkConfig => {
+            let what = if file == NoCloudFile::VendorData {
+                FetchKind::VendorData
+            } else {
+                FetchKind::NetworkConfig
+            };
+            ctx.fetched(Some(mac), what, 404, 0);
+            return (
+                StatusCode::NOT_FOUND,
+                [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+                "404 Not Found\n",
+            )
+                .into_response();
+        }
+    };
+    match rendered {
+        Ok(body) => ctx.text(Some(mac), what, body),
+        Err(e) => ctx.refuse(
+            Some(mac),
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &format!("cannot render: {e}"),
+        ),
+    }
+}
