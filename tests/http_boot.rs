@@ -249,6 +249,12 @@ fn nocloud_data_plain_and_doubled_slash() {
     }
     assert!(meta.contains("node-1"));
 
+    // user-data (secrets) only after the node fetched its boot script from here.
+    let g = curl(&format!("{}/nocloud/{NODE1}/user-data", s.lab.base()), &[]);
+    assert_eq!(g.status, 403, "user-data before boot");
+    assert!(refused(&s.outcome()).contains("not booted"));
+    curl(&format!("{}/boot.ipxe?mac={NODE1}", s.lab.base()), &[]);
+    assert_eq!(fetched(&s.outcome(), Some(NODE1)).0, FetchKind::Script);
     let secrets = pxelab::secrets::for_node(&lab, n1.mac).unwrap();
     let user = pxelab::render::user_data(&lab, &n1, &secrets).unwrap();
     let g = curl(
@@ -281,7 +287,14 @@ fn user_data_goes_only_to_the_address_that_booted() {
     assert_eq!(g.status, 200);
     s.outcome();
     let url = format!("{}/nocloud/{NODE1}/user-data", s.lab.base());
-    // Another loopback address is another client.
+    // Another loopback address is another client; fetching meta-data from there
+    // (anyone may) must not make it the node's address.
+    let g = curl(
+        &format!("{}/nocloud/{NODE1}/meta-data", s.lab.base()),
+        &["--interface", "127.0.0.2"],
+    );
+    assert_eq!(g.status, 200);
+    s.outcome();
     let g = curl(&url, &["--interface", "127.0.0.2"]);
     assert_eq!(g.status, 403);
     assert!(g.body.len() < 40, "no user-data in a refusal");

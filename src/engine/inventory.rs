@@ -8,7 +8,7 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use serde::{Deserialize, Serialize};
 
-use super::event::{CloudPhase, Event, EventKind};
+use super::event::{CloudPhase, Event, EventKind, FetchKind};
 use super::state::{cloud_phase, transition, NodeState};
 use crate::config::NodeEntry;
 use crate::mac::Mac;
@@ -118,8 +118,20 @@ impl NodeRecord {
         if let EventKind::DhcpDiscover { arch: Some(a), .. } = &ev.kind {
             self.arch = Some(*a);
         }
-        if let EventKind::HttpFetch { client, status, .. } = &ev.kind {
-            if (200..300).contains(status) {
+        if let EventKind::HttpFetch {
+            client,
+            status,
+            what,
+            ..
+        } = &ev.kind
+        {
+            // Only boot files say where the machine booted from: NoCloud data must not
+            // (a meta-data fetch from elsewhere would otherwise unlock its user-data).
+            let boot_file = matches!(
+                what,
+                FetchKind::Script | FetchKind::Kernel | FetchKind::Initrd | FetchKind::Modloop
+            );
+            if boot_file && (200..300).contains(status) {
                 self.seen_ip = Some(*client);
             }
         }

@@ -63,8 +63,7 @@ pub enum HttpError {
 }
 
 /// Which address each node fetched its boot script from, and the reverse. Used to
-/// attribute asset fetches to a MAC when the URL carries none, and by
-/// [`allowed_client`] to hand user-data only to the machine that booted.
+/// attribute asset fetches to a MAC when the URL carries none.
 /// Only MACs that got a real boot script are recorded, so the size is bounded by the lab.
 #[derive(Debug, Default)]
 pub struct BootClients {

@@ -11,46 +11,25 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use super::route::NoCloudFile;
-use super::{BootClients, Ctx};
-use crate::config::DhcpMode;
+use super::Ctx;
 use crate::engine::{Engine, FetchKind};
 use crate::mac::Mac;
 
-/// Whether `client` may receive `mac`'s user-data (its secrets).
+/// Whether `client` may receive `mac`'s user-data (its secrets); the reason when not.
 ///
-/// Accepted: the address the node fetched its boot script from in this run; in DHCP
-/// server mode also the node's fixed `ip:` from lab.yaml. When pxelab has not seen the
-/// node boot in this run (e.g. restarted in the middle of a boot) no address is known
-/// and the request is allowed, so a restart does not strand a booting node.
-/// Returns the reason for a refusal.
-pub fn allowed_client(
-    engine: &Engine,
-    clients: &BootClients,
-    mac: Mac,
-    client: IpAddr,
-) -> Result<(), String> {
-    let lab = engine.lab();
-    let fixed = lab
-        .node_by_mac(&mac)
-        .and_then(|n| n.ip)
-        .filter(|_| lab.file.dhcp.mode == DhcpMode::Server)
-        .map(IpAddr::V4);
-    let booted = clients.ip_of(&mac);
-    if booted.is_none() && fixed.is_none() {
+/// The policy is [`crate::secrets::may_fetch_user_data`] (server mode: the node's fixed
+/// address or the address it booted from; proxy/off: the address it booted from; never
+/// an address the ARP table gives to another MAC; never a node not seen booting).
+/// This function only adds the words for the `refused` event.
+pub fn allowed_client(engine: &Engine, mac: Mac, client: IpAddr) -> Result<(), String> {
+    if crate::secrets::may_fetch_user_data(engine, mac, client) {
         return Ok(());
     }
-    if booted == Some(client) || fixed == Some(client) {
-        return Ok(());
-    }
-    let expected: Vec<String> = [booted, fixed]
-        .into_iter()
-        .flatten()
-        .map(|a| a.to_string())
-        .collect();
-    Err(format!(
-        "user-data of {mac} asked from {client}, but it booted from {}",
-        expected.join(" / ")
-    ))
+    let seen = engine.node(&mac).and_then(|r| r.seen_ip);
+    Err(match seen {
+        Some(ip) => format!("user-data of {mac} asked from {client}, but it booted from {ip}"),
+        None => format!("user-data of {mac} asked from {client}, but it has not booted yet"),
+    })
 }
 
 /// Answers one NoCloud request.
@@ -69,7 +48,7 @@ pub(crate) async fn serve(ctx: &Ctx, mac: Mac, file: NoCloudFile) -> Response {
             crate::render::meta_data(&lab, &node).map_err(|e| e.to_string()),
         ),
         NoCloudFile::UserData => {
-            if let Err(reason) = allowed_client(&ctx.engine, &ctx.clients, mac, ctx.client) {
+            if let Err(reason) = allowed_client(&ctx.engine, mac, ctx.client) {
                 return ctx.refuse(Some(mac), StatusCode::FORBIDDEN, &reason);
             }
             let lab2 = lab.clone();
