@@ -1,0 +1,163 @@
+//! Carrying out [`Effect`]s against the engine. Cheap ones (loading a record, opening a
+//! dialog) happen at once; ones that write lab.yaml or touch a machine come back as a
+//! [`Job`] the run loop runs off the UI task (`spawn_blocking`), reporting in the flash line.
+
+use super::app::{App, Detail, Effect, LabInfo, Level};
+use super::dialog::{DialogKind, NodeDialog};
+use super::served::served;
+use super::theme::Theme;
+use crate::engine::Engine;
+use crate::mac::Mac;
+
+/// Work that must not run on the UI task; returns the flash to show.
+pub type Job = Box<dyn FnOnce() -> (Level, String) + Send>;
+
+/// A line describing a role in the adoption dialog.
+pub fn role_help(engine: &Engine, role: &str) -> String {
+    let lab = engine.lab();
+    if let Some(d) = lab.file.roles.get(role).and_then(|r| r.description.clone()) {
+        return d;
+    }
+    match role {
+        "k3s-server" => "control plane: runs the k3s server".into(),
+        "k3s-agent" => "worker: joins the k3s server".into(),
+        _ => String::new(),
+    }
+}
+
+/// Builds the adoption or change dialog for `mac` from the lab.
+pub fn dialog(engine: &Engine, kind: DialogKind, mac: Mac) -> NodeDialog {
+    let lab = engine.lab();
+    let roles = lab.role_names();
+    let help = roles.iter().map(|r| role_help(engine, r)).collect();
+    let suggestions = roles
+        .iter()
+        .map(|r| engine.suggest_hostname(mac, r))
+        .collect();
+    let current = lab
+        .node_by_mac(&mac)
+        .map(|n| (n.role.clone(), n.hostname.clone()));
+    NodeDialog::new(
+        kind,
+        mac,
+        roles,
+        help,
+        suggestions,
+        LabInfo::from_lab(&lab).server_mode,
+        if kind == DialogKind::Change {
+            current
+        } else {
+            None
+        },
+    )
+}
+
+/// Loads a node's record and what it is served into `app.detail` (keeping the tab).
+pub fn load_detail(engine: &Engine, app: &mut App, mac: Mac) {
+    let lab = engine.lab();
+    let (tab, scroll) = app
+        .detail
+        .as_ref()
+        .filter(|d| d.mac == mac)
+        .map(|d| (d.tab, d.scroll))
+        .unwrap_or((0, 0));
+    let served = served(&lab, mac);
+    app.detail = Some(Detail {
+        mac,
+        record: engine.node(&mac),
+        tab: tab.min(served.len().saturating_sub(1)),
+        served,
+        scroll,
+    });
+}
+
+/// Performs an effect; returns a job for the slow ones.
+pub fn perform(engine: &Engine, app: &mut App, fx: Effect) -> Option<Job> {
+    match fx {
+        Effect::Quit => None,
+        Effect::LoadDetail(mac) => {
+            load_detail(engine, app, mac);
+            None
+        }
+        Effect::OpenAdopt(mac) => {
+            if let Some(n) = engine.lab().node_by_mac(&mac) {
+                app.flash(
+                    Level::Warn,
+                    format!("{mac} is already in the lab as {}", n.hostname),
+                );
+            } else {
+                app.open_dialog(dialog(engine, DialogKind::Adopt, mac));
+            }
+            None
+        }
+        Effect::OpenChange(mac) => {
+            if engine.lab().node_by_mac(&mac).is_none() {
+                app.flash(Level::Warn, format!("{mac} is not in the lab"));
+            } else {
+                app.open_dialog(dialog(engine, DialogKind::Change, mac));
+            }
+            None
+        }
+        Effect::Adopt {
+            mac,
+            role,
+            hostname,
+            ip,
+        } => {
+            let e = engine.clone();
+            Some(Box::new(move || {
+                match e.adopt(mac, &role, Some(hostname), ip) {
+                    Ok(n) => (
+                        Level::Info,
+                        format!(
+                            "adopted {mac} as {} ({}): lab.yaml updated, it boots at its next ask",
+                            n.hostname, n.role
+                        ),
+                    ),
+                    Err(err) => (Level::Error, format!("adopt failed: {err}")),
+                }
+            }))
+        }
+        Effect::Change {
+            mac,
+            role,
+            hostname,
+        } => {
+            let e = engine.clone();
+            Some(Box::new(move || {
+                match e.change_node(mac, Some(&role), Some(&hostname)) {
+                    Ok(n) => (
+                        Level::Info,
+                        format!("{mac} is now {} ({}) in lab.yaml", n.hostname, n.role),
+                    ),
+                    Err(err) => (Level::Error, format!("change failed: {err}")),
+                }
+            }))
+        }
+        Effect::Forget(mac) => {
+            let e = engine.clone();
+            Some(Box::new(move || match e.forget(mac) {
+                Ok(()) => (Level::Info, format!("forgot {mac}: removed from lab.yaml")),
+                Err(err) => (Level::Error, format!("forget failed: {err}")),
+            }))
+        }
+        Effect::Reboot(mac) => {
+            app.flash(
+                Level::Warn,
+                format!("reboot of {mac} over SSH is not available: the SSH watcher offers no reboot yet"),
+            );
+            None
+        }
+        Effect::SetTheme(spec) => {
+            match Theme::load(&spec, &app.lab.dir) {
+                Ok(t) => {
+                    let name = t.name.clone();
+                    app.theme = t;
+                    app.flash(Level::Info, format!("theme {name}"));
+                }
+                Err(e) => app.flash(Level::Error, e.to_string()),
+            }
+            None
+        }
+    }
+}

@@ -1,0 +1,311 @@
+//! Node detail: the boot timeline with the time each step took, the node's recent
+//! events and SSH log tail, and what it was served (secrets masked).
+//!
+//! ```text
+//! ┌ node-3 · 52:54:00:12:34:56 · k3s-agent · 10.0.0.3 · ● ready · up 1m05s ─────────┐
+//! │ Timeline          took   │ Events                                              │
+//! │ ✓ DHCP           0.4s    │ 12:00:01 http-fetch  HTTP 200 Kernel …              │
+//! │ ✓ iPXE           1.2s    ├ Log (SSH) ──────────────────────────────────────────┤
+//! │ ▶ kernel         3.1s…   │ messages: tiny-cloud main: set_hostname done        │
+//! │ · initrd            -    │                                                     │
+//! ├ Served: [iPXE script] cmdline  meta-data  user-data ─────────────────────────────┤
+//! │ #!ipxe                                                                          │
+//! │ kernel http://…/assets/vmlinuz-lts … ds=nocloud;s=http://…/nocloud/…/           │
+//! └─────────────────────────────────────────────────────────────────────────────────┘
+//! ```
+
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Paragraph};
+use ratatui::Frame;
+
+use crate::engine::state::STEPS;
+use crate::engine::{NodeRecord, NodeState, Snapshot};
+use crate::tui::app::App;
+use crate::tui::fmt;
+use crate::tui::paint::style;
+use crate::tui::served::MASK;
+
+/// One timeline row: step name, status and the time it took.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepRow {
+    /// Step name.
+    pub name: &'static str,
+    /// Done, current, pending, skipped or failed.
+    pub status: StepStatus,
+    /// How long it took (or has taken so far), ms.
+    pub took_ms: Option<u64>,
+}
+
+/// Where a step is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepStatus {
+    /// Reached.
+    Done,
+    /// The node is working on it.
+    Current,
+    /// Not reached.
+    Pending,
+    /// Not reported (a later step was reached).
+    Skipped,
+    /// The boot failed here.
+    Failed,
+}
+
+/// The timeline of a record's current boot, from `reached_ms` and [`STEPS`].
+pub fn timeline(r: &NodeRecord, now_ms: u64) -> Vec<StepRow> {
+    let steps: Vec<_> = STEPS
+        .iter()
+        .filter(|(_, s)| *s != NodeState::Failed)
+        .collect();
+    let last_reached = steps
+        .iter()
+        .rposition(|(_, s)| r.reached_ms.contains_key(s));
+    let failed = r.state == NodeState::Failed;
+    let mut prev = r.boot_started_ms;
+    let mut out = Vec::new();
+    for (i, (name, s)) in steps.iter().enumerate() {
+        let row = match r.reached_ms.get(s) {
+            Some(at) => {
+                let took = prev.map(|p| at.saturating_sub(p));
+                prev = Some(*at);
+                StepRow {
+                    name,
+                    status: StepStatus::Done,
+                    took_ms: took,
+                }
+            }
+            None if last_reached.is_some_and(|l| i < l) => StepRow {
+                name,
+                status: StepStatus::Skipped,
+                took_ms: None,
+            },
+            None if Some(i) == last_reached.map(|l| l + 1)
+                || (last_reached.is_none() && i == 0 && prev.is_some()) =>
+            {
+                let since = prev.map(|p| now_ms.saturating_sub(p));
+                let status = if failed {
+                    StepStatus::Failed
+                } else if r.state == NodeState::Ready {
+                    StepStatus::Pending
+                } else {
+                    StepStatus::Current
+                };
+                let took = if failed {
+                    r.reached_ms
+                        .get(&NodeState::Failed)
+                        .zip(prev)
+                        .map(|(f, p)| f.saturating_sub(p))
+                } else {
+                    since
+                };
+                StepRow {
+                    name,
+                    status,
+                    took_ms: took,
+                }
+            }
+            None => StepRow {
+                name,
+                status: StepStatus::Pending,
+                took_ms: None,
+            },
+        };
+        out.push(row);
+    }
+    out
+}
+
+/// Draws the detail screen.
+pub fn render(app: &App, snap: &Snapshot, f: &mut Frame, area: Rect) {
+    let ui = &app.theme.ui;
+    let Some(d) = &app.detail else {
+        f.render_widget(Paragraph::new(" loading…").style(style(ui.muted)), area);
+        return;
+    };
+    let view = snap.nodes.iter().find(|n| n.mac == d.mac);
+    let rec = d.record.as_ref();
+    let state = rec
+        .map(|r| r.state)
+        .or(view.map(|v| v.state))
+        .unwrap_or(NodeState::Idle);
+    let st = style(app.theme.state.of(state));
+    let name = rec
+        .and_then(|r| r.hostname.clone())
+        .unwrap_or_else(|| "(unknown machine)".into());
+    let mut title = vec![
+        Span::styled(format!(" {name} "), style(ui.title)),
+        Span::styled(format!("· {} · ", d.mac), style(ui.text)),
+    ];
+    if let Some(r) = rec {
+        title.push(Span::styled(
+            format!("{} · ", r.role.clone().unwrap_or_else(|| "no role".into())),
+            style(ui.text),
+        ));
+        if let Some(ip) = r.ip.map(std::net::IpAddr::V4).or(r.seen_ip) {
+            title.push(Span::styled(format!("{ip} · "), style(ui.text)));
+        }
+    }
+    title.push(Span::styled(
+        format!("{} {}", state.glyph(), state.name()),
+        st,
+    ));
+    if let Some(t) = rec.and_then(|r| r.boot_started_ms) {
+        title.push(Span::styled(
+            format!(" · up {} ", fmt::duration(app.now_ms.saturating_sub(t))),
+            style(ui.muted),
+        ));
+    }
+    let outer = Block::bordered()
+        .border_style(style(ui.border_focus))
+        .title(Line::from(title));
+    let inner = outer.inner(area);
+    f.render_widget(outer, area);
+    let top_h = (STEPS.len() as u16 + 3).min(inner.height / 2 + 4);
+    let [top, bottom] =
+        Layout::vertical([Constraint::Length(top_h), Constraint::Min(3)]).areas(inner);
+    let [tl, right] = Layout::horizontal([Constraint::Length(36), Constraint::Min(20)]).areas(top);
+    let [evs, logs] =
+        Layout::vertical([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(right);
+
+    // Timeline.
+    let mut lines = vec![Line::from(Span::styled(
+        format!("{:<22}{:>9}", "Timeline", "took"),
+        style(ui.table_header),
+    ))];
+    match rec {
+        Some(r) if r.state == NodeState::Held => {
+            lines.push(Line::from(Span::styled("⏸ held in the iPXE wait loop", st)));
+            lines.push(Line::from(Span::styled(
+                "  press a to adopt it",
+                style(ui.muted),
+            )));
+        }
+        Some(r) => {
+            for row in timeline(r, app.now_ms) {
+                let (g, s) = match row.status {
+                    StepStatus::Done => ("✓", ui.step_done),
+                    StepStatus::Current => ("▶", ui.step_current),
+                    StepStatus::Pending => ("·", ui.step_pending),
+                    StepStatus::Skipped => ("–", ui.step_pending),
+                    StepStatus::Failed => ("✗", ui.step_failed),
+                };
+                let took = match (row.took_ms, row.status) {
+                    (Some(ms), StepStatus::Current) => format!("{}…", fmt::duration(ms)),
+                    (Some(ms), _) => fmt::duration(ms),
+                    (None, StepStatus::Skipped) => "skipped".into(),
+                    (None, _) => "-".into(),
+                };
+                lines.push(Line::from(vec![
+                    Span::styled(format!("{g} {:<20}", row.name), style(s)),
+                    Span::styled(format!("{took:>9}"), style(s)),
+                ]));
+            }
+            if let Some(fl) = &r.failure {
+                lines.push(Line::from(Span::styled(
+                    format!("✗ {}", fmt::cut(fl, 33)),
+                    style(ui.step_failed),
+                )));
+            }
+        }
+        None => lines.push(Line::from(Span::styled("no record yet", style(ui.muted)))),
+    }
+    f.render_widget(
+        Paragraph::new(lines),
+        tl.inner(ratatui::layout::Margin::new(1, 0)),
+    );
+
+    // Recent events of this node.
+    let eb = Block::bordered()
+        .border_style(style(ui.border))
+        .title(Span::styled(" Events ", style(ui.title)));
+    let eh = evs.height.saturating_sub(2) as usize;
+    let ev_lines: Vec<Line> = rec
+        .map(|r| {
+            let n = r.timeline.len();
+            r.timeline
+                .iter()
+                .skip(n.saturating_sub(eh))
+                .map(|t| {
+                    let s = if t.problem {
+                        style(app.theme.event.problem)
+                    } else {
+                        style(ui.text)
+                    };
+                    Line::from(vec![
+                        Span::styled(
+                            fmt::clock(t.at_ms, app.tz_offset_s),
+                            style(app.theme.event.time),
+                        ),
+                        Span::styled(format!(" {:<18} ", t.kind), style(ui.muted)),
+                        Span::styled(t.text.clone(), s),
+                    ])
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    f.render_widget(Paragraph::new(ev_lines).block(eb), evs);
+
+    // Log tail.
+    let lb = Block::bordered()
+        .border_style(style(ui.border))
+        .title(Span::styled(" Log (SSH) ", style(ui.title)));
+    let lh = logs.height.saturating_sub(2) as usize;
+    let log_lines: Vec<Line> = match rec {
+        Some(r) if !r.log_tail.is_empty() => {
+            let n = r.log_tail.len();
+            r.log_tail
+                .iter()
+                .skip(n.saturating_sub(lh))
+                .map(|l| Line::from(Span::styled(l.clone(), style(ui.text))))
+                .collect()
+        }
+        _ => vec![Line::from(Span::styled(
+            "no log lines yet: the SSH watcher streams them once the node is up",
+            style(ui.muted),
+        ))],
+    };
+    f.render_widget(Paragraph::new(log_lines).block(lb), logs);
+
+    // Served files.
+    let mut tabs = vec![Span::styled(" Served: ", style(ui.title))];
+    for (i, s) in d.served.iter().enumerate() {
+        let sty = if i == d.tab {
+            style(ui.choice)
+        } else {
+            style(ui.muted)
+        };
+        tabs.push(Span::styled(format!(" {} ", s.title), sty));
+        tabs.push(Span::raw(" "));
+    }
+    tabs.push(Span::styled("(Tab) ", style(ui.muted)));
+    let sb = Block::bordered()
+        .border_style(style(ui.border))
+        .title(Line::from(tabs));
+    let text: Vec<Line> = d
+        .served
+        .get(d.tab)
+        .map(|s| s.text.lines().map(|l| mask_spans(l, app)).collect())
+        .unwrap_or_default();
+    f.render_widget(
+        Paragraph::new(text)
+            .block(sb)
+            .wrap(ratatui::widgets::Wrap { trim: false })
+            .scroll((d.scroll, 0)),
+        bottom,
+    );
+}
+
+/// A served line with masked parts in the `masked` slot.
+fn mask_spans<'a>(l: &str, app: &App) -> Line<'a> {
+    let ui = &app.theme.ui;
+    let mut spans = Vec::new();
+    let mut rest = l;
+    while let Some(p) = rest.find(MASK) {
+        spans.push(Span::styled(rest[..p].to_string(), style(ui.text)));
+        spans.push(Span::styled(MASK.to_string(), style(ui.masked)));
+        rest = &rest[p + MASK.len()..];
+    }
+    spans.push(Span::styled(rest.to_string(), style(ui.text)));
+    Line::from(spans)
+}

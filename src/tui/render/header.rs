@@ -1,0 +1,59 @@
+//! The two header lines of the main screen.
+//!
+//! ```text
+//!  pxelab ▸ homelab   ▲ proxyDHCP :67/:4011  ▲ TFTP :69  ▲ HTTP 10.0.0.1:8080  ▼ admin :7480
+//!  7 nodes  ● 2 ready  ↓ 1 kernel  ⏸ 1 held  ✗ 1 failed       dropped 0 · refused 0 · events 812
+//! ```
+
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+use ratatui::Frame;
+
+use crate::engine::{NodeState, Snapshot};
+use crate::tui::app::App;
+use crate::tui::paint::style;
+
+/// Draws the header into a 2-line area.
+pub fn render(app: &App, snap: &Snapshot, f: &mut Frame, area: Rect) {
+    let ui = &app.theme.ui;
+    let hs = style(ui.header);
+    let mut l1 = vec![
+        Span::styled(" pxelab ▸ ", hs),
+        Span::styled(format!("{} ", snap.lab_name), style(ui.header_title)),
+    ];
+    for s in &app.lab.servers {
+        let st = snap.servers.iter().find(|x| x.source == s.source);
+        let (glyph, sty, tail) = match st {
+            Some(x) if x.up => ("▲", style(ui.server_up), String::new()),
+            Some(x) => (
+                "▼",
+                style(ui.server_down),
+                format!(" ({})", crate::tui::fmt::cut(&x.detail, 24)),
+            ),
+            None => ("…", hs, String::new()),
+        };
+        l1.push(Span::styled("  ", hs));
+        l1.push(Span::styled(format!("{glyph} {}{tail}", s.label), sty));
+    }
+    let mut l2 = vec![Span::styled(format!(" {} nodes ", snap.nodes.len()), hs)];
+    for s in NodeState::ALL {
+        if let Some(n) = snap.counts.get(s.name()).filter(|n| **n > 0) {
+            l2.push(Span::styled("  ", hs));
+            let st = hs.patch(style(app.theme.state.of(s)));
+            l2.push(Span::styled(format!("{} {n} {}", s.glyph(), s.name()), st));
+        }
+    }
+    let right = format!(
+        "dropped {} · refused {} · events {} ",
+        snap.dhcp_dropped,
+        snap.http_refused + snap.tftp_refused,
+        snap.events
+    );
+    let used: usize = l2.iter().map(|s| s.content.chars().count()).sum();
+    let pad = (area.width as usize).saturating_sub(used + right.chars().count());
+    l2.push(Span::styled(" ".repeat(pad), hs));
+    l2.push(Span::styled(right, hs));
+    let p = Paragraph::new(vec![Line::from(l1), Line::from(l2)]).style(hs);
+    f.render_widget(p, area);
+}

@@ -1,0 +1,280 @@
+//! The main screen: header, node table, live event pane.
+//!
+//! ```text
+//!  pxelab ▸ homelab   ▲ proxyDHCP :67/:4011  ▲ TFTP :69  ▲ HTTP …:8080  ▲ admin :7480
+//!  7 nodes  ● 2 ready  ↓ 1 kernel  ⏸ 1 held                dropped 0 · refused 0 · events 81
+//! ┌ Nodes 7 · sort default ──────────────────────────────────────────────────────┐
+//! │   HOSTNAME      MAC                ROLE        IP              STEP      UP  LAST │
+//! │ ● node-0        a0:1a:2c:c3:d4:e0  k3s-server  192.168.64.140  ready   3m05s   2s │
+//! │ ⏸ (unknown)     52:54:00:12:34:56  -           -               held: a adopts …   │
+//! └──────────────────────────────────────────────────────────────────────────────┘
+//! ┌ Events 81 ───────────────────────────────────────────────────────────────────┐
+//! │ 12:00:01 node-0           http-fetch        HTTP 200 Kernel /assets/vmlinuz … │
+//! └──────────────────────────────────────────────────────────────────────────────┘
+//! ```
+
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Cell, Paragraph, Row, Table};
+use ratatui::Frame;
+
+use super::header;
+use crate::engine::snapshot::NodeView;
+use crate::engine::state::STEPS;
+use crate::engine::{NodeState, Snapshot};
+use crate::tui::app::{split_filter, App, Focus};
+use crate::tui::events::EventClass;
+use crate::tui::fmt;
+use crate::tui::paint::style;
+
+/// Splits the body into header, node table and event pane.
+pub fn split(area: Rect, events_focus: bool) -> (Rect, Rect, Rect) {
+    let ev = if events_focus {
+        Constraint::Percentage(60)
+    } else {
+        Constraint::Percentage(38)
+    };
+    let [h, n, e] = Layout::vertical([Constraint::Length(2), Constraint::Min(4), ev]).areas(area);
+    (h, n, e)
+}
+
+/// Draws the main screen.
+pub fn render(app: &App, snap: &Snapshot, f: &mut Frame, area: Rect) {
+    let (h, n, e) = split(area, app.focus == Focus::Events);
+    header::render(app, snap, f, h);
+    nodes(app, snap, f, n);
+    events(app, f, e);
+}
+
+fn pane<'a>(app: &App, title: Vec<Span<'a>>, focused: bool) -> Block<'a> {
+    let ui = &app.theme.ui;
+    Block::bordered()
+        .border_style(style(if focused { ui.border_focus } else { ui.border }))
+        .title(Line::from(title))
+}
+
+/// The step column: state, progress through the chain, phase or failure.
+pub fn step_text(n: &NodeView) -> String {
+    match n.state {
+        NodeState::Held => "held: select and press a to adopt".into(),
+        NodeState::Failed => format!("failed: {}", n.failure.clone().unwrap_or_default()),
+        NodeState::Idle if n.known => "idle (not seen yet)".into(),
+        NodeState::TinyCloud => match n.cloud_phase {
+            Some(p) => format!("tiny-cloud {p:?} ({})", progress(n.state)).to_lowercase(),
+            None => format!("tiny-cloud ({})", progress(n.state)),
+        },
+        s => match STEPS.iter().position(|(_, st)| *st == s) {
+            Some(_) => format!("{} ({})", s.name(), progress(s)),
+            None => s.name().to_string(),
+        },
+    }
+}
+
+fn progress(s: NodeState) -> String {
+    let total = STEPS.len() - 1;
+    let k = STEPS
+        .iter()
+        .position(|(_, st)| *st == s)
+        .map(|i| i + 1)
+        .unwrap_or(0);
+    format!("{k}/{total}")
+}
+
+fn nodes(app: &App, snap: &Snapshot, f: &mut Frame, area: Rect) {
+    let ui = &app.theme.ui;
+    let focused = app.focus == Focus::Nodes;
+    let mut title = vec![
+        Span::styled(" Nodes ", style(ui.title)),
+        Span::styled(
+            format!(
+                "{}/{} · sort {}{} ",
+                app.rows.len(),
+                snap.nodes.len(),
+                app.sort.name(),
+                if app.reverse { " ↑" } else { "" }
+            ),
+            style(ui.muted),
+        ),
+    ];
+    if !app.node_filter.is_empty() {
+        title.push(Span::styled(
+            format!("· /{} ", app.node_filter),
+            style(ui.flash_warn),
+        ));
+    }
+    let block = pane(app, title, focused);
+    let inner_h = area.height.saturating_sub(3) as usize;
+    // Keep the selection visible; only the visible rows are built.
+    let mut off = app.table_offset.get();
+    if app.selected < off {
+        off = app.selected;
+    }
+    if inner_h > 0 && app.selected >= off + inner_h {
+        off = app.selected + 1 - inner_h;
+    }
+    off = off.min(app.rows.len().saturating_sub(inner_h));
+    app.table_offset.set(off);
+    let muted = style(ui.muted);
+    let rows: Vec<Row> = app
+        .rows
+        .iter()
+        .enumerate()
+        .skip(off)
+        .take(inner_h)
+        .filter_map(|(i, r)| snap.nodes.get(r.idx).map(|n| (i, n)))
+        .map(|(i, n)| {
+            let st = style(app.theme.state.of(n.state));
+            let whole = matches!(n.state, NodeState::Held | NodeState::Failed);
+            let base = if whole { st } else { style(ui.text) };
+            let host = match &n.hostname {
+                Some(h) => Cell::from(h.clone()),
+                None => Cell::from(Span::styled("(unknown)", if whole { st } else { muted })),
+            };
+            let up = n
+                .boot_started_ms
+                .map(|t| fmt::duration(app.now_ms.saturating_sub(t)))
+                .unwrap_or_else(|| "-".into());
+            let last = n
+                .last_event_ms
+                .map(|t| fmt::age(app.now_ms.saturating_sub(t)))
+                .unwrap_or_else(|| "-".into());
+            let mut row = Row::new(vec![
+                Cell::from(Span::styled(n.state.glyph(), st)),
+                host,
+                Cell::from(n.mac.to_string()),
+                Cell::from(n.role.clone().unwrap_or_else(|| "-".into())),
+                Cell::from(n.ip.map(|i| i.to_string()).unwrap_or_else(|| "-".into())),
+                Cell::from(Span::styled(step_text(n), st)),
+                Cell::from(up),
+                Cell::from(last),
+            ])
+            .style(base);
+            if i == app.selected && focused {
+                row = row.style(base.patch(style(ui.selection)));
+            } else if i == app.selected {
+                row = row.style(
+                    base.patch(style(ui.selection))
+                        .remove_modifier(ratatui::style::Modifier::BOLD),
+                );
+            }
+            row
+        })
+        .collect();
+    let header = Row::new(["", "HOSTNAME", "MAC", "ROLE", "IP", "STEP", "UP", "LAST"])
+        .style(style(ui.table_header));
+    let widths = [
+        Constraint::Length(1),
+        Constraint::Length(16),
+        Constraint::Length(17),
+        Constraint::Length(11),
+        Constraint::Length(15),
+        Constraint::Min(16),
+        Constraint::Length(7),
+        Constraint::Length(5),
+    ];
+    let empty = app.rows.is_empty();
+    let table = Table::new(rows, widths)
+        .header(header)
+        .block(block)
+        .column_spacing(1);
+    f.render_widget(table, area);
+    if empty && area.height > 4 {
+        let msg = if snap.nodes.is_empty() {
+            "No machines yet. Power one on: it appears here at its first DHCP request."
+        } else {
+            "No node matches the filter (Esc clears it)."
+        };
+        let r = Rect::new(area.x + 2, area.y + 3, area.width.saturating_sub(4), 1);
+        f.render_widget(Paragraph::new(msg).style(muted), r);
+    }
+}
+
+/// The event pane: newest at the bottom, filtered, scrolled back by `events_back`.
+fn events(app: &App, f: &mut Frame, area: Rect) {
+    let ui = &app.theme.ui;
+    let ev = &app.theme.event;
+    let focused = app.focus == Focus::Events;
+    let mut title = vec![
+        Span::styled(" Events ", style(ui.title)),
+        Span::styled(format!("{} ", app.events.received), style(ui.muted)),
+    ];
+    if app.events.lagged > 0 {
+        title.push(Span::styled(
+            format!("· {} skipped ", app.events.lagged),
+            style(ui.flash_warn),
+        ));
+    }
+    if app.events_back > 0 {
+        title.push(Span::styled(
+            format!("· paused, {} newer (G follows) ", app.events_back),
+            style(ui.flash_warn),
+        ));
+    }
+    if !app.event_filter.is_empty() {
+        title.push(Span::styled(
+            format!("· /{} ", app.event_filter),
+            style(ui.flash_warn),
+        ));
+    }
+    let block = pane(app, title, focused);
+    let h = area.height.saturating_sub(2) as usize;
+    let (needle, invert) = split_filter(&app.event_filter);
+    let mut picked = Vec::with_capacity(h);
+    let mut skip = app.events_back;
+    for l in app.events.lines().iter().rev() {
+        if !needle.is_empty() && l.matches(&needle) == invert {
+            continue;
+        }
+        if skip > 0 {
+            skip -= 1;
+            continue;
+        }
+        picked.push(l);
+        if picked.len() == h {
+            break;
+        }
+    }
+    let lines: Vec<Line> = picked
+        .into_iter()
+        .rev()
+        .map(|l| {
+            let cs: Style = style(match l.class {
+                EventClass::Lifecycle => ev.lifecycle,
+                EventClass::Dhcp => ev.dhcp,
+                EventClass::Tftp => ev.tftp,
+                EventClass::Http => ev.http,
+                EventClass::Inventory => ev.inventory,
+                EventClass::Ssh => ev.ssh,
+                EventClass::K3s => ev.k3s,
+                EventClass::Problem => ev.problem,
+            });
+            Line::from(vec![
+                Span::styled(fmt::clock(l.at_ms, app.tz_offset_s), style(ev.time)),
+                Span::raw(" "),
+                Span::styled(format!("{:<17}", fmt::cut(&l.who, 17)), style(ev.node)),
+                Span::raw(" "),
+                Span::styled(format!("{:<19} ", l.kind), cs),
+                Span::styled(
+                    l.text.clone(),
+                    if l.class == EventClass::Problem {
+                        cs
+                    } else {
+                        style(ui.text)
+                    },
+                ),
+            ])
+        })
+        .collect();
+    let empty = lines.is_empty();
+    f.render_widget(Paragraph::new(lines).block(block), area);
+    if empty && area.height > 2 {
+        let r = Rect::new(area.x + 2, area.y + 1, area.width.saturating_sub(4), 1);
+        let msg = if app.event_filter.is_empty() {
+            "Waiting for events…"
+        } else {
+            "No event matches the filter."
+        };
+        f.render_widget(Paragraph::new(msg).style(style(ui.muted)), r);
+    }
+}

@@ -1,0 +1,154 @@
+//! What a node was (or will be) served, for the detail screen, with secrets masked.
+//!
+//! Masking is belt and braces: every secret value pxelab knows for the node (k3s token,
+//! host private key, node password) is replaced wherever it appears, and independently
+//! any PEM private-key block and any `token`/`password`/`secret` value is hidden.
+
+use crate::config::Lab;
+use crate::mac::Mac;
+use crate::secrets::NodeSecrets;
+
+/// What replaces a secret on screen.
+pub const MASK: &str = "•••• masked ••••";
+
+/// One served file: title and (masked) text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Served {
+    /// `iPXE script`, `cmdline`, `meta-data`, `user-data`.
+    pub title: String,
+    /// The text, secrets masked; or why it could not be rendered.
+    pub text: String,
+}
+
+/// Renders what `mac` gets from the lab right now.
+pub fn served(lab: &Lab, mac: Mac) -> Vec<Served> {
+    let Some(node) = lab.node_by_mac(&mac) else {
+        return vec![Served {
+            title: "hold script".into(),
+            text: crate::render::hold_script(lab, mac),
+        }];
+    };
+    let secrets = match crate::secrets::for_node(lab, mac) {
+        Ok(s) => s,
+        Err(e) => {
+            return vec![Served {
+                title: "error".into(),
+                text: format!("secrets unavailable: {e}"),
+            }]
+        }
+    };
+    let one = |title: &str, r: Result<String, crate::render::RenderError>| Served {
+        title: title.into(),
+        text: match r {
+            Ok(t) => mask(&t, &secrets),
+            Err(e) => format!("cannot render: {e}"),
+        },
+    };
+    vec![
+        one("iPXE script", crate::render::ipxe_script(lab, node)),
+        one("cmdline", crate::render::kernel_cmdline(lab, node)),
+        one("meta-data", crate::render::meta_data(lab, node)),
+        one("user-data", crate::render::user_data(lab, node, &secrets)),
+    ]
+}
+
+/// Hides every secret in `text`.
+pub fn mask(text: &str, s: &NodeSecrets) -> String {
+    let mut out = text.to_string();
+    let values = [
+        Some(s.k3s_token.as_str()),
+        s.host_private_key.as_deref(),
+        s.node_password.as_deref(),
+    ];
+    for v in values.into_iter().flatten() {
+        let v = v.trim();
+        if v.len() >= 4 {
+            out = out.replace(v, MASK);
+        }
+    }
+    mask_patterns(&out)
+}
+
+const SECRET_WORDS: [&str; 4] = ["token", "password", "secret", "passwd"];
+
+/// Hides PEM private-key blocks and the values of `token`/`password`-like keys.
+pub fn mask_patterns(text: &str) -> String {
+    let mut out = Vec::new();
+    let mut in_key = false;
+    for line in text.lines() {
+        let t = line.trim();
+        if in_key {
+            if t.starts_with("-----END") {
+                in_key = false;
+            }
+            continue;
+        }
+        if t.starts_with("-----BEGIN") && t.contains("PRIVATE KEY") {
+            let indent = &line[..line.len() - line.trim_start().len()];
+            out.push(format!("{indent}{MASK} (private key)"));
+            in_key = !t.contains("-----END");
+            continue;
+        }
+        out.push(mask_assignment(line));
+    }
+    let mut s = out.join("\n");
+    if text.ends_with('\n') {
+        s.push('\n');
+    }
+    s
+}
+
+fn mask_assignment(line: &str) -> String {
+    // `key: value`, `KEY=value`, `--token value` / `--token=value`.
+    let lower = line.to_lowercase();
+    let Some(word) = SECRET_WORDS.iter().find(|w| lower.contains(*w)) else {
+        return line.to_string();
+    };
+    let Some(pos) = lower.find(word) else {
+        return line.to_string();
+    };
+    let after = pos + word.len();
+    let rest = &line[after..];
+    // Skip the rest of the key name (e.g. `_file`): a key that names a file is not secret.
+    let key_tail: String = rest
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
+        .collect();
+    if key_tail.to_lowercase().contains("file") || key_tail.to_lowercase().contains("path") {
+        return line.to_string();
+    }
+    let rest = &rest[key_tail.len()..];
+    let sep_len = rest
+        .chars()
+        .take_while(|c| matches!(c, ':' | '=' | ' ' | '"' | '\''))
+        .map(char::len_utf8)
+        .sum::<usize>();
+    if sep_len == 0 || sep_len == rest.len() {
+        return line.to_string();
+    }
+    let head = &line[..after + key_tail.len() + sep_len];
+    format!("{head}{MASK}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masks_known_values_and_patterns() {
+        let s = NodeSecrets {
+            k3s_token: "K10abcdef::server:s3cr3t".into(),
+            node_password: Some("pw-123456".into()),
+            ..NodeSecrets::default()
+        };
+        let text = "runcmd:\n  - echo K10abcdef::server:s3cr3t > /x\n  - echo pw-123456\nk3s_token: whatever\nK3S_TOKEN=abc\ntoken_file: /a/b\nssh_keys:\n  rsa_private: |\n    -----BEGIN OPENSSH PRIVATE KEY-----\n    AAAA\n    -----END OPENSSH PRIVATE KEY-----\nend\n";
+        let m = mask(text, &s);
+        assert!(!m.contains("s3cr3t"), "{m}");
+        assert!(!m.contains("pw-123456"), "{m}");
+        assert!(!m.contains("whatever"), "{m}");
+        assert!(!m.contains("=abc"), "{m}");
+        assert!(!m.contains("AAAA"), "{m}");
+        assert!(m.contains("token_file: /a/b"), "{m}");
+        assert!(m.contains("end"), "{m}");
+    }
+}

@@ -1,0 +1,208 @@
+//! Screen snapshots of the console (ratatui TestBackend, 120x36), built from an Engine
+//! driven by real events. `PXELAB_SCREENSHOT_DIR=dir` also writes each screen as Pango
+//! markup lines for scripts/screenshots.sh.
+
+mod tui_support;
+
+use crossterm::event::KeyCode;
+use pxelab::engine::Snapshot;
+use pxelab::tui::app::{App, Effect};
+use pxelab::tui::{capture, effects};
+use tui_support::*;
+
+const W: u16 = 120;
+const H: u16 = 36;
+
+fn shot(name: &str, app: &App, snap: &Snapshot) -> String {
+    let buf = capture::draw(app, snap, W, H);
+    if let Ok(dir) = std::env::var("PXELAB_SCREENSHOT_DIR") {
+        let (fg, bg) = match app.theme.name.as_str() {
+            "light" => ("#4c4f69", "#eff1f5"),
+            "high-contrast" => ("#e5e5e5", "#000000"),
+            _ => ("#cdd6f4", "#1e1e2e"),
+        };
+        let lines = capture::pango_lines(&buf, fg, bg);
+        std::fs::write(format!("{dir}/{name}.pango"), lines.join("\n")).unwrap();
+        std::fs::write(format!("{dir}/{name}.bg"), bg).unwrap();
+    }
+    capture::text(&buf)
+}
+
+/// Presses keys, carrying out effects synchronously (jobs run inline).
+fn press(
+    lab: &TestLab,
+    app: &mut App,
+    snap: &Snapshot,
+    keys: &[crossterm::event::KeyEvent],
+) -> Vec<Effect> {
+    let mut all = Vec::new();
+    for k in keys {
+        app.sync(snap);
+        for fx in app.on_key(k) {
+            all.push(fx.clone());
+            if let Some(job) = effects::perform(&lab.engine, app, fx) {
+                let (lvl, msg) = job();
+                app.flash(lvl, msg);
+            }
+        }
+    }
+    app.sync(snap);
+    all
+}
+
+fn select_mac(app: &mut App, snap: &Snapshot, mac: &str) {
+    app.sync(snap);
+    let m = TestLab::mac(mac);
+    let i = app.rows.iter().position(|r| r.mac == m).unwrap();
+    let keys: Vec<_> = std::iter::repeat_n(code(KeyCode::Down), i).collect();
+    for k in keys {
+        app.on_key(&k);
+    }
+}
+
+#[test]
+fn empty_lab() {
+    let lab = TestLab::new(LAB_HEAD);
+    lab.servers_up();
+    let (app, snap) = lab.app("dark");
+    insta::assert_snapshot!("empty_lab", shot("empty_lab", &app, &snap));
+}
+
+#[test]
+fn booting_lab() {
+    let lab = TestLab::booting();
+    let (app, snap) = lab.app("dark");
+    let s = shot("booting_lab", &app, &snap);
+    assert!(s.contains("node-4") && s.contains("failed"), "{s}");
+    insta::assert_snapshot!("booting_lab", s);
+}
+
+#[test]
+fn held_node_selected() {
+    let lab = TestLab::booting();
+    let (mut app, snap) = lab.app("dark");
+    press(&lab, &mut app, &snap, &[key('s')]); // sort by state: problems and held first
+    select_mac(&mut app, &snap, HELD);
+    app.flash = None;
+    let s = shot("held_node", &app, &snap);
+    assert!(s.contains("waiting to be adopted"), "{s}");
+    insta::assert_snapshot!("held_node", s);
+}
+
+#[test]
+fn adoption_dialog() {
+    let lab = TestLab::booting();
+    let (mut app, snap) = lab.app("dark");
+    select_mac(&mut app, &snap, HELD);
+    let fx = press(&lab, &mut app, &snap, &[key('a')]);
+    assert_eq!(fx, vec![Effect::OpenAdopt(TestLab::mac(HELD))]);
+    let s = shot("adoption_dialog", &app, &snap);
+    assert!(s.contains("k3s-agent") && s.contains("agent-"), "{s}");
+    insta::assert_snapshot!("adoption_dialog", s);
+}
+
+#[test]
+fn node_detail() {
+    let lab = TestLab::booting();
+    let (mut app, snap) = lab.app("dark");
+    select_mac(&mut app, &snap, "a0:1a:2c:c3:d4:e3");
+    press(&lab, &mut app, &snap, &[code(KeyCode::Enter)]);
+    let idx = snap
+        .nodes
+        .iter()
+        .position(|n| n.mac == TestLab::mac("a0:1a:2c:c3:d4:e3"))
+        .unwrap();
+    let d = app.detail.as_mut().expect("detail loaded");
+    retime_record(d.record.as_mut().unwrap(), idx);
+    let s = shot("node_detail", &app, &snap);
+    assert!(
+        s.contains("Timeline") && s.contains("kernel") && s.contains("#!ipxe"),
+        "{s}"
+    );
+    insta::assert_snapshot!("node_detail", s);
+}
+
+#[test]
+fn help_screen() {
+    let lab = TestLab::booting();
+    let (mut app, snap) = lab.app("dark");
+    press(&lab, &mut app, &snap, &[key('?')]);
+    // On a tall terminal every line of the key table is on the help screen.
+    let tall = capture::text(&capture::draw(&app, &snap, W, 80));
+    for b in pxelab::tui::keys::KEYS {
+        assert!(tall.contains(b.help), "help lacks `{}`:\n{tall}", b.help);
+    }
+    let s = shot("help", &app, &snap);
+    insta::assert_snapshot!("help", s);
+}
+
+#[test]
+fn palette_with_completion() {
+    let lab = TestLab::booting();
+    let (mut app, snap) = lab.app("dark");
+    press(&lab, &mut app, &snap, &[key(':'), key('t'), key('h')]);
+    let s = shot("palette", &app, &snap);
+    assert!(s.contains(":theme"), "{s}");
+    insta::assert_snapshot!("palette", s);
+    // Tab completes, then the argument; Enter switches the theme.
+    press(
+        &lab,
+        &mut app,
+        &snap,
+        &[
+            code(KeyCode::Tab),
+            key('l'),
+            code(KeyCode::Tab),
+            code(KeyCode::Enter),
+        ],
+    );
+    assert_eq!(app.theme.name, "light");
+}
+
+#[test]
+fn filter_and_inverted_filter() {
+    let lab = TestLab::booting();
+    let (mut app, snap) = lab.app("dark");
+    press(
+        &lab,
+        &mut app,
+        &snap,
+        &[key('/'), key('a'), key('g'), key('e'), key('n'), key('t')],
+    );
+    assert_eq!(app.rows.len(), 5, "five agents");
+    let s = shot("filter", &app, &snap);
+    insta::assert_snapshot!("filter", s);
+    press(
+        &lab,
+        &mut app,
+        &snap,
+        &[
+            code(KeyCode::Esc),
+            key('/'),
+            key('!'),
+            key('r'),
+            key('e'),
+            key('a'),
+            key('d'),
+            key('y'),
+            code(KeyCode::Enter),
+        ],
+    );
+    assert_eq!(
+        app.rows.len(),
+        snap.nodes.len() - 1,
+        "all but the ready node"
+    );
+    assert!(app.overlay.is_none());
+}
+
+#[test]
+fn light_and_high_contrast_render() {
+    let lab = TestLab::booting();
+    for t in ["light", "high-contrast"] {
+        let (mut app, snap) = lab.app(t);
+        select_mac(&mut app, &snap, HELD);
+        let s = shot(&format!("booting_{t}"), &app, &snap);
+        assert!(s.contains("node-0"));
+    }
+}
