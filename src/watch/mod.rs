@@ -1,11 +1,189 @@
 //! SSH watcher: follows each booted node's tiny-cloud phases and k3s join.
+//!
+//! ```text
+//!  engine bus ──HttpFetch meta-data/user-data 2xx (client addr)──► supervisor
+//!                                                         │ one task per MAC
+//!                                                         ▼
+//!   wait for TCP port (bounded backoff) → SSH (pinned host key, operator key)
+//!     ├─ tail -F /var/log/messages ─► parse::messages_line ─► TinyCloud / CloudFailed
+//!     ├─ tail -F /var/log/k3s.log  ─► parse::k3s_line      ─► K3s / NodeFailed
+//!     ├─ poll /var/lib/cloud/.bootstrap-complete           ─► TinyCloudComplete
+//!     ├─ k3s-server only: kubectl get nodes -o json        ─► K3s Ready / NotReady
+//!     └─ ping every 2 s; no answer → SshLost, back to waiting
+//! ```
+//!
+//! Every step has a timeout and every node has its own task, so one slow or hostile
+//! node never holds up another or the engine.
 
+pub mod conn;
+mod node;
 pub mod parse;
+pub mod trust;
 
-use crate::engine::Engine;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tokio::sync::broadcast::error::RecvError;
 use tokio_util::sync::CancellationToken;
 
+use crate::engine::{Engine, EventKind, FetchKind};
+use crate::mac::Mac;
+
+/// What the watcher runs on nodes and how long it waits. The defaults fit a real
+/// Alpine node; tests point the paths at a temporary node root.
+#[derive(Debug, Clone)]
+pub struct WatchOptions {
+    /// tiny-cloud's syslog file.
+    pub messages_path: String,
+    /// k3s's OpenRC log file.
+    pub k3s_log_path: String,
+    /// tiny-cloud's bootstrap marker.
+    pub bootstrap_marker: String,
+    /// The node-list command run on the k3s-server node.
+    pub kubectl: String,
+    /// Limit for one TCP connect + SSH handshake + login.
+    pub connect_timeout: Duration,
+    /// Longest pause between two probes of a node's SSH port.
+    pub backoff_max: Duration,
+    /// A node with no successful login for this long is given up (until it boots again).
+    pub give_up_after: Duration,
+    /// Liveness ping interval on a logged-in connection.
+    pub ping_every: Duration,
+    /// A ping unanswered this long means the node is gone.
+    pub ping_timeout: Duration,
+    /// Interval of the bootstrap-marker and kubectl polls.
+    pub poll_every: Duration,
+    /// Limit for one polled command.
+    pub command_timeout: Duration,
+    /// Logins refused this many times in a row stop the node's watch (until it boots again).
+    pub max_auth_failures: u32,
+}
+
+impl Default for WatchOptions {
+    fn default() -> Self {
+        WatchOptions {
+            messages_path: "/var/log/messages".into(),
+            k3s_log_path: "/var/log/k3s.log".into(),
+            bootstrap_marker: "/var/lib/cloud/.bootstrap-complete".into(),
+            kubectl: "k3s kubectl get nodes -o json".into(),
+            connect_timeout: Duration::from_secs(10),
+            backoff_max: Duration::from_secs(5),
+            give_up_after: Duration::from_secs(20 * 60),
+            ping_every: Duration::from_secs(2),
+            ping_timeout: Duration::from_secs(4),
+            poll_every: Duration::from_secs(3),
+            command_timeout: Duration::from_secs(15),
+            max_auth_failures: 5,
+        }
+    }
+}
+
+/// Where a node was last seen booting: its address and the engine's boot stamp.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Target {
+    addr: SocketAddr,
+    boot: Option<u64>,
+}
+
+struct NodeTask {
+    tx: tokio::sync::watch::Sender<Target>,
+    join: tokio::task::JoinHandle<()>,
+}
+
 /// Watches nodes as they fetch their NoCloud data, until `cancel` fires.
-pub async fn run(_engine: Engine, _cancel: CancellationToken) -> anyhow::Result<()> {
+pub async fn run(engine: Engine, cancel: CancellationToken) -> anyhow::Result<()> {
+    run_with(engine, cancel, WatchOptions::default()).await
+}
+
+/// [`run`] with explicit options. Subscribes to the engine at once (before the returned
+/// future is first polled), so no NoCloud fetch emitted after this call is missed.
+pub fn run_with(
+    engine: Engine,
+    cancel: CancellationToken,
+    opts: WatchOptions,
+) -> impl std::future::Future<Output = anyhow::Result<()>> + Send {
+    let rx = engine.subscribe();
+    supervise(engine, rx, cancel, opts)
+}
+
+async fn supervise(
+    engine: Engine,
+    mut rx: tokio::sync::broadcast::Receiver<crate::engine::Event>,
+    cancel: CancellationToken,
+    opts: WatchOptions,
+) -> anyhow::Result<()> {
+    let mut tasks: HashMap<Mac, NodeTask> = HashMap::new();
+    let children = cancel.child_token();
+    loop {
+        let ev = tokio::select! {
+            _ = cancel.cancelled() => break,
+            ev = rx.recv() => ev,
+        };
+        let ev = match ev {
+            Ok(ev) => ev,
+            Err(RecvError::Lagged(n)) => {
+                tracing::warn!("SSH watcher missed {n} events");
+                continue;
+            }
+            Err(RecvError::Closed) => break,
+        };
+        let (
+            Some(mac),
+            EventKind::HttpFetch {
+                what,
+                status,
+                client,
+                ..
+            },
+        ) = (ev.mac, &ev.kind)
+        else {
+            continue;
+        };
+        if !matches!(what, FetchKind::MetaData | FetchKind::UserData)
+            || !(200..300).contains(status)
+        {
+            continue;
+        }
+        let lab = engine.lab();
+        if !lab.file.ssh.watch || lab.node_by_mac(&mac).is_none() {
+            continue;
+        }
+        let target = Target {
+            addr: SocketAddr::new(*client, lab.file.ssh.port),
+            boot: engine.node(&mac).and_then(|r| r.boot_started_ms),
+        };
+        tasks.retain(|_, t| !t.join.is_finished());
+        match tasks.get(&mac) {
+            Some(t) => {
+                t.tx.send_if_modified(|cur| {
+                    let changed = *cur != target;
+                    *cur = target;
+                    changed
+                });
+            }
+            None => {
+                let (tx, trx) = tokio::sync::watch::channel(target);
+                let join = tokio::spawn(node::watch_node(
+                    engine.clone(),
+                    mac,
+                    trx,
+                    children.clone(),
+                    opts.clone(),
+                ));
+                tasks.insert(mac, NodeTask { tx, join });
+            }
+        }
+    }
+    children.cancel();
+    for (_, t) in tasks {
+        let abort = t.join.abort_handle();
+        if tokio::time::timeout(Duration::from_secs(2), t.join)
+            .await
+            .is_err()
+        {
+            abort.abort();
+        }
+    }
     Ok(())
 }

@@ -1,0 +1,468 @@
+//! One node's watch: wait for its SSH port, log in, follow its logs and polls, notice it
+//! going away and follow it again when it returns. Bounded in time; cancellable.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::conn::{self, privileged, shell_quote, Conn, ConnError};
+use super::trust::Trust;
+use super::{parse, Target, WatchOptions};
+use crate::engine::event::{K3sFailure, K3sStep};
+use crate::engine::{Engine, EventKind};
+use crate::mac::Mac;
+
+/// The files followed, by index.
+const FILES: [&str; 2] = ["messages", "k3s.log"];
+
+/// What the watcher has already reported for the node's current boot (kept across
+/// reconnects, reset when the node's kernel boot id changes).
+#[derive(Default)]
+struct Progress {
+    boot_id: Option<String>,
+    lines: [Arc<AtomicU64>; 2],
+    complete: bool,
+    transient: HashSet<String>,
+    ready: HashMap<String, bool>,
+}
+
+impl Progress {
+    fn reset(&mut self, boot_id: Option<String>) {
+        *self = Progress {
+            boot_id,
+            ..Progress::default()
+        };
+    }
+}
+
+/// How a logged-in session ended.
+enum End {
+    Cancelled,
+    Lost(String),
+    NewTarget,
+}
+
+/// What the poll task found.
+enum Poll {
+    Complete,
+    Nodes(Vec<(String, bool)>),
+}
+
+fn trust_for(
+    engine: &Engine,
+    mac: Mac,
+    target: &Target,
+    tofu: &Arc<Mutex<Option<russh::keys::PublicKey>>>,
+) -> Result<Trust, String> {
+    let lab = engine.lab();
+    match lab.file.ssh.host_keys.as_str() {
+        "pinned" => crate::secrets::host_public_key(&lab, mac)
+            .map(|(k, _)| Trust::Pinned(k))
+            .map_err(|e| e.to_string()),
+        "tofu" => Ok(Trust::Tofu(tofu.clone())),
+        path => Ok(Trust::KnownHosts {
+            path: lab.resolve(std::path::Path::new(path)),
+            host: target.addr.ip().to_string(),
+            port: target.addr.port(),
+        }),
+    }
+}
+
+/// Sleeps `d` unless cancelled (false) or the target changes (true, target updated).
+async fn pause(
+    d: Duration,
+    cancel: &CancellationToken,
+    rx: &mut watch::Receiver<Target>,
+) -> Option<bool> {
+    tokio::select! {
+        _ = cancel.cancelled() => None,
+        r = rx.changed() => if r.is_err() { None } else { Some(true) },
+        _ = tokio::time::sleep(d) => Some(false),
+    }
+}
+
+/// Follows one node until cancelled or given up.
+pub(crate) async fn watch_node(
+    engine: Engine,
+    mac: Mac,
+    mut rx: watch::Receiver<Target>,
+    cancel: CancellationToken,
+    opts: WatchOptions,
+) {
+    let mut target = *rx.borrow_and_update();
+    let mut tofu = Arc::new(Mutex::new(None));
+    let mut progress = Progress::default();
+    let first_backoff = Duration::from_millis(250);
+    let mut backoff = first_backoff;
+    let mut deadline = Instant::now() + opts.give_up_after;
+    let mut attempt = 0u32;
+    let mut auth_failures = 0u32;
+    let mut announced = false;
+    let mut announced_attempt = 0u32;
+    let mut parked = false;
+    loop {
+        let mut retarget = false;
+        if parked || Instant::now() >= deadline {
+            // Not trusted, refused or gone too long: wait for the node to boot again.
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                r = rx.changed() => if r.is_err() { return } else { retarget = true },
+            }
+        }
+        if !retarget && !announced {
+            announced = true;
+            announced_attempt = attempt + 1;
+            engine.emit(
+                Some(mac),
+                EventKind::SshConnecting {
+                    addr: target.addr,
+                    attempt: announced_attempt,
+                },
+            );
+        }
+        if !retarget {
+            let open = tokio::select! {
+                _ = cancel.cancelled() => return,
+                r = rx.changed() => { if r.is_err() { return } retarget = true; false }
+                o = conn::port_open(target.addr, Duration::from_secs(2)) => o,
+            };
+            if !open && !retarget {
+                match pause(backoff, &cancel, &mut rx).await {
+                    None => return,
+                    Some(changed) => retarget = changed,
+                }
+                backoff = (backoff * 2).min(opts.backoff_max);
+            }
+            if open && !retarget {
+                attempt += 1;
+                if attempt != announced_attempt {
+                    engine.emit(
+                        Some(mac),
+                        EventKind::SshConnecting {
+                            addr: target.addr,
+                            attempt,
+                        },
+                    );
+                }
+                match connect_and_follow(
+                    &engine,
+                    mac,
+                    &target,
+                    &tofu,
+                    &opts,
+                    &mut progress,
+                    &cancel,
+                    &mut rx,
+                )
+                .await
+                {
+                    Step::Cancelled => return,
+                    Step::NewTarget => retarget = true,
+                    Step::Lost(reason) => {
+                        engine.emit(Some(mac), EventKind::SshLost { reason });
+                        announced = false;
+                        auth_failures = 0;
+                        backoff = first_backoff;
+                        deadline = Instant::now() + opts.give_up_after;
+                    }
+                    Step::Failed(ConnError::HostKey { expected, seen, .. }) => {
+                        engine.emit(Some(mac), EventKind::HostKeyMismatch { expected, seen });
+                        parked = true;
+                    }
+                    Step::Failed(e @ ConnError::Auth { .. }) => {
+                        auth_failures += 1;
+                        engine.emit(
+                            Some(mac),
+                            EventKind::SshLost {
+                                reason: e.to_string(),
+                            },
+                        );
+                        parked = auth_failures >= opts.max_auth_failures;
+                        backoff = (backoff * 2).min(opts.backoff_max);
+                    }
+                    Step::Failed(e) => {
+                        tracing::debug!("SSH to {mac}: {e}");
+                        match pause(backoff, &cancel, &mut rx).await {
+                            None => return,
+                            Some(changed) => retarget = changed,
+                        }
+                        backoff = (backoff * 2).min(opts.backoff_max);
+                    }
+                }
+            }
+        }
+        if retarget {
+            let next = *rx.borrow_and_update();
+            if next.boot != target.boot {
+                // A new boot: a new host key may be trusted on first use.
+                tofu = Arc::new(Mutex::new(None));
+            }
+            target = next;
+            parked = false;
+            announced = false;
+            attempt = 0;
+            auth_failures = 0;
+            backoff = first_backoff;
+            deadline = Instant::now() + opts.give_up_after;
+        }
+    }
+}
+
+enum Step {
+    Cancelled,
+    NewTarget,
+    Lost(String),
+    Failed(ConnError),
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn connect_and_follow(
+    engine: &Engine,
+    mac: Mac,
+    target: &Target,
+    tofu: &Arc<Mutex<Option<russh::keys::PublicKey>>>,
+    opts: &WatchOptions,
+    progress: &mut Progress,
+    cancel: &CancellationToken,
+    rx: &mut watch::Receiver<Target>,
+) -> Step {
+    let lab = engine.lab();
+    let trust = match trust_for(engine, mac, target, tofu) {
+        Ok(t) => t,
+        Err(e) => return Step::Lost(format!("no host key to check against: {e}")),
+    };
+    let key = match crate::secrets::operator_key(&lab) {
+        Ok(k) => k,
+        Err(e) => return Step::Lost(format!("no operator key: {e}")),
+    };
+    let user = lab.file.ssh.user.clone();
+    let opened = tokio::select! {
+        _ = cancel.cancelled() => return Step::Cancelled,
+        r = rx.changed() => return if r.is_err() { Step::Cancelled } else { Step::NewTarget },
+        c = conn::open(target.addr, trust, &user, key, opts.connect_timeout, opts.ping_every) => c,
+    };
+    let conn = match opened {
+        Ok(c) => c,
+        Err(e) => return Step::Failed(e),
+    };
+    engine.emit(Some(mac), EventKind::SshUp { addr: target.addr });
+    let end = follow(engine, mac, &conn, opts, progress, cancel, rx).await;
+    let _ = tokio::time::timeout(
+        Duration::from_secs(1),
+        conn.disconnect(russh::Disconnect::ByApplication, "pxelab done", "en"),
+    )
+    .await;
+    match end {
+        End::Cancelled => Step::Cancelled,
+        End::NewTarget => Step::NewTarget,
+        End::Lost(r) => Step::Lost(r),
+    }
+}
+
+/// Values that must never reach a log ring: the token and this node's password.
+fn redactions(engine: &Engine, mac: Mac) -> Vec<String> {
+    match crate::secrets::for_node(&engine.lab(), mac) {
+        Ok(s) => [Some(s.k3s_token), s.node_password]
+            .into_iter()
+            .flatten()
+            .filter(|v| v.len() >= 8)
+            .collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+fn redact(line: String, secrets: &[String]) -> String {
+    let mut out = line;
+    for s in secrets {
+        if out.contains(s.as_str()) {
+            out = out.replace(s.as_str(), "<redacted>");
+        }
+    }
+    out
+}
+
+async fn follow(
+    engine: &Engine,
+    mac: Mac,
+    conn: &Conn,
+    opts: &WatchOptions,
+    progress: &mut Progress,
+    cancel: &CancellationToken,
+    rx: &mut watch::Receiver<Target>,
+) -> End {
+    let boot_id = conn::run(
+        conn,
+        "cat /proc/sys/kernel/random/boot_id",
+        opts.command_timeout,
+        128,
+    )
+    .await
+    .ok()
+    .map(|(out, _)| String::from_utf8_lossy(&out).trim().to_string())
+    .filter(|s| !s.is_empty());
+    if boot_id.is_none() || boot_id != progress.boot_id {
+        progress.reset(boot_id);
+    }
+    let secrets = redactions(engine, mac);
+    let lab = engine.lab();
+    let is_server = lab
+        .node_by_mac(&mac)
+        .is_some_and(|n| n.role == "k3s-server");
+    let mut tasks = JoinSet::new();
+    let (ltx, mut lrx) = mpsc::channel::<(usize, String)>(512);
+    let paths = [opts.messages_path.clone(), opts.k3s_log_path.clone()];
+    for (i, path) in paths.into_iter().enumerate() {
+        let (conn, count, ltx) = (conn.clone(), progress.lines[i].clone(), ltx.clone());
+        let every = opts.poll_every;
+        tasks.spawn(async move {
+            let (tx, mut lines) = mpsc::channel::<String>(256);
+            let fwd = async {
+                while let Some(l) = lines.recv().await {
+                    if ltx.send((i, l)).await.is_err() {
+                        break;
+                    }
+                }
+            };
+            let tail = async move {
+                // tail ends only when the file cannot be read at all; try again later.
+                for _ in 0..10_000u32 {
+                    let start = count.load(Ordering::Acquire) + 1;
+                    let cmd = privileged(&format!("tail -n +{start} -F {}", shell_quote(&path)));
+                    if let Err(e) = conn::follow(&conn, &cmd, &tx).await {
+                        tracing::debug!("tail {path}: {e}");
+                    }
+                    tokio::time::sleep(every).await;
+                }
+            };
+            tokio::join!(fwd, tail);
+        });
+    }
+    drop(ltx);
+    let (ptx, mut prx) = mpsc::channel::<Poll>(8);
+    {
+        let (conn, opts) = (conn.clone(), opts.clone());
+        tasks.spawn(poll(conn, opts, is_server, ptx));
+    }
+    let (lost_tx, mut lost_rx) = mpsc::channel::<String>(1);
+    {
+        let (conn, every, limit) = (conn.clone(), opts.ping_every, opts.ping_timeout);
+        tasks.spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                let why = match tokio::time::timeout(limit, conn.send_ping()).await {
+                    Ok(Ok(())) => continue,
+                    Ok(Err(e)) => format!("connection closed ({e})"),
+                    Err(_) => format!("no answer to keepalive within {} s", limit.as_secs()),
+                };
+                let _ = lost_tx.send(why).await;
+                break;
+            }
+        });
+    }
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return End::Cancelled,
+            r = rx.changed() => return if r.is_err() { End::Cancelled } else { End::NewTarget },
+            why = lost_rx.recv() => return End::Lost(why.unwrap_or_else(|| "watch ended".into())),
+            Some((i, line)) = lrx.recv() => {
+                on_line(engine, mac, i, redact(line, &secrets), progress);
+                progress.lines[i].fetch_add(1, Ordering::AcqRel);
+            }
+            Some(p) = prx.recv() => on_poll(engine, mac, p, progress),
+        }
+    }
+}
+
+fn on_line(engine: &Engine, mac: Mac, file: usize, line: String, progress: &mut Progress) {
+    let parsed = if file == 0 {
+        parse::messages_line(&line)
+    } else {
+        parse::k3s_line(&line)
+    };
+    engine.emit(
+        Some(mac),
+        EventKind::LogLine {
+            file: FILES[file].to_string(),
+            line,
+        },
+    );
+    let Some(kind) = parsed else { return };
+    let duplicate = match &kind {
+        EventKind::TinyCloudComplete => std::mem::replace(&mut progress.complete, true),
+        // Transient while the server starts: reported once per boot.
+        EventKind::NodeFailed {
+            reason: reason @ (K3sFailure::ServerNotReady | K3sFailure::ServerUnreachable),
+            ..
+        } => !progress.transient.insert(format!("{reason:?}")),
+        _ => false,
+    };
+    if !duplicate {
+        engine.emit(Some(mac), kind);
+    }
+}
+
+fn on_poll(engine: &Engine, mac: Mac, p: Poll, progress: &mut Progress) {
+    match p {
+        Poll::Complete => {
+            if !std::mem::replace(&mut progress.complete, true) {
+                engine.emit(Some(mac), EventKind::TinyCloudComplete);
+            }
+        }
+        Poll::Nodes(nodes) => {
+            let lab = engine.lab();
+            for (name, ready) in nodes {
+                let Some(node) = lab.node_by_hostname(&name) else {
+                    continue;
+                };
+                if progress.ready.insert(name, ready) == Some(ready) {
+                    continue;
+                }
+                let step = if ready {
+                    K3sStep::Ready
+                } else {
+                    K3sStep::NotReady
+                };
+                engine.emit(Some(node.mac), EventKind::K3s { step });
+            }
+        }
+    }
+}
+
+async fn poll(conn: Conn, opts: WatchOptions, is_server: bool, tx: mpsc::Sender<Poll>) {
+    let marker = privileged(&format!("test -e {}", shell_quote(&opts.bootstrap_marker)));
+    let kubectl = privileged(&opts.kubectl);
+    let mut complete = false;
+    loop {
+        if !complete {
+            if let Ok((_, Some(0))) = conn::run(&conn, &marker, opts.command_timeout, 64).await {
+                complete = true;
+                if tx.send(Poll::Complete).await.is_err() {
+                    return;
+                }
+            }
+        }
+        if is_server {
+            match conn::run(&conn, &kubectl, opts.command_timeout, 4 << 20).await {
+                Ok((out, Some(0))) => match parse::nodes_ready(&String::from_utf8_lossy(&out)) {
+                    Ok(nodes) => {
+                        if tx.send(Poll::Nodes(nodes)).await.is_err() {
+                            return;
+                        }
+                    }
+                    Err(e) => tracing::debug!("kubectl: {e}"),
+                },
+                Ok((_, status)) => tracing::debug!("kubectl exited with {status:?}"),
+                Err(e) => tracing::debug!("kubectl: {e}"),
+            }
+        } else if complete {
+            return;
+        }
+        tokio::time::sleep(opts.poll_every).await;
+    }
+}
