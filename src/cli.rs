@@ -49,7 +49,9 @@ pub fn render(config: &Path, node: &str, what: Artifact) -> anyhow::Result<ExitC
     Ok(ExitCode::SUCCESS)
 }
 
-/// `pxelab adopt`.
+/// `pxelab adopt`: through the admin API of a running instance of this lab (which
+/// writes lab.yaml and releases the held machine at once), else by editing lab.yaml
+/// directly.
 pub async fn adopt(
     config: &Path,
     mac: &str,
@@ -57,31 +59,87 @@ pub async fn adopt(
     hostname: Option<String>,
     ip: Option<std::net::Ipv4Addr>,
 ) -> anyhow::Result<ExitCode> {
-    let mac: crate::Mac = mac.parse()?;
+    use crate::http::client::{self, Probe};
+    let mac = crate::http::route::parse_mac(mac)
+        .map_err(|_| anyhow::anyhow!("`{mac}` is not a MAC address (e.g. 52:54:00:12:34:56)"))?;
     let lab = crate::app::load_lab(config)?;
-    let engine = crate::Engine::new(lab);
-    let e = engine.adopt(mac, role, hostname, ip)?;
-    println!("adopted {} as {} ({})", e.mac, e.hostname, e.role);
+    match client::probe(&lab).await {
+        Probe::Running(port) => {
+            let body =
+                serde_json::json!({"mac": mac, "role": role, "hostname": hostname, "ip": ip});
+            let reply =
+                client::request(port, "POST", "/api/adopt", Some(&body.to_string())).await?;
+            if !reply.ok() {
+                eprintln!(
+                    "pxelab: the running instance refused: {}",
+                    reply.error_message()
+                );
+                return Ok(ExitCode::from(1));
+            }
+            let e: crate::config::NodeEntry = serde_json::from_str(&reply.body)?;
+            println!(
+                "adopted {} as {} ({}) through the running pxelab (127.0.0.1:{port}); {} updated, it boots at its next ask",
+                e.mac,
+                e.hostname,
+                e.role,
+                lab.path.display()
+            );
+        }
+        probe => {
+            if let Probe::Other(why) = probe {
+                eprintln!("pxelab: {why}; editing lab.yaml directly");
+            }
+            let engine = crate::Engine::new(lab);
+            let e = engine.adopt(mac, role, hostname, ip)?;
+            println!(
+                "adopted {} as {} ({}); {} edited (no pxelab running for this lab)",
+                e.mac,
+                e.hostname,
+                e.role,
+                engine.lab().path.display()
+            );
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }
 
-/// `pxelab nodes`.
+/// `pxelab nodes`: live states from a running instance of this lab, else the nodes
+/// lab.yaml lists.
 pub async fn nodes(config: &Path, json: bool) -> anyhow::Result<ExitCode> {
+    use crate::http::client::{self, Probe};
     let lab = crate::app::load_lab(config)?;
-    let engine = crate::Engine::new(lab);
-    let snap = engine.snapshot();
-    if json {
-        println!("{}", serde_json::to_string_pretty(&snap.nodes)?);
-    } else {
-        for n in &snap.nodes {
-            println!(
-                "{:<17} {:<16} {:<11} {}",
-                n.mac,
-                n.hostname.as_deref().unwrap_or("-"),
-                n.role.as_deref().unwrap_or("-"),
-                n.state.name()
-            );
+    let (nodes, source) = match client::probe(&lab).await {
+        Probe::Running(port) => {
+            let reply = client::request(port, "GET", "/api/nodes", None).await?;
+            if !reply.ok() {
+                anyhow::bail!(
+                    "the running instance answered {}: {}",
+                    reply.status,
+                    reply.error_message()
+                );
+            }
+            let snap: crate::engine::Snapshot = serde_json::from_str(&reply.body)?;
+            (
+                snap.nodes,
+                format!("live from the running pxelab (127.0.0.1:{port})"),
+            )
         }
+        probe => {
+            if let Probe::Other(why) = probe {
+                eprintln!("pxelab: {why}");
+            }
+            let engine = crate::Engine::new(lab);
+            (
+                engine.snapshot().nodes,
+                "from lab.yaml (no pxelab running for this lab)".to_string(),
+            )
+        }
+    };
+    eprintln!("{} node(s), {source}", nodes.len());
+    if json {
+        println!("{}", serde_json::to_string_pretty(&nodes)?);
+    } else {
+        print!("{}", crate::headless::node_table(&nodes));
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -1,9 +1,352 @@
-//! The loopback admin API: nodes, events (Server-Sent Events), adopt.
+//! The loopback admin API: what `pxelab adopt`, `pxelab nodes` and scripts talk to.
+//!
+//! ```text
+//! GET  /api/lab             {name, path, version}: which lab this instance runs
+//! GET  /api/nodes           the snapshot (servers, counters, one row per node)
+//! GET  /api/nodes/<mac|hostname>   one node's full record (timeline, log tail)
+//! GET  /api/events          Server-Sent Events: one `data:` JSON object per event
+//! POST /api/adopt           {mac, role, hostname?, ip?}   -> the node entry
+//! POST /api/forget          {mac}
+//! POST /api/change          {mac, role?, hostname?}       -> the node entry
+//! ```
+//!
+//! Bound to 127.0.0.1 only, whatever `http.bind` says. Requests must be addressed to
+//! 127.0.0.1/localhost (`Host:`), which keeps web pages that rebind a DNS name to
+//! 127.0.0.1 out; bodies must be JSON. Errors are `{"error": "...", "status": N}`.
 
-use crate::engine::Engine;
+use std::convert::Infallible;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, Request, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::Next;
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use futures_util::{Stream, StreamExt};
+use serde::Deserialize;
+use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
+use tokio_stream::wrappers::BroadcastStream;
 use tokio_util::sync::CancellationToken;
 
-/// Runs the admin API on 127.0.0.1 until `cancel` fires.
-pub async fn serve(_engine: Engine, _cancel: CancellationToken) -> anyhow::Result<()> {
+use crate::config::ConfigError;
+use crate::engine::{Engine, EngineError, EventKind, Source};
+use crate::mac::Mac;
+
+use super::HttpError;
+
+#[derive(Clone)]
+struct AdminState {
+    engine: Engine,
+    cancel: CancellationToken,
+}
+
+/// An error answer: status and message, sent as JSON.
+#[derive(Debug)]
+pub struct ApiError {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// What went wrong.
+    pub message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            message: message.into(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = serde_json::json!({"error": self.message, "status": self.status.as_u16()});
+        (self.status, Json(body)).into_response()
+    }
+}
+
+impl From<EngineError> for ApiError {
+    fn from(e: EngineError) -> ApiError {
+        let status = match &e {
+            EngineError::UnknownRole { .. } | EngineError::BadHostname { .. } => {
+                StatusCode::BAD_REQUEST
+            }
+            EngineError::NotInLab { .. } => StatusCode::NOT_FOUND,
+            EngineError::Config(c) => match c {
+                ConfigError::AlreadyKnown { .. } | ConfigError::ChangedOnDisk { .. } => {
+                    StatusCode::CONFLICT
+                }
+                ConfigError::Invalid(_) | ConfigError::Syntax { .. } => {
+                    StatusCode::UNPROCESSABLE_ENTITY
+                }
+                ConfigError::Io { .. } | ConfigError::Edit { .. } => {
+                    StatusCode::INTERNAL_SERVER_ERROR
+                }
+            },
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        ApiError::new(status, e.to_string())
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(r: JsonRejection) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, r.body_text())
+    }
+}
+
+fn parse_mac(s: &str) -> Result<Mac, ApiError> {
+    super::route::parse_mac(s)
+        .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, format!("`{s:.64}` is not a MAC")))
+}
+
+/// `POST /api/adopt` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdoptRequest {
+    /// The machine.
+    pub mac: String,
+    /// Its role.
+    pub role: String,
+    /// Its hostname (default: suggested from the lab's pattern).
+    #[serde(default)]
+    pub hostname: Option<String>,
+    /// A fixed address.
+    #[serde(default)]
+    pub ip: Option<Ipv4Addr>,
+}
+
+/// `POST /api/forget` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ForgetRequest {
+    /// The machine.
+    pub mac: String,
+}
+
+/// `POST /api/change` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChangeRequest {
+    /// The machine.
+    pub mac: String,
+    /// New role.
+    #[serde(default)]
+    pub role: Option<String>,
+    /// New hostname.
+    #[serde(default)]
+    pub hostname: Option<String>,
+}
+
+/// Runs an engine command (it writes lab.yaml) off the async workers.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, EngineError> + Send + 'static,
+) -> Result<T, ApiError> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(r) => r.map_err(ApiError::from),
+        Err(e) => Err(ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("command failed: {e}"),
+        )),
+    }
+}
+
+async fn lab_info(State(st): State<AdminState>) -> Json<serde_json::Value> {
+    let lab = st.engine.lab();
+    Json(serde_json::json!({
+        "name": lab.file.name,
+        "path": lab.path,
+        "version": st.engine.version(),
+    }))
+}
+
+async fn nodes(State(st): State<AdminState>) -> Response {
+    Json(st.engine.snapshot()).into_response()
+}
+
+async fn node(State(st): State<AdminState>, Path(key): Path<String>) -> Response {
+    let found = st
+        .engine
+        .resolve_node(&key)
+        .or_else(|| super::route::parse_mac(&key).ok())
+        .and_then(|m| st.engine.node(&m));
+    match found {
+        Some(rec) => Json(rec).into_response(),
+        None => {
+            ApiError::new(StatusCode::NOT_FOUND, format!("no node `{key:.64}`")).into_response()
+        }
+    }
+}
+
+async fn adopt(
+    State(st): State<AdminState>,
+    body: Result<Json<AdoptRequest>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let Json(req) = body?;
+    let mac = parse_mac(&req.mac)?;
+    let engine = st.engine.clone();
+    let entry = blocking(move || engine.adopt(mac, &req.role, req.hostname, req.ip)).await?;
+    Ok(Json(entry).into_response())
+}
+
+async fn forget(
+    State(st): State<AdminState>,
+    body: Result<Json<ForgetRequest>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let Json(req) = body?;
+    let mac = parse_mac(&req.mac)?;
+    let engine = st.engine.clone();
+    blocking(move || engine.forget(mac)).await?;
+    Ok(Json(serde_json::json!({"forgotten": mac})).into_response())
+}
+
+async fn change(
+    State(st): State<AdminState>,
+    body: Result<Json<ChangeRequest>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let Json(req) = body?;
+    let mac = parse_mac(&req.mac)?;
+    if req.role.is_none() && req.hostname.is_none() {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "nothing to change: give role and/or hostname",
+        ));
+    }
+    let engine = st.engine.clone();
+    let entry =
+        blocking(move || engine.change_node(mac, req.role.as_deref(), req.hostname.as_deref()))
+            .await?;
+    Ok(Json(entry).into_response())
+}
+
+/// The event bus as SSE frames: `event:` the kind name, `id:` the sequence number,
+/// `data:` the event as JSON. Log lines stay out (as on the headless stream); a client
+/// that falls behind gets one `lagged` frame saying how many it missed.
+fn event_stream(
+    engine: &Engine,
+    cancel: CancellationToken,
+) -> impl Stream<Item = Result<SseEvent, Infallible>> {
+    BroadcastStream::new(engine.subscribe())
+        .filter_map(|r| async move {
+            match r {
+                Ok(ev) if matches!(ev.kind, EventKind::LogLine { .. }) => None,
+                Ok(ev) => {
+                    let data = serde_json::to_string(&ev).ok()?;
+                    Some(Ok(SseEvent::default()
+                        .event(ev.kind.name())
+                        .id(ev.seq.to_string())
+                        .data(data)))
+                }
+                Err(BroadcastStreamRecvError::Lagged(n)) => Some(Ok(SseEvent::default()
+                    .event("lagged")
+                    .data(format!("{{\"event\":\"lagged\",\"skipped\":{n}}}")))),
+            }
+        })
+        .take_until(cancel.cancelled_owned())
+}
+
+async fn events(State(st): State<AdminState>) -> Response {
+    Sse::new(event_stream(&st.engine, st.cancel.clone()))
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+        .into_response()
+}
+
+/// Whether a `Host:` header names this machine's loopback.
+fn loopback_host(host: &str) -> bool {
+    let name = if let Some(rest) = host.strip_prefix('[') {
+        rest.split(']').next().unwrap_or_default()
+    } else {
+        host.split(':').next().unwrap_or_default()
+    };
+    matches!(
+        name.to_ascii_lowercase().as_str(),
+        "127.0.0.1" | "localhost" | "::1"
+    )
+}
+
+async fn only_loopback_hosts(req: Request, next: Next) -> Response {
+    let ok = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .is_some_and(loopback_host);
+    if !ok {
+        return ApiError::new(
+            StatusCode::FORBIDDEN,
+            "the admin API answers only requests addressed to 127.0.0.1 or localhost",
+        )
+        .into_response();
+    }
+    next.run(req).await
+}
+
+/// The admin API's router.
+pub fn router(engine: Engine, cancel: CancellationToken) -> Router {
+    Router::new()
+        .route("/api/lab", get(lab_info))
+        .route("/api/nodes", get(nodes))
+        .route("/api/nodes/{key}", get(node))
+        .route("/api/events", get(events))
+        .route("/api/adopt", post(adopt))
+        .route("/api/forget", post(forget))
+        .route("/api/change", post(change))
+        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such API route") })
+        .layer(axum::middleware::from_fn(only_loopback_hosts))
+        .with_state(AdminState { engine, cancel })
+}
+
+/// Runs the admin API on 127.0.0.1:`http.admin_port` until `cancel` fires.
+pub async fn serve(engine: Engine, cancel: CancellationToken) -> anyhow::Result<()> {
+    let port = engine.lab().file.http.admin_port;
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| HttpError::Bind { addr, source })?;
+    engine.emit(
+        None,
+        EventKind::ServerUp {
+            source: Source::Admin,
+            addr: addr.to_string(),
+        },
+    );
+    let app = router(engine.clone(), cancel.clone());
+    let res = axum::serve(listener, app)
+        .with_graceful_shutdown(cancel.cancelled_owned())
+        .await;
+    engine.emit(
+        None,
+        EventKind::ServerDown {
+            source: Source::Admin,
+            reason: match &res {
+                Ok(()) => "stopped".to_string(),
+                Err(e) => e.to_string(),
+            },
+        },
+    );
+    res.map_err(|source| HttpError::Serve { addr, source })?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::loopback_host;
+
+    #[test]
+    fn host_header_must_name_loopback() {
+        for h in [
+            "127.0.0.1:7480",
+            "localhost:7480",
+            "LOCALHOST",
+            "[::1]:7480",
+        ] {
+            assert!(loopback_host(h), "{h}");
+        }
+        for h in ["evil.example:7480", "127.0.0.1.evil.example", "", "[::2]:1"] {
+            assert!(!loopback_host(h), "{h}");
+        }
+    }
 }

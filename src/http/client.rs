@@ -123,6 +123,42 @@ pub async fn request(
     parse_reply(&raw).map_err(|message| ClientError::BadReply { addr, message })
 }
 
+/// Whether an instance of a lab is running, as seen from its admin port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Probe {
+    /// This lab's instance answers on this admin port.
+    Running(u16),
+    /// Nothing listens there.
+    Absent,
+    /// Something else answers there (another lab, another program): why it is not used.
+    Other(String),
+}
+
+/// Asks `127.0.0.1:http.admin_port` which lab it runs, and whether it is `lab`.
+pub async fn probe(lab: &crate::config::Lab) -> Probe {
+    let port = lab.file.http.admin_port;
+    let reply = match request(port, "GET", "/api/lab", None).await {
+        Ok(r) => r,
+        Err(ClientError::NotRunning { .. }) | Err(ClientError::Timeout { .. }) => {
+            return Probe::Absent
+        }
+        Err(e) => return Probe::Other(e.to_string()),
+    };
+    let path = serde_json::from_str::<serde_json::Value>(&reply.body)
+        .ok()
+        .filter(|_| reply.ok())
+        .and_then(|v| v.get("path").and_then(|p| p.as_str()).map(str::to_string));
+    match path {
+        Some(p) if std::path::Path::new(&p) == lab.path => Probe::Running(port),
+        Some(p) => Probe::Other(format!(
+            "the pxelab on 127.0.0.1:{port} runs another lab ({p})"
+        )),
+        None => Probe::Other(format!(
+            "127.0.0.1:{port} answers, but not as a pxelab admin API"
+        )),
+    }
+}
+
 /// Parses an HTTP/1.1 reply read to the end of the connection.
 pub fn parse_reply(raw: &[u8]) -> Result<Reply, String> {
     let split = raw

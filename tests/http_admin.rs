@@ -1,0 +1,289 @@
+//! The loopback admin API driven by the real `curl`: nodes, one node, adoption (lab.yaml
+//! gains the node, comments kept), errors as JSON with 4xx, the Host check, and the
+//! Server-Sent Events stream.
+
+mod common;
+mod http_lab;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use http_lab::{curl, Server, TempLab, NODE1};
+
+fn server() -> Option<Server> {
+    if !common::require_program("curl") {
+        return None;
+    }
+    Some(Server::start(TempLab::new(), true))
+}
+
+fn json(g: &http_lab::Got) -> serde_json::Value {
+    serde_json::from_slice(&g.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", g.text()))
+}
+
+fn post(s: &Server, path: &str, body: &str) -> http_lab::Got {
+    curl(
+        &format!("{}{path}", s.lab.admin()),
+        &[
+            "-X",
+            "POST",
+            "-H",
+            "Content-Type: application/json",
+            "-d",
+            body,
+        ],
+    )
+}
+
+#[test]
+fn nodes_and_one_node() {
+    let Some(s) = server() else { return };
+    let g = curl(&format!("{}/api/lab", s.lab.admin()), &[]);
+    assert_eq!(g.status, 200);
+    let v = json(&g);
+    assert_eq!(v["name"], "httptest");
+    assert_eq!(
+        v["path"].as_str().unwrap(),
+        s.engine.lab().path.to_str().unwrap()
+    );
+
+    let g = curl(&format!("{}/api/nodes", s.lab.admin()), &[]);
+    assert_eq!(g.status, 200);
+    assert_eq!(
+        g.header("content-type").as_deref(),
+        Some("application/json")
+    );
+    let v = json(&g);
+    assert_eq!(v["lab_name"], "httptest");
+    let nodes = v["nodes"].as_array().unwrap();
+    assert_eq!(nodes.len(), 2);
+    assert_eq!(nodes[0]["hostname"], "node-1");
+    assert_eq!(nodes[0]["state"], "idle");
+
+    // A boot script fetched shows up in the node's record.
+    assert_eq!(
+        curl(&format!("{}/boot.ipxe?mac={NODE1}", s.lab.base()), &[]).status,
+        200
+    );
+    for key in ["node-1", NODE1, "52-54-00-00-00-01"] {
+        let g = curl(&format!("{}/api/nodes/{key}", s.lab.admin()), &[]);
+        assert_eq!(g.status, 200, "{key}");
+        let v = json(&g);
+        assert_eq!(v["mac"], NODE1);
+        assert_eq!(v["state"], "script-served");
+        assert!(!v["timeline"].as_array().unwrap().is_empty());
+    }
+    let g = curl(&format!("{}/api/nodes/nope", s.lab.admin()), &[]);
+    assert_eq!(g.status, 404);
+    assert!(json(&g)["error"].as_str().unwrap().contains("nope"));
+    let g = curl(&format!("{}/api/nothing", s.lab.admin()), &[]);
+    assert_eq!(g.status, 404);
+    assert!(json(&g)["error"].is_string());
+}
+
+#[test]
+fn adopt_writes_lab_yaml_and_errors_are_json() {
+    let Some(s) = server() else { return };
+    let g = post(
+        &s,
+        "/api/adopt",
+        r#"{"mac":"52-54-00-00-00-33","role":"k3s-agent","hostname":"node-33"}"#,
+    );
+    assert_eq!(g.status, 200, "{}", g.text());
+    let v = json(&g);
+    assert_eq!(
+        (
+            v["mac"].as_str(),
+            v["hostname"].as_str(),
+            v["role"].as_str()
+        ),
+        (
+            Some("52:54:00:00:00:33"),
+            Some("node-33"),
+            Some("k3s-agent")
+        )
+    );
+    let text = http_lab::read(&s.lab.path);
+    assert!(text.contains("52:54:00:00:00:33") && text.contains("node-33"));
+    assert!(text.starts_with("# test lab"), "comments kept");
+    assert!(s
+        .engine
+        .lab()
+        .node_by_mac(&"52:54:00:00:00:33".parse().unwrap())
+        .is_some());
+    // It now boots.
+    let g = curl(
+        &format!("{}/boot.ipxe?mac=52:54:00:00:00:33", s.lab.base()),
+        &[],
+    );
+    assert!(g.text().contains("/assets/vmlinuz-lts"));
+
+    // Without a hostname: one is suggested.
+    let g = post(
+        &s,
+        "/api/adopt",
+        r#"{"mac":"52:54:00:00:00:34","role":"k3s-agent"}"#,
+    );
+    assert_eq!(g.status, 200, "{}", g.text());
+    assert!(!json(&g)["hostname"].as_str().unwrap().is_empty());
+
+    let cases: &[(&str, &str, u16, &str)] = &[
+        (
+            "/api/adopt",
+            r#"{"mac":"52:54:00:00:00:35","role":"k3s-banana"}"#,
+            400,
+            "unknown role",
+        ),
+        (
+            "/api/adopt",
+            r#"{"mac":"52:54:00:00:00:33","role":"k3s-agent"}"#,
+            409,
+            "already",
+        ),
+        (
+            "/api/adopt",
+            r#"{"mac":"52:54:00:zz","role":"k3s-agent"}"#,
+            400,
+            "not a MAC",
+        ),
+        ("/api/adopt", r#"{"mac": "#, 400, ""),
+        (
+            "/api/adopt",
+            r#"{"mac":"52:54:00:00:00:36","role":"k3s-agent","colour":"red"}"#,
+            400,
+            "colour",
+        ),
+        (
+            "/api/forget",
+            r#"{"mac":"52:54:00:00:00:99"}"#,
+            404,
+            "not in the lab",
+        ),
+        (
+            "/api/change",
+            r#"{"mac":"52:54:00:00:00:01"}"#,
+            400,
+            "nothing",
+        ),
+        (
+            "/api/change",
+            r#"{"mac":"52:54:00:00:00:99","role":"k3s-agent"}"#,
+            404,
+            "not in the lab",
+        ),
+    ];
+    for (path, body, status, words) in cases {
+        let g = post(&s, path, body);
+        assert_eq!(g.status, *status, "{path} {body}: {}", g.text());
+        let v = json(&g);
+        let msg = v["error"].as_str().unwrap();
+        assert!(msg.contains(words), "{path} {body}: {msg}");
+        assert_eq!(v["status"], *status);
+    }
+    // Not JSON at all (no content type): refused, lab.yaml untouched.
+    let before = http_lab::read(&s.lab.path);
+    let g = curl(
+        &format!("{}/api/adopt", s.lab.admin()),
+        &["-X", "POST", "-d", "mac=52:54:00:00:00:37&role=k3s-agent"],
+    );
+    assert_eq!(g.status, 400);
+    assert_eq!(http_lab::read(&s.lab.path), before);
+}
+
+#[test]
+fn requests_for_other_host_names_are_refused() {
+    let Some(s) = server() else { return };
+    let g = curl(
+        &format!("{}/api/nodes", s.lab.admin()),
+        &["-H", "Host: attacker.example"],
+    );
+    assert_eq!(g.status, 403);
+    assert!(json(&g)["error"].as_str().unwrap().contains("127.0.0.1"));
+    let g = curl(
+        &format!("{}/api/nodes", s.lab.admin()),
+        &["-H", "Host: localhost"],
+    );
+    assert_eq!(g.status, 200);
+}
+
+#[test]
+fn admin_listens_on_loopback_only() {
+    let lab = TempLab::new();
+    let port = lab.admin_port;
+    if !common::require_program("ss") {
+        return;
+    }
+    let _s = Server::start(lab, true);
+    let out = common::sh("ss", &["-Hltn"]);
+    let listing = String::from_utf8_lossy(&out.stdout);
+    let ours: Vec<&str> = listing
+        .lines()
+        .filter(|l| l.contains(&format!(":{port} ")))
+        .collect();
+    assert!(!ours.is_empty(), "admin port not listed:\n{listing}");
+    for l in ours {
+        assert!(l.contains(&format!("127.0.0.1:{port}")), "{l}");
+    }
+}
+
+#[test]
+fn server_sent_events_carry_the_bus() {
+    let Some(s) = server() else { return };
+    let mut child = common::ChildGuard(
+        Command::new("curl")
+            .args(["-sN", "--max-time", "30"])
+            .arg(format!("{}/api/events", s.lab.admin()))
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let stdout = child.0.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    // Until the stream is attached, events go unseen: poke until one arrives (bounded).
+    let mut seen: Vec<String> = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut got_fetch = false;
+    while !got_fetch && Instant::now() < deadline {
+        curl(&format!("{}/boot.ipxe?mac={NODE1}", s.lab.base()), &[]);
+        while let Ok(l) = rx.recv_timeout(Duration::from_millis(300)) {
+            got_fetch |= l == "event: http-fetch";
+            seen.push(l);
+        }
+    }
+    assert!(got_fetch, "no http-fetch frame; got {seen:?}");
+    let data: Vec<serde_json::Value> = seen
+        .iter()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .map(|d| serde_json::from_str(d).unwrap())
+        .collect();
+    let fetch = data.iter().find(|v| v["event"] == "http-fetch").unwrap();
+    assert_eq!(fetch["mac"], NODE1);
+    assert_eq!(fetch["hostname"], "node-1");
+    assert_eq!(fetch["what"], "script");
+    assert!(seen.iter().any(|l| l.starts_with("id: ")));
+
+    // An adoption through the API appears on the stream as well.
+    let g = post(
+        &s,
+        "/api/adopt",
+        r#"{"mac":"52:54:00:00:00:55","role":"k3s-agent","hostname":"node-55"}"#,
+    );
+    assert_eq!(g.status, 200, "{}", g.text());
+    let adopted = common::wait_for(Duration::from_secs(10), Duration::from_millis(1), || {
+        let l = rx.recv_timeout(Duration::from_millis(100)).ok()?;
+        let v: serde_json::Value = serde_json::from_str(l.strip_prefix("data: ")?).ok()?;
+        (v["event"] == "node-adopted").then_some(v)
+    })
+    .expect("node-adopted on the SSE stream");
+    assert_eq!(adopted["mac"], "52:54:00:00:00:55");
+    assert_eq!(adopted["hostname"], "node-55");
+}
