@@ -1,0 +1,338 @@
+//! Test harness for real VMs: the node image (scripts/build-node-image.sh), QEMU guests
+//! on tap devices of a test network namespace, their serial logs, an OpenSSH client that
+//! trusts only a pinned host key, and a per-VM timeline of boot steps.
+//!
+//! Include with `mod common; mod qemu_lab;`. Everything it starts is killed in `Drop`.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use crate::common::{self, ChildGuard, NetNs};
+
+/// The node kernel and initramfs.
+#[derive(Debug, Clone)]
+pub struct Image {
+    /// vmlinuz (stock Debian kernel).
+    pub kernel: PathBuf,
+    /// initramfs with busybox, dropbear, the virtio modules and pxelab's /init.
+    pub initrd: PathBuf,
+}
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Builds (or reuses) the node image, in `$PXELAB_NODE_IMAGE_DIR` or under the cargo
+/// target dir. Bounded to 15 minutes (a cold build downloads ~75 MB of .debs).
+pub fn node_image() -> Image {
+    static IMAGE: OnceLock<Image> = OnceLock::new();
+    IMAGE
+        .get_or_init(|| {
+            let dir = std::env::var_os("PXELAB_NODE_IMAGE_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("node-image"));
+            let out = Command::new("timeout")
+                .arg("900")
+                .arg(repo().join("scripts/build-node-image.sh"))
+                .arg(&dir)
+                .stdin(Stdio::null())
+                .output()
+                .expect("run scripts/build-node-image.sh");
+            assert!(
+                out.status.success(),
+                "build-node-image.sh failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let img = Image {
+                kernel: dir.join("vmlinuz"),
+                initrd: dir.join("initramfs"),
+            };
+            assert!(img.kernel.is_file() && img.initrd.is_file(), "image files missing in {dir:?}");
+            img
+        })
+        .clone()
+}
+
+/// Whether the tools for VM tests are here (root is checked separately).
+pub fn require_vm_tools() -> bool {
+    common::require_program("qemu-system-x86_64")
+        && common::require_program("ssh")
+        && common::require_program("ssh-keygen")
+        && common::require_program("apt-get")
+        && common::require_program("dpkg-deb")
+        && common::require_program("python3")
+}
+
+/// `kvm` when a short probe shows KVM boots the node kernel here, else `tcg`.
+/// `PXELAB_QEMU_ACCEL` overrides. (On nested `kvm_pvm` hosts /dev/kvm exists but a stock
+/// kernel prints nothing: the probe catches that.)
+pub fn accel() -> &'static str {
+    static ACCEL: OnceLock<&'static str> = OnceLock::new();
+    ACCEL.get_or_init(|| {
+        if let Ok(a) = std::env::var("PXELAB_QEMU_ACCEL") {
+            return if a == "kvm" { "kvm" } else { "tcg" };
+        }
+        if !Path::new("/dev/kvm").exists() {
+            return "tcg";
+        }
+        let img = node_image();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let serial = dir.path().join("probe.log");
+        let child = Command::new("qemu-system-x86_64")
+            .args(["-accel", "kvm", "-m", "256", "-display", "none", "-monitor", "none", "-no-reboot"])
+            .arg("-kernel")
+            .arg(&img.kernel)
+            .args(["-append", "console=ttyS0 panic=-1"])
+            .arg("-serial")
+            .arg(format!("file:{}", serial.display()))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn();
+        let Ok(child) = child else { return "tcg" };
+        let _guard = ChildGuard(child);
+        let ok = common::wait_for(Duration::from_secs(8), Duration::from_millis(200), || {
+            std::fs::read_to_string(&serial)
+                .ok()
+                .filter(|s| s.contains("Linux version"))
+        })
+        .is_some();
+        let a = if ok { "kvm" } else { "tcg" };
+        eprintln!("qemu accel probe: {a}");
+        a
+    })
+}
+
+/// A VM network-booting from a tap of the namespace's bridge.
+pub struct Vm {
+    /// A label for messages.
+    pub name: String,
+    /// Its MAC.
+    pub mac: String,
+    /// Serial console log file.
+    pub serial: PathBuf,
+    /// When QEMU was started.
+    pub started: Instant,
+    /// First time each step was seen, from VM start.
+    pub steps: BTreeMap<String, Duration>,
+    order: Vec<String>,
+    _child: ChildGuard,
+}
+
+impl Vm {
+    /// Adds tap `tap` to the namespace's bridge and starts QEMU on it with `-boot n` and
+    /// QEMU's own iPXE ROM for virtio-net.
+    pub fn start(ns: &NetNs, name: &str, tap: &str, mac: &str, dir: &Path) -> Vm {
+        ns.add_tap(tap);
+        let serial = dir.join(format!("{name}.serial.log"));
+        let _ = std::fs::remove_file(&serial);
+        let qemu_err = std::fs::File::create(dir.join(format!("{name}.qemu.log"))).expect("qemu log");
+        let child = ns
+            .command(&[
+                "qemu-system-x86_64",
+                "-accel",
+                accel(),
+                "-m",
+                "512",
+                "-boot",
+                "n",
+                "-display",
+                "none",
+                "-monitor",
+                "none",
+                "-serial",
+                &format!("file:{}", serial.display()),
+                "-netdev",
+                &format!("tap,id=n0,ifname={tap},script=no,downscript=no"),
+                "-device",
+                &format!("virtio-net-pci,netdev=n0,mac={mac}"),
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(qemu_err)
+            .spawn()
+            .expect("start qemu-system-x86_64");
+        Vm {
+            name: name.to_string(),
+            mac: mac.to_string(),
+            serial,
+            started: Instant::now(),
+            steps: BTreeMap::new(),
+            order: Vec::new(),
+            _child: ChildGuard(child),
+        }
+    }
+
+    /// The serial console so far.
+    pub fn console(&self) -> String {
+        std::fs::read_to_string(&self.serial).unwrap_or_default()
+    }
+
+    /// Records `step` at the current time unless it was already recorded.
+    pub fn mark(&mut self, step: &str) {
+        self.mark_at(step, Instant::now());
+    }
+
+    /// Records `step` at `at` unless it was already recorded.
+    pub fn mark_at(&mut self, step: &str, at: Instant) {
+        if !self.steps.contains_key(step) {
+            self.steps.insert(step.to_string(), at.saturating_duration_since(self.started));
+            self.order.push(step.to_string());
+        }
+    }
+
+    /// Checks the console for each `(marker, step)` and marks the steps it shows.
+    pub fn scan_console(&mut self, markers: &[(&str, &str)]) {
+        let text = self.console();
+        for (marker, step) in markers {
+            if text.contains(marker) {
+                self.mark(step);
+            }
+        }
+    }
+
+    /// One line per step: time from VM start.
+    pub fn timeline(&self) -> String {
+        let mut s = format!("{} ({}):", self.name, self.mac);
+        for step in &self.order {
+            s.push_str(&format!(" {step} {:.1}s;", self.steps[step].as_secs_f64()));
+        }
+        s
+    }
+}
+
+/// Console markers printed by the node image's /init, as (marker, step).
+pub const CONSOLE_MARKERS: &[(&str, &str)] = &[
+    ("pxelab-node: init started", "init"),
+    ("pxelab-node: network up", "udhcpc"),
+    ("pxelab-node: fetched meta-data", "meta-data"),
+    ("pxelab-node: fetched user-data", "user-data"),
+    ("pxelab-node: dropbear started", "dropbear"),
+    ("pxelab-node: tiny-cloud: complete", "tiny-cloud complete"),
+];
+
+/// An operator key pair and the pinned host key pair of one node, made with ssh-keygen.
+pub struct Keys {
+    /// Directory holding them.
+    pub dir: PathBuf,
+}
+
+impl Keys {
+    /// Generates `op` (operator) and `host-<name>` ed25519 keys under `dir`.
+    pub fn new(dir: &Path, hosts: &[&str]) -> Keys {
+        for k in std::iter::once("op".to_string()).chain(hosts.iter().map(|h| format!("host-{h}"))) {
+            let p = dir.join(&k);
+            if !p.exists() {
+                common::sh("ssh-keygen", &["-q", "-t", "ed25519", "-N", "", "-C", &k, "-f", &p.to_string_lossy()]);
+            }
+        }
+        Keys { dir: dir.to_path_buf() }
+    }
+
+    /// The operator's private key file.
+    pub fn operator(&self) -> PathBuf {
+        self.dir.join("op")
+    }
+
+    /// A public key line (`op` or `host-NAME`).
+    pub fn public(&self, which: &str) -> String {
+        std::fs::read_to_string(self.dir.join(format!("{which}.pub")))
+            .expect("public key")
+            .trim()
+            .to_string()
+    }
+
+    /// A private key (OpenSSH format).
+    pub fn private(&self, which: &str) -> String {
+        std::fs::read_to_string(self.dir.join(which)).expect("private key")
+    }
+
+    /// The SHA256 fingerprint of a public key.
+    pub fn fingerprint(&self, which: &str) -> String {
+        let out = common::sh("ssh-keygen", &["-l", "-f", &self.dir.join(format!("{which}.pub")).to_string_lossy()]);
+        String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .nth(1)
+            .unwrap_or_default()
+            .to_string()
+    }
+}
+
+/// Runs `cmd` on `user@ip` with OpenSSH from inside the namespace, trusting only
+/// `host_pub` (StrictHostKeyChecking=yes with a known_hosts holding just that key).
+/// Bounded: 5 s connect timeout, 30 s overall.
+pub fn ssh_pinned(ns: &NetNs, keys: &Keys, host_pub: &str, user: &str, ip: &str, cmd: &str) -> Output {
+    let kh = keys.dir.join(format!("known_hosts-{ip}"));
+    std::fs::write(&kh, format!("{ip} {host_pub}\n")).expect("known_hosts");
+    ns.command(&[
+        "timeout",
+        "30",
+        "ssh",
+        "-i",
+        &keys.operator().to_string_lossy(),
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        "StrictHostKeyChecking=yes",
+        "-o",
+        &format!("UserKnownHostsFile={}", kh.display()),
+        "-o",
+        "GlobalKnownHostsFile=/dev/null",
+        "-o",
+        "HostKeyAlgorithms=ssh-ed25519",
+        "-o",
+        "ConnectTimeout=5",
+        "-o",
+        "LogLevel=ERROR",
+        &format!("{user}@{ip}"),
+        cmd,
+    ])
+    .stdin(Stdio::null())
+    .output()
+    .expect("run ssh")
+}
+
+/// The `#cloud-config` user-data shape pxelab renders, for the harness's own setups:
+/// a user with keys, the pinned host key and k3s files in write_files, runcmd starting k3s.
+pub fn cloud_config(user: &str, operator_pub: &str, host_key: &str, files: &[(&str, &str, &str)]) -> String {
+    let mut s = String::from("#cloud-config\nusers:\n  - default\n");
+    s.push_str(&format!(
+        "  - name: {user}\n    shell: /bin/sh\n    groups: [wheel]\n    ssh_authorized_keys:\n      - {operator_pub}\n"
+    ));
+    s.push_str("write_files:\n");
+    s.push_str("  - path: /etc/ssh/ssh_host_ed25519_key\n    permissions: '0600'\n    owner: root:root\n    content: |\n");
+    for l in host_key.lines() {
+        s.push_str(&format!("      {l}\n"));
+    }
+    for (path, mode, content) in files {
+        s.push_str(&format!("  - path: {path}\n    permissions: '{mode}'\n    content: |\n"));
+        for l in content.lines() {
+            s.push_str(&format!("      {l}\n"));
+        }
+    }
+    s.push_str("packages:\n  - k3s\nruncmd:\n  - rc-update add k3s default\n  - rc-service k3s start\n");
+    s
+}
+
+/// Polls `f` until it returns true or `limit` passes; returns whether it did.
+pub fn until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
+    common::wait_for(limit, Duration::from_millis(250), || f().then_some(())).is_some()
+}
+
+/// A process started inside the namespace, killed on drop, its output in `log`.
+pub fn spawn_logged(ns: &NetNs, argv: &[&str], log: &Path) -> ChildGuard {
+    let f = std::fs::File::create(log).expect("log file");
+    let f2 = f.try_clone().expect("log file");
+    let child = ns
+        .command(argv)
+        .stdin(Stdio::null())
+        .stdout(f)
+        .stderr(f2)
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {argv:?}: {e}"));
+    ChildGuard(child)
+}
