@@ -27,7 +27,10 @@ fn node_image_boots_and_joins_over_third_party_servers() {
     if !common::require_root() {
         return;
     }
-    if !(qemu_lab::require_vm_tools() && common::require_program("dnsmasq") && common::require_program("busybox")) {
+    if !(qemu_lab::require_vm_tools()
+        && common::require_program("dnsmasq")
+        && common::require_program("busybox"))
+    {
         return;
     }
     let img = qemu_lab::node_image();
@@ -41,10 +44,24 @@ fn node_image_boots_and_joins_over_third_party_servers() {
     std::fs::copy(&img.kernel, www.join("vmlinuz")).expect("kernel");
     std::fs::copy(&img.initrd, www.join("initramfs")).expect("initrd");
     let base = format!("http://{NET}.1:8081");
-    std::fs::write(www.join("boot.ipxe"), format!("#!ipxe\nchain {base}/${{net0/mac:hexhyp}}.ipxe\n")).expect("script");
+    std::fs::write(
+        www.join("boot.ipxe"),
+        format!("#!ipxe\nchain {base}/${{net0/mac:hexhyp}}.ipxe\n"),
+    )
+    .expect("script");
     let nodes = [
-        ("node-s", SERVER_MAC, "server", format!("token: \"{TOKEN}\"\n")),
-        ("node-a", AGENT_MAC, "agent", format!("server: https://{NET}.10:6443\ntoken: \"{TOKEN}\"\n")),
+        (
+            "node-s",
+            SERVER_MAC,
+            "server",
+            format!("token: \"{TOKEN}\"\n"),
+        ),
+        (
+            "node-a",
+            AGENT_MAC,
+            "agent",
+            format!("server: https://{NET}.10:6443\ntoken: \"{TOKEN}\"\n"),
+        ),
     ];
     for (name, mac, exec, k3s_config) in &nodes {
         std::fs::write(
@@ -56,16 +73,27 @@ fn node_image_boots_and_joins_over_third_party_servers() {
         .expect("node script");
         let nc = www.join("nocloud").join(name);
         std::fs::create_dir_all(&nc).expect("nocloud dir");
-        std::fs::write(nc.join("meta-data"), format!("instance-id: {name}\nhostname: {name}\nlocal-hostname: {name}\n"))
-            .expect("meta-data");
+        std::fs::write(
+            nc.join("meta-data"),
+            format!("instance-id: {name}\nhostname: {name}\nlocal-hostname: {name}\n"),
+        )
+        .expect("meta-data");
         let ud = qemu_lab::cloud_config(
             "lab",
             &keys.public("op"),
             &keys.private(&format!("host-{name}")),
             &[
-                ("/etc/conf.d/k3s", "0644", &format!("K3S_EXEC=\"{exec}\"\nK3S_OPTS=\"\"\n")),
+                (
+                    "/etc/conf.d/k3s",
+                    "0644",
+                    &format!("K3S_EXEC=\"{exec}\"\nK3S_OPTS=\"\"\n"),
+                ),
                 ("/etc/rancher/k3s/config.yaml", "0600", k3s_config),
-                ("/etc/rancher/node/password", "0600", &format!("node-password-{name}\n")),
+                (
+                    "/etc/rancher/node/password",
+                    "0600",
+                    &format!("node-password-{name}\n"),
+                ),
             ],
         );
         std::fs::write(nc.join("user-data"), ud).expect("user-data");
@@ -101,7 +129,16 @@ fn node_image_boots_and_joins_over_third_party_servers() {
     );
     let _httpd = qemu_lab::spawn_logged(
         &ns,
-        &["busybox", "httpd", "-f", "-vv", "-p", &format!("{NET}.1:8081"), "-h", &www.to_string_lossy()],
+        &[
+            "busybox",
+            "httpd",
+            "-f",
+            "-vv",
+            "-p",
+            &format!("{NET}.1:8081"),
+            "-h",
+            &www.to_string_lossy(),
+        ],
         &http_log,
     );
     std::thread::sleep(Duration::from_millis(500));
@@ -120,11 +157,17 @@ fn node_image_boots_and_joins_over_third_party_servers() {
         let http = std::fs::read_to_string(&http_log).unwrap_or_default();
         for (i, vm) in vms.iter_mut().enumerate() {
             let mac = vm.mac.clone();
-            if dns.lines().any(|l| l.contains("DHCPACK") && l.contains(&mac)) {
+            if dns
+                .lines()
+                .any(|l| l.contains("DHCPACK") && l.contains(&mac))
+            {
                 vm.mark("dhcp");
             }
             let ip = &ips[i];
-            let fetched = |path: &str| http.lines().any(|l| l.starts_with(&format!("{ip}:")) && l.ends_with(path));
+            let fetched = |path: &str| {
+                http.lines()
+                    .any(|l| l.starts_with(&format!("{ip}:")) && l.ends_with(path))
+            };
             if fetched("url:/boot.ipxe") {
                 vm.mark("ipxe");
             }
@@ -141,23 +184,39 @@ fn node_image_boots_and_joins_over_third_party_servers() {
         }
         // SSH with the pinned key once tiny-cloud is done; then k3s from the server.
         for (i, vm) in vms.iter_mut().enumerate() {
-            if vm.steps.contains_key("tiny-cloud complete") && !vm.steps.contains_key("ssh pinned") {
+            if vm.steps.contains_key("tiny-cloud complete") && !vm.steps.contains_key("ssh pinned")
+            {
                 let host = keys.public(&format!("host-{}", nodes[i].0));
-                let out = qemu_lab::ssh_pinned(&ns, &keys, &host, "lab", &ips[i], "hostname; cat /var/log/k3s.log");
+                let out = qemu_lab::ssh_pinned(
+                    &ns,
+                    &keys,
+                    &host,
+                    "lab",
+                    &ips[i],
+                    "hostname; cat /var/log/k3s.log",
+                );
                 if out.status.success() {
                     let text = String::from_utf8_lossy(&out.stdout).to_string();
-                    assert_eq!(text.lines().next(), Some(nodes[i].0), "hostname from meta-data");
+                    assert_eq!(
+                        text.lines().next(),
+                        Some(nodes[i].0),
+                        "hostname from meta-data"
+                    );
                     vm.mark("ssh pinned");
                 }
             }
             if vm.steps.contains_key("ssh pinned") && !vm.steps.contains_key("k3s") {
                 let host = keys.public(&format!("host-{}", nodes[i].0));
-                let out = qemu_lab::ssh_pinned(&ns, &keys, &host, "lab", &ips[i], "cat /var/log/k3s.log");
+                let out =
+                    qemu_lab::ssh_pinned(&ns, &keys, &host, "lab", &ips[i], "cat /var/log/k3s.log");
                 let log = String::from_utf8_lossy(&out.stdout);
                 let marker = if i == 0 {
                     "k3s is up and running"
                 } else {
-                    &format!("Annotations and labels have been set successfully on node: {}", nodes[i].0)
+                    &format!(
+                        "Annotations and labels have been set successfully on node: {}",
+                        nodes[i].0
+                    )
                 };
                 if log.contains(marker) {
                     vm.mark("k3s");
@@ -166,7 +225,14 @@ fn node_image_boots_and_joins_over_third_party_servers() {
         }
         if vms[0].steps.contains_key("k3s") && vms[1].steps.contains_key("k3s") {
             let host = keys.public("host-node-s");
-            let out = qemu_lab::ssh_pinned(&ns, &keys, &host, "lab", &ips[0], "k3s kubectl get nodes -o json");
+            let out = qemu_lab::ssh_pinned(
+                &ns,
+                &keys,
+                &host,
+                "lab",
+                &ips[0],
+                "k3s kubectl get nodes -o json",
+            );
             last_nodes = String::from_utf8_lossy(&out.stdout).to_string();
             if let Ok(v) = serde_json::from_str::<serde_json::Value>(&last_nodes) {
                 let ready_names: Vec<String> = v["items"]
@@ -175,15 +241,18 @@ fn node_image_boots_and_joins_over_third_party_servers() {
                         items
                             .iter()
                             .filter(|n| {
-                                n["status"]["conditions"]
-                                    .as_array()
-                                    .is_some_and(|c| c.iter().any(|c| c["type"] == "Ready" && c["status"] == "True"))
+                                n["status"]["conditions"].as_array().is_some_and(|c| {
+                                    c.iter()
+                                        .any(|c| c["type"] == "Ready" && c["status"] == "True")
+                                })
                             })
                             .filter_map(|n| n["metadata"]["name"].as_str().map(str::to_string))
                             .collect()
                     })
                     .unwrap_or_default();
-                if ready_names.iter().any(|n| n == "node-s") && ready_names.iter().any(|n| n == "node-a") {
+                if ready_names.iter().any(|n| n == "node-s")
+                    && ready_names.iter().any(|n| n == "node-a")
+                {
                     let now = Instant::now();
                     for vm in vms.iter_mut() {
                         vm.mark_at("ready", now);
@@ -205,33 +274,84 @@ fn node_image_boots_and_joins_over_third_party_servers() {
         }
         for (i, vm) in vms.iter().enumerate() {
             let host = keys.public(&format!("host-{}", nodes[i].0));
-            let out = qemu_lab::ssh_pinned(&ns, &keys, &host, "lab", &ips[i], "tail -n 20 /var/log/k3s.log");
-            s.push_str(&format!("\n--- {} k3s.log ---\n{}", vm.name, String::from_utf8_lossy(&out.stdout)));
+            let out = qemu_lab::ssh_pinned(
+                &ns,
+                &keys,
+                &host,
+                "lab",
+                &ips[i],
+                "tail -n 20 /var/log/k3s.log",
+            );
+            s.push_str(&format!(
+                "\n--- {} k3s.log ---\n{}",
+                vm.name,
+                String::from_utf8_lossy(&out.stdout)
+            ));
         }
         let dns = std::fs::read_to_string(&dns_log).unwrap_or_default();
         let dns_tail: Vec<&str> = dns.lines().rev().take(30).collect();
-        s.push_str(&format!("\n--- dnsmasq (last 30 lines) ---\n{}", dns_tail.into_iter().rev().collect::<Vec<_>>().join("\n")));
+        s.push_str(&format!(
+            "\n--- dnsmasq (last 30 lines) ---\n{}",
+            dns_tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+        ));
         s.push_str(&format!("\n--- kubectl ---\n{last_nodes}"));
         s
     };
     for vm in &vms {
         for step in [
-            "dhcp", "ipxe", "script", "kernel", "initrd", "init", "udhcpc", "meta-data", "user-data", "dropbear",
-            "tiny-cloud complete", "ssh pinned", "k3s",
+            "dhcp",
+            "ipxe",
+            "script",
+            "kernel",
+            "initrd",
+            "init",
+            "udhcpc",
+            "meta-data",
+            "user-data",
+            "dropbear",
+            "tiny-cloud complete",
+            "ssh pinned",
+            "k3s",
         ] {
-            assert!(vm.steps.contains_key(step), "{} never reached `{step}`{}", vm.name, report());
+            assert!(
+                vm.steps.contains_key(step),
+                "{} never reached `{step}`{}",
+                vm.name,
+                report()
+            );
         }
     }
     assert!(ready, "server never listed both nodes Ready{}", report());
 
     // The dropbear host key is the delivered one: the console prints its fingerprint, and
     // a client pinned to another key is refused.
-    assert!(vms[0].console().contains(&keys.fingerprint("host-node-s")), "{}", report());
-    let wrong = qemu_lab::ssh_pinned(&ns, &keys, &keys.public("host-node-a"), "lab", &ips[0], "true");
-    assert!(!wrong.status.success(), "ssh trusted a host key that was not pinned");
+    assert!(
+        vms[0].console().contains(&keys.fingerprint("host-node-s")),
+        "{}",
+        report()
+    );
+    let wrong = qemu_lab::ssh_pinned(
+        &ns,
+        &keys,
+        &keys.public("host-node-a"),
+        "lab",
+        &ips[0],
+        "true",
+    );
+    assert!(
+        !wrong.status.success(),
+        "ssh trusted a host key that was not pinned"
+    );
 
     // tiny-cloud's log lines, in its real format, through syslog.
-    let msgs = qemu_lab::ssh_pinned(&ns, &keys, &keys.public("host-node-a"), "lab", &ips[1], "cat /var/log/messages");
+    let msgs = qemu_lab::ssh_pinned(
+        &ns,
+        &keys,
+        &keys.public("host-node-a"),
+        "lab",
+        &ips[1],
+        "cat /var/log/messages",
+    );
     let msgs = String::from_utf8_lossy(&msgs.stdout);
     for needle in [
         "local7.info tiny-cloud/boot[",
@@ -244,6 +364,9 @@ fn node_image_boots_and_joins_over_third_party_servers() {
         "local7.notice tiny-cloud[",
         "]: bootstrap marked complete",
     ] {
-        assert!(msgs.contains(needle), "/var/log/messages lacks {needle:?}:\n{msgs}");
+        assert!(
+            msgs.contains(needle),
+            "/var/log/messages lacks {needle:?}:\n{msgs}"
+        );
     }
 }

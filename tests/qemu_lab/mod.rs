@@ -52,7 +52,10 @@ pub fn node_image() -> Image {
                 kernel: dir.join("vmlinuz"),
                 initrd: dir.join("initramfs"),
             };
-            assert!(img.kernel.is_file() && img.initrd.is_file(), "image files missing in {dir:?}");
+            assert!(
+                img.kernel.is_file() && img.initrd.is_file(),
+                "image files missing in {dir:?}"
+            );
             img
         })
         .clone()
@@ -84,7 +87,17 @@ pub fn accel() -> &'static str {
         let dir = tempfile::tempdir().expect("tempdir");
         let serial = dir.path().join("probe.log");
         let child = Command::new("qemu-system-x86_64")
-            .args(["-accel", "kvm", "-m", "256", "-display", "none", "-monitor", "none", "-no-reboot"])
+            .args([
+                "-accel",
+                "kvm",
+                "-m",
+                "256",
+                "-display",
+                "none",
+                "-monitor",
+                "none",
+                "-no-reboot",
+            ])
             .arg("-kernel")
             .arg(&img.kernel)
             .args(["-append", "console=ttyS0 panic=-1"])
@@ -130,7 +143,8 @@ impl Vm {
         ns.add_tap(tap);
         let serial = dir.join(format!("{name}.serial.log"));
         let _ = std::fs::remove_file(&serial);
-        let qemu_err = std::fs::File::create(dir.join(format!("{name}.qemu.log"))).expect("qemu log");
+        let qemu_err =
+            std::fs::File::create(dir.join(format!("{name}.qemu.log"))).expect("qemu log");
         let child = ns
             .command(&[
                 "qemu-system-x86_64",
@@ -180,7 +194,8 @@ impl Vm {
     /// Records `step` at `at` unless it was already recorded.
     pub fn mark_at(&mut self, step: &str, at: Instant) {
         if !self.steps.contains_key(step) {
-            self.steps.insert(step.to_string(), at.saturating_duration_since(self.started));
+            self.steps
+                .insert(step.to_string(), at.saturating_duration_since(self.started));
             self.order.push(step.to_string());
         }
     }
@@ -224,13 +239,29 @@ pub struct Keys {
 impl Keys {
     /// Generates `op` (operator) and `host-<name>` ed25519 keys under `dir`.
     pub fn new(dir: &Path, hosts: &[&str]) -> Keys {
-        for k in std::iter::once("op".to_string()).chain(hosts.iter().map(|h| format!("host-{h}"))) {
+        for k in std::iter::once("op".to_string()).chain(hosts.iter().map(|h| format!("host-{h}")))
+        {
             let p = dir.join(&k);
             if !p.exists() {
-                common::sh("ssh-keygen", &["-q", "-t", "ed25519", "-N", "", "-C", &k, "-f", &p.to_string_lossy()]);
+                common::sh(
+                    "ssh-keygen",
+                    &[
+                        "-q",
+                        "-t",
+                        "ed25519",
+                        "-N",
+                        "",
+                        "-C",
+                        &k,
+                        "-f",
+                        &p.to_string_lossy(),
+                    ],
+                );
             }
         }
-        Keys { dir: dir.to_path_buf() }
+        Keys {
+            dir: dir.to_path_buf(),
+        }
     }
 
     /// The operator's private key file.
@@ -253,7 +284,14 @@ impl Keys {
 
     /// The SHA256 fingerprint of a public key.
     pub fn fingerprint(&self, which: &str) -> String {
-        let out = common::sh("ssh-keygen", &["-l", "-f", &self.dir.join(format!("{which}.pub")).to_string_lossy()]);
+        let out = common::sh(
+            "ssh-keygen",
+            &[
+                "-l",
+                "-f",
+                &self.dir.join(format!("{which}.pub")).to_string_lossy(),
+            ],
+        );
         String::from_utf8_lossy(&out.stdout)
             .split_whitespace()
             .nth(1)
@@ -265,7 +303,14 @@ impl Keys {
 /// Runs `cmd` on `user@ip` with OpenSSH from inside the namespace, trusting only
 /// `host_pub` (StrictHostKeyChecking=yes with a known_hosts holding just that key).
 /// Bounded: 5 s connect timeout, 30 s overall.
-pub fn ssh_pinned(ns: &NetNs, keys: &Keys, host_pub: &str, user: &str, ip: &str, cmd: &str) -> Output {
+pub fn ssh_pinned(
+    ns: &NetNs,
+    keys: &Keys,
+    host_pub: &str,
+    user: &str,
+    ip: &str,
+    cmd: &str,
+) -> Output {
     let kh = keys.dir.join(format!("known_hosts-{ip}"));
     std::fs::write(&kh, format!("{ip} {host_pub}\n")).expect("known_hosts");
     ns.command(&[
@@ -298,7 +343,12 @@ pub fn ssh_pinned(ns: &NetNs, keys: &Keys, host_pub: &str, user: &str, ip: &str,
 
 /// The `#cloud-config` user-data shape pxelab renders, for the harness's own setups:
 /// a user with keys, the pinned host key and k3s files in write_files, runcmd starting k3s.
-pub fn cloud_config(user: &str, operator_pub: &str, host_key: &str, files: &[(&str, &str, &str)]) -> String {
+pub fn cloud_config(
+    user: &str,
+    operator_pub: &str,
+    host_key: &str,
+    files: &[(&str, &str, &str)],
+) -> String {
     let mut s = String::from("#cloud-config\nusers:\n  - default\n");
     s.push_str(&format!(
         "  - name: {user}\n    shell: /bin/sh\n    groups: [wheel]\n    ssh_authorized_keys:\n      - {operator_pub}\n"
@@ -309,12 +359,16 @@ pub fn cloud_config(user: &str, operator_pub: &str, host_key: &str, files: &[(&s
         s.push_str(&format!("      {l}\n"));
     }
     for (path, mode, content) in files {
-        s.push_str(&format!("  - path: {path}\n    permissions: '{mode}'\n    content: |\n"));
+        s.push_str(&format!(
+            "  - path: {path}\n    permissions: '{mode}'\n    content: |\n"
+        ));
         for l in content.lines() {
             s.push_str(&format!("      {l}\n"));
         }
     }
-    s.push_str("packages:\n  - k3s\nruncmd:\n  - rc-update add k3s default\n  - rc-service k3s start\n");
+    s.push_str(
+        "packages:\n  - k3s\nruncmd:\n  - rc-update add k3s default\n  - rc-service k3s start\n",
+    );
     s
 }
 
