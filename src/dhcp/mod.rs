@@ -1,19 +1,103 @@
 //! DHCP: proxyDHCP (67 + 4011) beside the LAN's server, or a full server with reservations.
 //!
-//! Shape: a pure decision layer ([`request`] decodes, [`boot`] picks the file, [`decide`]
-//! and [`server`] choose the answer, [`reply`] encodes it with dhcproto) under a thin
-//! socket layer ([`net`], [`raw`], [`proxy`]).
+//! Shape: a pure decision layer ([`request`] decodes strictly, [`boot`] picks the boot
+//! file, [`decide`] (proxy) and [`server`] (full server) choose the answer, [`reply`]
+//! encodes it with dhcproto) under a thin socket layer ([`listen`], [`net`], [`raw`]).
+//!
+//! - proxy mode: port `dhcp.port` (67) is read through a raw socket so pxelab runs beside
+//!   dnsmasq or any DHCP server already bound to it (see [`raw`] for why and how); port
+//!   `dhcp.pxe_port` (4011) is an ordinary UDP socket. Only clients whose option 60 starts
+//!   with `PXEClient` or `HTTPClient` are answered, and never with an address.
+//! - server mode: an ordinary UDP socket on `dhcp.port` bound to the lab interface
+//!   (SO_BINDTODEVICE), authoritative for `dhcp.subnet`, leases in `.pxelab/leases.json`.
+//! - loopback labs (`server_address` 127.x, no interface: the demo and tests): plain UDP
+//!   sockets on unprivileged ports, and replies go unicast to the request's source
+//!   ip:port, since nothing there can receive a broadcast to port 68.
 
 pub mod boot;
 pub mod decide;
+pub mod leases;
+pub mod listen;
 pub mod net;
+pub mod raw;
 pub mod reply;
 pub mod request;
+pub mod server;
 
-use crate::engine::Engine;
+use std::net::SocketAddrV4;
+use std::sync::Arc;
+
 use tokio_util::sync::CancellationToken;
 
+use crate::config::DhcpMode;
+use crate::engine::{Engine, EventKind, Source};
+use listen::{Listener, PortRole};
+
 /// Runs the DHCP server(s) the lab's `dhcp.mode` asks for until `cancel` fires.
-pub async fn serve(_engine: Engine, _cancel: CancellationToken) -> anyhow::Result<()> {
-    Ok(())
+pub async fn serve(engine: Engine, cancel: CancellationToken) -> anyhow::Result<()> {
+    let lab = engine.lab();
+    let d = &lab.file.dhcp;
+    let iface = lab.file.interface.clone();
+    let ip = net::listen_ip(lab.server_address, iface.as_deref());
+    let loopback = ip.is_loopback();
+    let role = PortRole {
+        pxe_port: false,
+        reply_to_source: loopback,
+        server_port: d.port,
+    };
+    match d.mode {
+        DhcpMode::Off => Ok(()),
+        DhcpMode::Proxy => {
+            let (main, how) = match (&iface, loopback) {
+                (Some(i), false) => (
+                    Listener::Raw(raw::RawUdp::open(i, d.port, lab.server_address)?),
+                    format!(
+                        "raw udp :{} on {i} (shared with the LAN's DHCP server)",
+                        d.port
+                    ),
+                ),
+                _ => {
+                    let s = net::bind_tokio(SocketAddrV4::new(ip, d.port), iface.as_deref())?;
+                    let a = s.local_addr()?;
+                    (Listener::Udp(s), format!("udp {a}"))
+                }
+            };
+            let pxe = net::bind_tokio(SocketAddrV4::new(ip, d.pxe_port), iface.as_deref())?;
+            let how = format!("proxyDHCP {how} + udp {}", pxe.local_addr()?);
+            engine.emit(
+                None,
+                EventKind::ServerUp {
+                    source: Source::Dhcp,
+                    addr: how,
+                },
+            );
+            let observe: listen::Observe = Arc::new(listen::proxy_observe);
+            let decide: listen::Decide = Arc::new(|engine: &Engine, req, role: &PortRole| {
+                decide::proxy(&engine.lab(), req, role.pxe_port, |m| engine.decide(m))
+            });
+            let pxe_role = PortRole {
+                pxe_port: true,
+                ..role
+            };
+            let a = listen::run(
+                engine.clone(),
+                main,
+                role,
+                observe.clone(),
+                decide.clone(),
+                cancel.clone(),
+            );
+            let b = listen::run(
+                engine.clone(),
+                Listener::Udp(pxe),
+                pxe_role,
+                observe,
+                decide,
+                cancel,
+            );
+            tokio::try_join!(a, b)?;
+            Ok(())
+        }
+        DhcpMode::Server => server::run(engine.clone(), ip, role, cancel).await,
+    }
 }

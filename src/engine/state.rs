@@ -121,12 +121,18 @@ pub fn transition(current: NodeState, kind: &EventKind) -> Option<NodeState> {
     use NodeState as S;
     let target = match kind {
         // A PXE ROM (not iPXE) asking again means the machine powered on again.
+        // (Only boot firmware: the kernel's own `ip=dhcp` DISCOVER is not a new boot.)
         EventKind::DhcpDiscover {
             ipxe: false,
             pxe_port: false,
             msg,
+            vendor_class,
             ..
-        } if msg == "discover" => {
+        } if msg == "discover"
+            && vendor_class
+                .as_deref()
+                .is_some_and(|v| v.starts_with("PXEClient") || v.starts_with("HTTPClient")) =>
+        {
             return match current {
                 S::Held | S::Adopted | S::Discovered => None,
                 _ => Some(S::Discovered),

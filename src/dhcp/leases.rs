@@ -1,0 +1,261 @@
+//! Server-mode leases: who holds which address until when, kept in memory and in
+//! `.pxelab/leases.json` (or `dhcp.leases_file`), replaced atomically
+//! ([`crate::config::atomic::write_atomic`]) so a crash leaves the old file or the new one.
+//!
+//! Only bound leases are written; offers live in memory for [`OFFER_SECS`]. The file is
+//! rewritten by [`Leases::take_dirty`] callers (the server flushes at most every 500 ms
+//! and on shutdown) and read back at start, so a restarted pxelab keeps every address
+//! where it was.
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::mac::Mac;
+
+/// How long an offered address is kept for the client that was offered it.
+pub const OFFER_SECS: u64 = 60;
+/// How long a declined address (in use by someone unknown) is skipped.
+pub const DECLINE_SECS: u64 = 600;
+
+/// One lease.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lease {
+    /// The client.
+    pub mac: Mac,
+    /// Its address.
+    pub ip: Ipv4Addr,
+    /// Unix seconds when it ends.
+    pub expires: u64,
+    /// Bound (ACKed) or only offered.
+    #[serde(default = "yes")]
+    pub bound: bool,
+    /// The hostname given, for people reading the file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hostname: Option<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Serialize, Deserialize)]
+struct File {
+    version: u32,
+    leases: Vec<Lease>,
+}
+
+/// A lease file could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum LeaseError {
+    /// I/O.
+    #[error("lease file {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// Not a lease file.
+    #[error("lease file {path} is not valid: {source}")]
+    Format {
+        /// The file.
+        path: PathBuf,
+        /// The parse error.
+        source: serde_json::Error,
+    },
+}
+
+/// The lease table.
+#[derive(Debug, Default)]
+pub struct Leases {
+    by_mac: BTreeMap<Mac, Lease>,
+    by_ip: BTreeMap<Ipv4Addr, Mac>,
+    declined: BTreeMap<Ipv4Addr, u64>,
+    dirty: bool,
+}
+
+impl Leases {
+    /// Reads `path`; a missing file is an empty table.
+    pub fn load(path: &Path) -> Result<Leases, LeaseError> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Leases::default()),
+            Err(source) => {
+                return Err(LeaseError::Io {
+                    path: path.to_path_buf(),
+                    source,
+                })
+            }
+        };
+        let f: File = serde_json::from_str(&text).map_err(|source| LeaseError::Format {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let mut l = Leases::default();
+        for lease in f.leases.into_iter().filter(|l| l.bound) {
+            l.insert(lease);
+        }
+        l.dirty = false;
+        Ok(l)
+    }
+
+    /// The file's contents for the bound leases.
+    pub fn to_json(&self) -> Vec<u8> {
+        let f = File {
+            version: 1,
+            leases: self.by_mac.values().filter(|l| l.bound).cloned().collect(),
+        };
+        serde_json::to_vec_pretty(&f).unwrap_or_default()
+    }
+
+    /// Whether bound leases changed since the last call (and clears the flag).
+    pub fn take_dirty(&mut self) -> bool {
+        std::mem::take(&mut self.dirty)
+    }
+
+    /// Marks the table as needing a write (after a failed one).
+    pub fn mark_dirty(&mut self) {
+        self.dirty = true;
+    }
+
+    /// The lease of a MAC (expired or not).
+    pub fn of_mac(&self, mac: &Mac) -> Option<&Lease> {
+        self.by_mac.get(mac)
+    }
+
+    /// Who holds `ip` right now (an unexpired offer or lease).
+    pub fn holder(&self, ip: Ipv4Addr, now: u64) -> Option<Mac> {
+        let mac = self.by_ip.get(&ip)?;
+        self.by_mac
+            .get(mac)
+            .filter(|l| l.expires > now)
+            .map(|l| l.mac)
+    }
+
+    /// Whether `ip` was declined recently.
+    pub fn declined(&self, ip: Ipv4Addr, now: u64) -> bool {
+        self.declined.get(&ip).is_some_and(|&t| t > now)
+    }
+
+    /// Records or replaces the lease of `lease.mac`.
+    pub fn insert(&mut self, lease: Lease) {
+        if let Some(old) = self.by_mac.remove(&lease.mac) {
+            if self.by_ip.get(&old.ip) == Some(&old.mac) {
+                self.by_ip.remove(&old.ip);
+            }
+            self.dirty |= old.bound;
+        }
+        // An address moves to its new holder; the previous holder's record goes.
+        if let Some(prev) = self.by_ip.insert(lease.ip, lease.mac) {
+            if prev != lease.mac {
+                if let Some(p) = self.by_mac.remove(&prev) {
+                    self.dirty |= p.bound;
+                }
+            }
+        }
+        self.dirty |= lease.bound;
+        self.by_mac.insert(lease.mac, lease);
+    }
+
+    /// Removes the lease of `mac`, returning it.
+    pub fn remove(&mut self, mac: &Mac) -> Option<Lease> {
+        let old = self.by_mac.remove(mac)?;
+        if self.by_ip.get(&old.ip) == Some(mac) {
+            self.by_ip.remove(&old.ip);
+        }
+        self.dirty |= old.bound;
+        Some(old)
+    }
+
+    /// Marks `ip` declined (someone else answers ARP for it).
+    pub fn decline(&mut self, ip: Ipv4Addr, now: u64) {
+        self.declined.insert(ip, now + DECLINE_SECS);
+    }
+
+    /// Bound leases that ended at or before `now` and were not yet reported; each is
+    /// reported once (it stays in the table so the client gets the same address back).
+    pub fn expire(&mut self, now: u64) -> Vec<Lease> {
+        let mut out = Vec::new();
+        for l in self.by_mac.values_mut() {
+            if l.bound && l.expires <= now {
+                l.bound = false;
+                out.push(l.clone());
+            }
+        }
+        self.dirty |= !out.is_empty();
+        self.declined.retain(|_, t| *t > now);
+        out
+    }
+
+    /// Number of entries (offers and leases).
+    pub fn len(&self) -> usize {
+        self.by_mac.len()
+    }
+
+    /// Whether the table is empty.
+    pub fn is_empty(&self) -> bool {
+        self.by_mac.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn m(n: u8) -> Mac {
+        Mac([2, 0, 0, 0, 0, n])
+    }
+
+    #[test]
+    fn table_keeps_one_holder_per_address_and_round_trips() {
+        let mut t = Leases::default();
+        let ip: Ipv4Addr = "10.0.0.10".parse().unwrap();
+        t.insert(Lease {
+            mac: m(1),
+            ip,
+            expires: 100,
+            bound: true,
+            hostname: None,
+        });
+        assert_eq!(t.holder(ip, 50), Some(m(1)));
+        assert_eq!(t.holder(ip, 100), None);
+        t.insert(Lease {
+            mac: m(2),
+            ip,
+            expires: 200,
+            bound: true,
+            hostname: None,
+        });
+        assert!(t.of_mac(&m(1)).is_none());
+        assert_eq!(t.holder(ip, 150), Some(m(2)));
+        assert!(t.take_dirty());
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("leases.json");
+        std::fs::write(&p, t.to_json()).unwrap();
+        let back = Leases::load(&p).unwrap();
+        assert_eq!(back.of_mac(&m(2)).unwrap().ip, ip);
+        assert!(Leases::load(&dir.path().join("none.json"))
+            .unwrap()
+            .is_empty());
+        std::fs::write(&p, b"{oops").unwrap();
+        assert!(matches!(Leases::load(&p), Err(LeaseError::Format { .. })));
+    }
+
+    #[test]
+    fn expiry_is_reported_once() {
+        let mut t = Leases::default();
+        t.insert(Lease {
+            mac: m(1),
+            ip: "10.0.0.10".parse().unwrap(),
+            expires: 10,
+            bound: true,
+            hostname: None,
+        });
+        assert_eq!(t.expire(5).len(), 0);
+        assert_eq!(t.expire(10).len(), 1);
+        assert_eq!(t.expire(20).len(), 0);
+    }
+}
