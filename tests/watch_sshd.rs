@@ -184,6 +184,10 @@ struct Rig {
 impl Rig {
     /// `host_key_of`: the MAC whose pinned key sshd presents; `trust`: ssh.host_keys.
     async fn new(host_key_of: &str, trust: &str) -> Rig {
+        Rig::with_connect_timeout(host_key_of, trust, Duration::from_secs(10)).await
+    }
+
+    async fn with_connect_timeout(host_key_of: &str, trust: &str, limit: Duration) -> Rig {
         let tmp = tempfile::tempdir().unwrap();
         let port = free_port();
         let text = format!(
@@ -228,6 +232,7 @@ impl Rig {
             ping_every: Duration::from_millis(500),
             ping_timeout: Duration::from_secs(3),
             poll_every: Duration::from_millis(300),
+            connect_timeout: limit,
             ..WatchOptions::default()
         };
         let engine = Engine::new(lab);
@@ -245,19 +250,30 @@ impl Rig {
         }
     }
 
-    /// What the HTTP server reports when the node fetches its user-data from 127.0.0.1.
+    /// What the HTTP server reports when server-1 boots from 127.0.0.1.
     fn nocloud_fetched(&self) {
-        self.engine.emit(
-            Some(mac(M1)),
-            EventKind::HttpFetch {
-                path: format!("/nocloud/{M1}/user-data"),
-                client: IpAddr::from([127, 0, 0, 1]),
-                what: FetchKind::UserData,
-                status: 200,
-                bytes: 100,
-                ms: 1,
-            },
-        );
+        self.boots_from(M1, [127, 0, 0, 1]);
+    }
+
+    /// What the HTTP server reports when node `m` fetches its boot script, then its
+    /// user-data, from `ip`.
+    fn boots_from(&self, m: &str, ip: [u8; 4]) {
+        for (path, what) in [
+            (format!("/boot.ipxe?mac={m}"), FetchKind::Script),
+            (format!("/nocloud/{m}/user-data"), FetchKind::UserData),
+        ] {
+            self.engine.emit(
+                Some(mac(m)),
+                EventKind::HttpFetch {
+                    path,
+                    client: IpAddr::from(ip),
+                    what,
+                    status: 200,
+                    bytes: 100,
+                    ms: 1,
+                },
+            );
+        }
     }
 
     fn append(&self, rel: &str, lines: &[&str]) {
@@ -694,4 +710,202 @@ async fn a_dropped_connection_is_noticed_and_resumed() {
             .count(),
         2
     );
+}
+
+/// Accepts TCP connections and never says a word; counts those still open.
+struct Tarpit {
+    open: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Tarpit {
+    async fn start(addr: std::net::SocketAddr) -> Tarpit {
+        use std::sync::atomic::Ordering;
+        use tokio::io::AsyncReadExt;
+        let l = tokio::net::TcpListener::bind(addr).await.unwrap();
+        let open = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let o = open.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((mut s, _)) = l.accept().await {
+                let o = o.clone();
+                o.fetch_add(1, Ordering::SeqCst);
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 1024];
+                    while matches!(s.read(&mut buf).await, Ok(n) if n > 0) {}
+                    o.fetch_sub(1, Ordering::SeqCst);
+                });
+            }
+        });
+        Tarpit { open, task }
+    }
+}
+
+impl Drop for Tarpit {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_node_does_not_hold_up_another() {
+    if !ssh_ok() {
+        return;
+    }
+    // A long handshake limit, so a serial watcher would sit on agent-1 for a minute.
+    let mut rig = Rig::with_connect_timeout(M1, "pinned", Duration::from_secs(120)).await;
+    let port = rig.sshd.port;
+    // agent-1 booted from 127.0.0.2, where something accepts SSH connections and never
+    // answers.
+    let pit = Tarpit::start(([127, 0, 0, 2], port).into()).await;
+    rig.boots_from(M2, [127, 0, 0, 2]);
+    rig.expect(
+        "agent-1 connecting",
+        is(M2, |k| matches!(k, EventKind::SshConnecting { .. })),
+    )
+    .await;
+    let stuck = common::wait_for(Duration::from_secs(20), Duration::from_millis(20), || {
+        (pit.open.load(std::sync::atomic::Ordering::SeqCst) > 0).then_some(())
+    });
+    assert!(stuck.is_some(), "the watcher never reached the tarpit");
+    // A meta-data fetch from an address server-1 did not boot from is not followed.
+    rig.engine.emit(
+        Some(mac(M1)),
+        EventKind::HttpFetch {
+            path: format!("/nocloud/{M1}/meta-data"),
+            client: IpAddr::from([127, 0, 0, 9]),
+            what: FetchKind::MetaData,
+            status: 200,
+            bytes: 10,
+            ms: 1,
+        },
+    );
+    rig.nocloud_fetched();
+    rig.expect(
+        "server-1 up",
+        is(M1, |k| matches!(k, EventKind::SshUp { .. })),
+    )
+    .await;
+    rig.append(
+        "var/log/messages",
+        &["Nov 21 19:09:00 server-1 local7.info tiny-cloud/main[2345]: set_hostname: done"],
+    );
+    let done = tc(CloudPhase::Main, "set_hostname", ActionStatus::Done);
+    rig.expect("server-1 followed", is(M1, |k| *k == done))
+        .await;
+    // agent-1's handshake is still hanging: the two were watched side by side.
+    assert!(pit.open.load(std::sync::atomic::Ordering::SeqCst) > 0);
+    assert!(!rig
+        .kinds_for(M2)
+        .iter()
+        .any(|k| matches!(k, EventKind::SshUp { .. })));
+    assert!(!rig.seen.iter().any(|e| matches!(
+        &e.kind,
+        EventKind::SshConnecting { addr, .. } if addr.ip() == IpAddr::from([127, 0, 0, 9])
+    )));
+}
+
+/// A TCP relay that can go silent (a node losing power: no FIN, no RST) and come back.
+struct Relay {
+    listen: std::net::SocketAddr,
+    to: std::net::SocketAddr,
+    freeze: CancellationToken,
+    release: CancellationToken,
+    accept: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Relay {
+    async fn start(listen: std::net::SocketAddr, to: std::net::SocketAddr) -> Relay {
+        let mut r = Relay {
+            listen,
+            to,
+            freeze: CancellationToken::new(),
+            release: CancellationToken::new(),
+            accept: None,
+        };
+        r.up().await;
+        r
+    }
+
+    async fn up(&mut self) {
+        self.release.cancel();
+        self.freeze = CancellationToken::new();
+        self.release = CancellationToken::new();
+        let l = tokio::net::TcpListener::bind(self.listen).await.unwrap();
+        let (to, freeze, release) = (self.to, self.freeze.clone(), self.release.clone());
+        self.accept = Some(tokio::spawn(async move {
+            while let Ok((mut a, _)) = l.accept().await {
+                let (freeze, release) = (freeze.clone(), release.clone());
+                tokio::spawn(async move {
+                    let Ok(mut b) = tokio::net::TcpStream::connect(to).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut a, &mut b) => return,
+                        _ = freeze.cancelled() => {}
+                    }
+                    // Silent: hold both sockets open, forward nothing.
+                    release.cancelled().await;
+                    drop((a, b));
+                });
+            }
+        }));
+    }
+
+    /// Stops forwarding and accepting, without closing anything.
+    fn silence(&mut self) {
+        if let Some(t) = self.accept.take() {
+            t.abort();
+        }
+        self.freeze.cancel();
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        self.silence();
+        self.release.cancel();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_that_goes_silent_is_noticed_and_followed_when_back() {
+    if !ssh_ok() {
+        return;
+    }
+    let mut rig = Rig::new(M1, "pinned").await;
+    let port = rig.sshd.port;
+    // server-1 is reached at 127.0.0.3 through a relay to the real sshd.
+    let mut relay =
+        Relay::start(([127, 0, 0, 3], port).into(), ([127, 0, 0, 1], port).into()).await;
+    rig.boots_from(M1, [127, 0, 0, 3]);
+    rig.expect("ssh-up", is(M1, |k| matches!(k, EventKind::SshUp { .. })))
+        .await;
+    relay.silence();
+    let t0 = std::time::Instant::now();
+    let lost = rig
+        .expect(
+            "ssh-lost",
+            is(M1, |k| matches!(k, EventKind::SshLost { .. })),
+        )
+        .await;
+    eprintln!(
+        "silent node noticed after {:?}: {}",
+        t0.elapsed(),
+        pxelab::headless::text_line(&lost)
+    );
+    rig.append(
+        "var/log/messages",
+        &["Nov 21 19:09:05 server-1 local7.info tiny-cloud/final[2501]: userdata_runcmd: done"],
+    );
+    relay.up().await;
+    let up = rig
+        .expect(
+            "ssh-up again",
+            is(M1, |k| matches!(k, EventKind::SshUp { .. })),
+        )
+        .await;
+    eprintln!("{}", pxelab::headless::text_line(&up));
+    let done = tc(CloudPhase::Final, "userdata_runcmd", ActionStatus::Done);
+    rig.expect("line written while away", is(M1, |k| *k == done))
+        .await;
 }

@@ -146,7 +146,13 @@ async fn supervise(
             continue;
         }
         let lab = engine.lab();
-        if !lab.file.ssh.watch || lab.node_by_mac(&mac).is_none() {
+        // Only the address the node booted from is followed: anyone may fetch
+        // meta-data, and a fetch from elsewhere must not point the watcher at another
+        // host (it would at best be refused, and mark the node failed).
+        if !lab.file.ssh.watch
+            || lab.node_by_mac(&mac).is_none()
+            || !crate::secrets::may_fetch_user_data(&engine, mac, *client)
+        {
             continue;
         }
         let target = Target {

@@ -357,7 +357,9 @@ async fn follow(
                 tokio::time::sleep(every).await;
                 let why = match tokio::time::timeout(limit, conn.send_ping()).await {
                     Ok(Ok(())) => continue,
-                    Ok(Err(e)) => format!("connection closed ({e})"),
+                    Ok(Err(_)) => {
+                        "connection closed (node gone or keepalives unanswered)".to_string()
+                    }
                     Err(_) => format!("no answer to keepalive within {} s", limit.as_secs()),
                 };
                 let _ = lost_tx.send(why).await;
