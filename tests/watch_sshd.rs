@@ -330,6 +330,16 @@ impl Rig {
 
 impl Drop for Rig {
     fn drop(&mut self) {
+        if std::env::var_os("PXELAB_PRINT_EVENTS").is_some() {
+            // What `pxelab up --no-tui` prints for these events.
+            for e in self
+                .seen
+                .iter()
+                .filter(|e| !matches!(e.kind, EventKind::LogLine { .. }))
+            {
+                eprintln!("{}", pxelab::headless::text_line(e));
+            }
+        }
         self.cancel.cancel();
     }
 }
