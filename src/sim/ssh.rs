@@ -1,0 +1,439 @@
+//! The simulated node's sshd (russh server side): presents the node's host key, lets in
+//! only the authorised keys, and runs the few commands a watcher uses — `tail`/`cat` of
+//! `/var/log/messages` and `/var/log/k3s.log` (following with `-f`/`-F`),
+//! `tiny-cloud --bootstrap status`, `hostname`, and on the k3s server
+//! `k3s kubectl get nodes -o json`.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use russh::keys::{PrivateKey, PublicKey};
+use russh::server::{Auth, Handle, Msg, Session, VerifiedPublicKey};
+use russh::{Channel, ChannelId};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use super::cluster::Cluster;
+use super::logs::{LogFile, NodeLogs};
+
+/// What the node's sshd knows.
+#[derive(Clone)]
+pub struct SshdState {
+    /// The node's log files.
+    pub logs: NodeLogs,
+    /// The cluster (for kubectl on the server).
+    pub cluster: Cluster,
+    /// Whether this node runs the k3s server.
+    pub k3s_server: bool,
+    /// Keys allowed to log in.
+    pub authorized: Vec<PublicKey>,
+    /// The login user.
+    pub user: String,
+}
+
+/// Starts the sshd on `listener` until `cancel` fires. Sessions end with it.
+pub fn spawn(
+    listener: TcpListener,
+    host_key: PrivateKey,
+    state: SshdState,
+    cancel: CancellationToken,
+) -> tokio::task::JoinHandle<()> {
+    let config = Arc::new(russh::server::Config {
+        server_id: russh::SshId::Standard("SSH-2.0-OpenSSH_9.9".into()),
+        keys: vec![host_key],
+        auth_rejection_time: Duration::from_millis(200),
+        auth_rejection_time_initial: Some(Duration::ZERO),
+        inactivity_timeout: Some(Duration::from_secs(600)),
+        nodelay: true,
+        ..Default::default()
+    });
+    let state = Arc::new(state);
+    tokio::spawn(async move {
+        loop {
+            let (stream, peer) = tokio::select! {
+                _ = cancel.cancelled() => break,
+                r = listener.accept() => match r {
+                    Ok(x) => x,
+                    Err(_) => {
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+            };
+            let handler = Sshd {
+                state: state.clone(),
+                peer,
+                channels: HashMap::new(),
+                cancel: cancel.child_token(),
+            };
+            let (config, cancel) = (config.clone(), cancel.clone());
+            tokio::spawn(async move {
+                let guard = handler.cancel.clone().drop_guard();
+                match russh::server::run_stream(config, stream, handler).await {
+                    Ok(session) => {
+                        tokio::select! {
+                            _ = cancel.cancelled() => {}
+                            _ = session => {}
+                        }
+                    }
+                    Err(e) => tracing::debug!("sim sshd: session from {peer} failed: {e}"),
+                }
+                drop(guard);
+            });
+        }
+    })
+}
+
+struct Sshd {
+    state: Arc<SshdState>,
+    peer: SocketAddr,
+    channels: HashMap<ChannelId, CancellationToken>,
+    cancel: CancellationToken,
+}
+
+impl russh::server::Handler for Sshd {
+    type Error = russh::Error;
+
+    async fn auth_publickey_offered(
+        &mut self,
+        user: &str,
+        offer: russh::server::PublicKeyOffer<'_>,
+    ) -> Result<Auth, Self::Error> {
+        Ok(if self.allowed(user, offer.public_key) {
+            Auth::Accept
+        } else {
+            Auth::reject()
+        })
+    }
+
+    async fn auth_publickey(
+        &mut self,
+        user: &str,
+        key: VerifiedPublicKey<'_>,
+    ) -> Result<Auth, Self::Error> {
+        Ok(if self.allowed(user, key.public_key) {
+            Auth::Accept
+        } else {
+            tracing::debug!("sim sshd: refused key for {user} from {}", self.peer);
+            Auth::reject()
+        })
+    }
+
+    async fn channel_open_session(
+        &mut self,
+        channel: Channel<Msg>,
+        reply: russh::server::ChannelOpenHandle,
+        _session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        self.channels
+            .insert(channel.id(), self.cancel.child_token());
+        reply.accept().await;
+        Ok(())
+    }
+
+    async fn channel_close(
+        &mut self,
+        channel: ChannelId,
+        _session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        if let Some(c) = self.channels.remove(&channel) {
+            c.cancel();
+        }
+        Ok(())
+    }
+
+    async fn exec_request(
+        &mut self,
+        channel: ChannelId,
+        data: &[u8],
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        let cmd = String::from_utf8_lossy(data).to_string();
+        session.channel_success(channel)?;
+        let handle = session.handle();
+        let state = self.state.clone();
+        let cancel = self
+            .channels
+            .get(&channel)
+            .cloned()
+            .unwrap_or_else(|| self.cancel.child_token());
+        tokio::spawn(async move {
+            let code = run_command(&cmd, &state, &handle, channel, &cancel).await;
+            let _ = handle.exit_status_request(channel, code).await;
+            let _ = handle.eof(channel).await;
+            let _ = handle.close(channel).await;
+        });
+        Ok(())
+    }
+
+    async fn shell_request(
+        &mut self,
+        channel: ChannelId,
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        session.channel_failure(channel)?;
+        Ok(())
+    }
+}
+
+impl Sshd {
+    fn allowed(&self, user: &str, key: &PublicKey) -> bool {
+        user == self.state.user
+            && self
+                .state
+                .authorized
+                .iter()
+                .any(|k| k.key_data() == key.key_data())
+    }
+}
+
+async fn out(handle: &Handle, ch: ChannelId, text: String) -> bool {
+    handle.data(ch, text.into_bytes()).await.is_ok()
+}
+
+async fn err(handle: &Handle, ch: ChannelId, text: String) -> bool {
+    handle.extended_data(ch, 1, text.into_bytes()).await.is_ok()
+}
+
+/// How a `tail`/`cat` command reads.
+#[derive(Debug, Clone, PartialEq)]
+struct ReadSpec {
+    files: Vec<String>,
+    follow: bool,
+    /// `Some(n)`: start at line n (0-based, from `-n +K`); `None`: the last `last` lines.
+    from: Option<usize>,
+    last: usize,
+}
+
+fn parse_read(words: &[&str]) -> Option<ReadSpec> {
+    let (cmd, args) = words.split_first()?;
+    let mut spec = ReadSpec {
+        files: Vec::new(),
+        follow: false,
+        from: if *cmd == "cat" { Some(0) } else { None },
+        last: 10,
+    };
+    if *cmd != "cat" && *cmd != "tail" {
+        return None;
+    }
+    let mut i = 0;
+    while i < args.len() {
+        let a = args[i];
+        match a {
+            "-f" | "-F" | "--follow" | "--follow=name" | "--retry" => spec.follow = true,
+            "-n" | "--lines" => {
+                i += 1;
+                let n = args.get(i)?;
+                set_count(&mut spec, n)?;
+            }
+            _ if a.starts_with("-n") && a.len() > 2 => set_count(&mut spec, &a[2..])?,
+            _ if a.starts_with("--lines=") => set_count(&mut spec, &a[8..])?,
+            _ if a.starts_with('-') => {
+                // Combined short flags like -qF.
+                if a.contains('f') || a.contains('F') {
+                    spec.follow = true;
+                }
+            }
+            _ => spec.files.push(a.to_string()),
+        }
+        i += 1;
+    }
+    Some(spec)
+}
+
+fn set_count(spec: &mut ReadSpec, n: &str) -> Option<()> {
+    if let Some(k) = n.strip_prefix('+') {
+        spec.from = Some(k.parse::<usize>().ok()?.saturating_sub(1));
+    } else {
+        spec.last = n.parse().ok()?;
+        spec.from = None;
+    }
+    Some(())
+}
+
+async fn run_command(
+    cmd: &str,
+    st: &SshdState,
+    handle: &Handle,
+    ch: ChannelId,
+    cancel: &CancellationToken,
+) -> u32 {
+    // `sudo`, `doas` and `sh -c '…'` wrappers are peeled off; `2>&1` and `;`-lists are
+    // reduced to their first command.
+    let mut line = cmd.trim().to_string();
+    for prefix in ["sudo ", "doas "] {
+        if let Some(r) = line.strip_prefix(prefix) {
+            line = r.trim().to_string();
+        }
+    }
+    if let Some(r) = line.strip_prefix("sh -c ") {
+        line = r.trim().trim_matches(|c| c == '\'' || c == '"').to_string();
+    }
+    let first = line
+        .split([';', '|'])
+        .next()
+        .unwrap_or("")
+        .replace("2>&1", "")
+        .replace("2>/dev/null", "");
+    let words: Vec<&str> = first.split_whitespace().collect();
+    if first.contains("kubectl") && first.contains("get") && first.contains("nodes") {
+        if !st.k3s_server {
+            err(handle, ch, "The connection to the server localhost:8080 was refused - did you specify the right host or port?\n".into()).await;
+            return 1;
+        }
+        return match st.cluster.nodes_json() {
+            Ok(j) => {
+                out(handle, ch, j + "\n").await;
+                0
+            }
+            Err(e) => {
+                err(handle, ch, e + "\n").await;
+                1
+            }
+        };
+    }
+    match words.as_slice() {
+        ["tiny-cloud", "--bootstrap", "status"] => {
+            let s = if st.logs.bootstrap_complete() {
+                "complete\n"
+            } else {
+                "incomplete\n"
+            };
+            out(handle, ch, s.into()).await;
+            0
+        }
+        ["hostname"] | ["cat", "/etc/hostname"] => {
+            out(handle, ch, st.logs.hostname() + "\n").await;
+            0
+        }
+        ["true"] | ["exit", "0"] | [] => 0,
+        ["echo", rest @ ..] => {
+            out(handle, ch, rest.join(" ") + "\n").await;
+            0
+        }
+        _ => match parse_read(&words) {
+            Some(spec) => read_files(spec, st, handle, ch, cancel).await,
+            None => {
+                let name = words.first().copied().unwrap_or("");
+                err(handle, ch, format!("sh: {name}: not found\n")).await;
+                127
+            }
+        },
+    }
+}
+
+async fn read_files(
+    spec: ReadSpec,
+    st: &SshdState,
+    handle: &Handle,
+    ch: ChannelId,
+    cancel: &CancellationToken,
+) -> u32 {
+    let multi = spec.files.len() > 1;
+    let mut pos: Vec<Option<usize>> = Vec::new();
+    let mut code = 0;
+    let mut current: Option<usize> = None;
+    let mut changed = st.logs.subscribe();
+    for f in &spec.files {
+        match LogFile::from_path(f) {
+            Some(lf) => match st.logs.lines_from(lf, 0) {
+                Some(lines) => pos.push(Some(match spec.from {
+                    Some(k) => k.min(lines.len()),
+                    None => lines.len().saturating_sub(spec.last),
+                })),
+                None => {
+                    let verb = if spec.from == Some(0) && !spec.follow {
+                        "cat"
+                    } else {
+                        "tail"
+                    };
+                    err(
+                        handle,
+                        ch,
+                        format!("{verb}: can't open '{f}': No such file or directory\n"),
+                    )
+                    .await;
+                    // A followed file that does not exist yet is read from its start.
+                    pos.push(if spec.follow { Some(0) } else { None });
+                    code = 1;
+                }
+            },
+            None => {
+                err(
+                    handle,
+                    ch,
+                    format!("tail: can't open '{f}': No such file or directory\n"),
+                )
+                .await;
+                pos.push(None);
+                code = 1;
+            }
+        }
+    }
+    // Bounded: a follower runs until the client closes the channel or the node stops.
+    loop {
+        for (i, f) in spec.files.iter().enumerate() {
+            let (Some(lf), Some(p)) = (LogFile::from_path(f), pos[i]) else {
+                continue;
+            };
+            let Some(lines) = st.logs.lines_from(lf, p) else {
+                continue;
+            };
+            if lines.is_empty() {
+                continue;
+            }
+            let mut text = String::new();
+            if multi && current != Some(i) {
+                if current.is_some() {
+                    text.push('\n');
+                }
+                text.push_str(&format!("==> {f} <==\n"));
+                current = Some(i);
+            }
+            for l in &lines {
+                text.push_str(l);
+                text.push('\n');
+            }
+            pos[i] = Some(p + lines.len());
+            if !out(handle, ch, text).await {
+                return code;
+            }
+        }
+        if !spec.follow {
+            return code;
+        }
+        tokio::select! {
+            _ = cancel.cancelled() => return code,
+            r = changed.changed() => if r.is_err() { return code; },
+            _ = tokio::time::sleep(Duration::from_secs(5)) => {},
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_tail_forms() {
+        let s = parse_read(&[
+            "tail",
+            "-n",
+            "+1",
+            "-F",
+            "/var/log/messages",
+            "/var/log/k3s.log",
+        ])
+        .unwrap();
+        assert_eq!(s.from, Some(0));
+        assert!(s.follow);
+        assert_eq!(s.files.len(), 2);
+        let s = parse_read(&["tail", "-n50", "/var/log/k3s.log"]).unwrap();
+        assert_eq!((s.from, s.last, s.follow), (None, 50, false));
+        let s = parse_read(&["cat", "/var/log/messages"]).unwrap();
+        assert_eq!((s.from, s.follow), (Some(0), false));
+        assert!(parse_read(&["rm", "-rf", "/"]).is_none());
+    }
+}
