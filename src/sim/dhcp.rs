@@ -200,6 +200,7 @@ pub fn parse_reply(buf: &[u8], mac: Mac, xid: u32) -> Option<(MessageType, Lease
     ))
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn exchange(
     socket: &UdpSocket,
     to: SocketAddr,

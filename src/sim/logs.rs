@@ -40,6 +40,7 @@ struct Files {
     k3s: Option<Vec<String>>,
     hostname: String,
     bootstrap_complete: bool,
+    boot_id: String,
 }
 
 /// The node's log files; cheap to clone, shared with its SSH server.
@@ -70,6 +71,18 @@ impl NodeLogs {
         NodeLogs {
             files: Arc::new(Mutex::new(Files {
                 hostname: "localhost".to_string(),
+                boot_id: {
+                    let b: [u8; 16] = rand::random();
+                    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+                    format!(
+                        "{}-{}-{}-{}-{}",
+                        &h[..8],
+                        &h[8..12],
+                        &h[12..16],
+                        &h[16..20],
+                        &h[20..]
+                    )
+                },
                 ..Files::default()
             })),
             changed: Arc::new(tx),
@@ -85,6 +98,11 @@ impl NodeLogs {
     /// The node's current hostname.
     pub fn hostname(&self) -> String {
         lock(&self.files).hostname.clone()
+    }
+
+    /// This boot's `/proc/sys/kernel/random/boot_id`.
+    pub fn boot_id(&self) -> String {
+        lock(&self.files).boot_id.clone()
     }
 
     /// Sets the hostname (tiny-cloud's set_hostname).

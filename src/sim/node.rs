@@ -305,7 +305,7 @@ async fn boot_inner(run: &mut Run<'_>) -> Option<Outcome> {
     // Firmware POST, then the PXE ROM's DISCOVER.
     env.pause_ms(1500).await;
     let lease = step!(run, Step::DhcpPxe, {
-        run.dhcp(Asker::PxeRom).await.and_then(|l| {
+        run.dhcp(Asker::PxeRom).await.map(|l| {
             let d = format!(
                 "{} file {}",
                 l.yiaddr
@@ -313,7 +313,7 @@ async fn boot_inner(run: &mut Run<'_>) -> Option<Outcome> {
                     .unwrap_or_else(|| "proxy".into()),
                 l.boot_file.clone().unwrap_or_default()
             );
-            Ok((l, d))
+            (l, d)
         })
     });
     if let Some(ip) = lease.yiaddr.filter(|a| a.is_loopback()) {

@@ -253,6 +253,100 @@ fn set_count(spec: &mut ReadSpec, n: &str) -> Option<()> {
     Some(())
 }
 
+/// Splits a command line into words with POSIX-shell single and double quotes.
+fn shell_words(line: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut cur = String::new();
+    let mut in_word = false;
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\'' => {
+                in_word = true;
+                for d in chars.by_ref() {
+                    if d == '\'' {
+                        break;
+                    }
+                    cur.push(d);
+                }
+            }
+            '"' => {
+                in_word = true;
+                while let Some(d) = chars.next() {
+                    match d {
+                        '"' => break,
+                        '\\' => {
+                            if let Some(e) = chars.next() {
+                                cur.push(e);
+                            }
+                        }
+                        d => cur.push(d),
+                    }
+                }
+            }
+            '\\' => {
+                in_word = true;
+                if let Some(e) = chars.next() {
+                    cur.push(e);
+                }
+            }
+            c if c.is_whitespace() => {
+                if in_word {
+                    words.push(std::mem::take(&mut cur));
+                    in_word = false;
+                }
+            }
+            c => {
+                in_word = true;
+                cur.push(c);
+            }
+        }
+    }
+    if in_word {
+        words.push(cur);
+    }
+    words
+}
+
+/// The command a watcher really means: wrappers (`exec $P …` after a privilege probe,
+/// `sudo -n`, `doas -n`, `sh -c '…'`) peeled off, redirections and `;`/`|` tails dropped.
+pub fn effective_command(cmd: &str) -> Vec<String> {
+    let mut line = cmd.trim();
+    if let Some(i) = line.rfind("exec $P ") {
+        line = &line[i + "exec $P ".len()..];
+    }
+    let first = line.split([';', '|', '&']).next().unwrap_or("");
+    let mut words: Vec<String> = shell_words(first)
+        .into_iter()
+        .filter(|w| !w.starts_with("2>") && !w.starts_with('>') && w != "/dev/null")
+        .collect();
+    loop {
+        match words.first().map(String::as_str) {
+            Some("sudo") | Some("doas") | Some("exec") => {
+                words.remove(0);
+                while words.first().is_some_and(|w| w.starts_with('-')) {
+                    words.remove(0);
+                }
+            }
+            Some("sh") if words.get(1).map(String::as_str) == Some("-c") => {
+                let inner = words.get(2).cloned().unwrap_or_default();
+                return effective_command(&inner);
+            }
+            _ => return words,
+        }
+    }
+}
+
+fn path_exists(st: &SshdState, p: &str) -> bool {
+    match p {
+        "/var/lib/cloud/.bootstrap-complete" => st.logs.bootstrap_complete(),
+        "/var/log/messages" | "/etc/hostname" | "/proc/sys/kernel/random/boot_id" => true,
+        "/var/log/k3s.log" => st.logs.lines_from(LogFile::K3s, 0).is_some(),
+        "/etc/rancher/k3s/k3s.yaml" => st.k3s_server && st.cluster.is_api_up(),
+        _ => false,
+    }
+}
+
 async fn run_command(
     cmd: &str,
     st: &SshdState,
@@ -260,25 +354,9 @@ async fn run_command(
     ch: ChannelId,
     cancel: &CancellationToken,
 ) -> u32 {
-    // `sudo`, `doas` and `sh -c '…'` wrappers are peeled off; `2>&1` and `;`-lists are
-    // reduced to their first command.
-    let mut line = cmd.trim().to_string();
-    for prefix in ["sudo ", "doas "] {
-        if let Some(r) = line.strip_prefix(prefix) {
-            line = r.trim().to_string();
-        }
-    }
-    if let Some(r) = line.strip_prefix("sh -c ") {
-        line = r.trim().trim_matches(|c| c == '\'' || c == '"').to_string();
-    }
-    let first = line
-        .split([';', '|'])
-        .next()
-        .unwrap_or("")
-        .replace("2>&1", "")
-        .replace("2>/dev/null", "");
-    let words: Vec<&str> = first.split_whitespace().collect();
-    if first.contains("kubectl") && first.contains("get") && first.contains("nodes") {
+    let owned = effective_command(cmd);
+    let words: Vec<&str> = owned.iter().map(String::as_str).collect();
+    if words.contains(&"kubectl") && words.contains(&"get") && words.contains(&"nodes") {
         if !st.k3s_server {
             err(handle, ch, "The connection to the server localhost:8080 was refused - did you specify the right host or port?\n".into()).await;
             return 1;
@@ -308,6 +386,15 @@ async fn run_command(
             out(handle, ch, st.logs.hostname() + "\n").await;
             0
         }
+        ["cat", "/proc/sys/kernel/random/boot_id"] => {
+            out(handle, ch, st.logs.boot_id() + "\n").await;
+            0
+        }
+        ["id", "-u"] => {
+            out(handle, ch, "0\n".into()).await;
+            0
+        }
+        ["test", "-e" | "-f", p] | ["[", "-e" | "-f", p, "]"] => u32::from(!path_exists(st, p)),
         ["true"] | ["exit", "0"] | [] => 0,
         ["echo", rest @ ..] => {
             out(handle, ch, rest.join(" ") + "\n").await;
@@ -435,5 +522,22 @@ mod tests {
         let s = parse_read(&["cat", "/var/log/messages"]).unwrap();
         assert_eq!((s.from, s.follow), (Some(0), false));
         assert!(parse_read(&["rm", "-rf", "/"]).is_none());
+    }
+
+    #[test]
+    fn peels_watcher_wrappers() {
+        let wrapped = "P=; if [ \"$(id -u)\" != 0 ]; then for s in doas sudo; do if command -v $s >/dev/null 2>&1 && $s -n true >/dev/null 2>&1; then P=\"$s -n\"; break; fi; done; fi; exec $P tail -n +12 -F '/var/log/k3s.log'";
+        assert_eq!(
+            effective_command(wrapped),
+            vec!["tail", "-n", "+12", "-F", "/var/log/k3s.log"]
+        );
+        assert_eq!(
+            effective_command("sudo -n k3s kubectl get nodes -o json 2>/dev/null"),
+            vec!["k3s", "kubectl", "get", "nodes", "-o", "json"]
+        );
+        assert_eq!(
+            effective_command("sh -c 'test -e \"/var/lib/cloud/.bootstrap-complete\"'"),
+            vec!["test", "-e", "/var/lib/cloud/.bootstrap-complete"]
+        );
     }
 }

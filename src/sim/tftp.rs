@@ -251,12 +251,15 @@ mod tests {
         let p = rrq("undionly.kpxe", 1432);
         assert_eq!(&p[..2], &[0, 1]);
         let text = String::from_utf8_lossy(&p[2..]).to_string();
-        assert_eq!(text, "undionly.kpxe\0octet\0blksize\01432\0tsize\00\0");
+        assert_eq!(
+            text,
+            "undionly.kpxe\x00octet\x00blksize\x001432\x00tsize\x000\x00"
+        );
     }
 
     #[test]
     fn oack_pairs() {
-        let o = parse_oack(b"blksize\01432\0tsize\012345\0");
+        let o = parse_oack(b"blksize\x001432\x00tsize\x0012345\x00");
         assert_eq!(
             o,
             vec![
