@@ -10,7 +10,17 @@ use std::time::{Duration, Instant};
 fn demo_json_lines_parse_and_duration_ends_it() {
     let start = Instant::now();
     let out = Command::new(common::pxelab_bin())
-        .args(["demo", "--no-tui", "--json", "--duration", "3", "--speed", "10", "--nodes", "4"])
+        .args([
+            "demo",
+            "--no-tui",
+            "--json",
+            "--duration",
+            "3",
+            "--speed",
+            "10",
+            "--nodes",
+            "4",
+        ])
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -24,7 +34,9 @@ fn demo_json_lines_parse_and_duration_ends_it() {
         .collect();
     assert!(events.iter().all(|e| e["event"].is_string()));
     assert!(
-        events.iter().any(|e| e["event"] == "config-loaded" && e["nodes"] == 3),
+        events
+            .iter()
+            .any(|e| e["event"] == "config-loaded" && e["nodes"] == 3),
         "{stdout}"
     );
     // The temporary lab is gone after the run.
