@@ -8,7 +8,7 @@
 //! authorised keys its user-data gave it, writing tiny-cloud and k3s log lines in their
 //! real formats as it "boots".
 //!
-//! ```no_run
+//! ```ignore
 //! # async fn f(lab: std::sync::Arc<pxelab::config::Lab>) {
 //! use pxelab::sim::{Lab, Node, Role};
 //! let sim = Lab::for_lab(lab).speed(20.0).concurrency(64);
