@@ -72,6 +72,17 @@ fn per_node_scripts_match_the_renderer() {
         NodeState::ScriptServed
     );
 
+    // HEAD: the length, no body, and the node does not advance.
+    let g = curl(&format!("{}/boot/{NODE2}.ipxe", s.lab.base()), &["-I"]);
+    assert_eq!(g.status, 200);
+    let want = pxelab::render::ipxe_script(&lab, &n2).unwrap();
+    assert_eq!(g.header("content-length"), Some(want.len().to_string()));
+    assert_eq!(
+        fetched(&s.outcome(), Some(NODE2)),
+        (FetchKind::Other, 200, 0)
+    );
+    assert_eq!(s.engine.node(&mac(NODE2)).unwrap().state, NodeState::Idle);
+
     // MAC in the path, other spellings; node-2's kernel override.
     for p in [
         "/boot/52-54-00-00-00-02.ipxe",

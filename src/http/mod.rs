@@ -117,10 +117,15 @@ pub(crate) struct Ctx {
 }
 
 impl Ctx {
-    /// A text answer (200) and its `http-fetch` event.
+    /// A text answer (200) and its `http-fetch` event. A HEAD fetches nothing: it is
+    /// reported as `other`, so the node does not advance.
     pub fn text(&self, mac: Option<Mac>, what: FetchKind, body: String) -> Response {
         let len = body.len() as u64;
-        self.fetched(mac, what, 200, if self.head { 0 } else { len });
+        if self.head {
+            self.fetched(mac, FetchKind::Other, 200, 0);
+        } else {
+            self.fetched(mac, what, 200, len);
+        }
         let builder = Response::builder()
             .status(StatusCode::OK)
             .header(header::CONTENT_TYPE, "text/plain; charset=utf-8")
