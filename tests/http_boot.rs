@@ -390,3 +390,43 @@ fn ignore_policy_answers_404() {
     assert!(refused(&s.outcome()).contains("52:54:00:00:00:42"));
     assert!(s.engine.node(&mac("52:54:00:00:00:42")).is_none());
 }
+
+#[test]
+fn idle_connections_are_closed_and_free_their_slot() {
+    if !common::require_program("curl") {
+        return;
+    }
+    let lab = TempLab::new();
+    let engine = pxelab::Engine::new(pxelab::app::load_lab(&lab.path).unwrap());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind(("127.0.0.1", lab.port)))
+        .unwrap();
+    let limits = pxelab::http::conn::Limits {
+        idle: std::time::Duration::from_millis(300),
+        max_connections: 1,
+    };
+    rt.spawn(pxelab::http::serve_listener_with(
+        engine.clone(),
+        listener,
+        cancel.clone(),
+        limits,
+    ));
+    // A client that connects and says nothing holds the only slot until it is cut off.
+    let mut quiet = std::net::TcpStream::connect(("127.0.0.1", lab.port)).unwrap();
+    quiet
+        .set_read_timeout(Some(std::time::Duration::from_secs(15)))
+        .unwrap();
+    // A real request waits for the slot and is then served.
+    let g = curl(&format!("{}/boot.ipxe?mac={NODE1}", lab.base()), &[]);
+    assert_eq!(g.status, 200);
+    let mut buf = [0u8; 16];
+    match quiet.read(&mut buf) {
+        Ok(0) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+        other => panic!("idle connection not closed by the server: {other:?}"),
+    }
+    cancel.cancel();
+    rt.shutdown_timeout(std::time::Duration::from_secs(2));
+}

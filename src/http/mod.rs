@@ -14,6 +14,7 @@
 pub mod admin;
 mod assets;
 pub mod client;
+pub mod conn;
 mod meter;
 mod nocloud;
 pub mod range;
@@ -28,7 +29,7 @@ use std::time::Instant;
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, State};
-use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
+use axum::http::{header, Extensions, HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use tokio_util::sync::CancellationToken;
@@ -196,9 +197,19 @@ pub fn router(engine: Engine) -> Router {
     Router::new().fallback(dispatch).with_state(state)
 }
 
+/// The client's address: from [`conn::Peer`] (our listener) or a plain `SocketAddr`
+/// connect info (a router served by someone else); unspecified if neither is there.
+fn client_addr(ext: &Extensions) -> IpAddr {
+    ext.get::<ConnectInfo<conn::Peer>>()
+        .map(|c| c.0 .0)
+        .or_else(|| ext.get::<ConnectInfo<SocketAddr>>().map(|c| c.0))
+        .map(|a| a.ip().to_canonical())
+        .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED))
+}
+
 async fn dispatch(
     State(st): State<HttpState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ext: Extensions,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
@@ -210,7 +221,7 @@ async fn dispatch(
     let ctx = Ctx {
         engine: st.engine,
         clients: st.clients,
-        client: peer.ip().to_canonical(),
+        client: client_addr(&ext),
         head: method == Method::HEAD,
         path: printable(uri.path()),
         target: printable(&target),
@@ -240,12 +251,23 @@ async fn dispatch(
     }
 }
 
-/// Serves the boot HTTP routes on an already bound listener until `cancel` fires.
-/// Emits `server-up` with the listener's address and `server-down` when it stops.
+/// Serves the boot HTTP routes on an already bound listener until `cancel` fires, with
+/// the default connection [`conn::Limits`].
 pub async fn serve_listener(
     engine: Engine,
     listener: tokio::net::TcpListener,
     cancel: CancellationToken,
+) -> anyhow::Result<()> {
+    serve_listener_with(engine, listener, cancel, conn::Limits::default()).await
+}
+
+/// Serves the boot HTTP routes on a bound listener with explicit connection limits.
+/// Emits `server-up` with the listener's address and `server-down` when it stops.
+pub async fn serve_listener_with(
+    engine: Engine,
+    listener: tokio::net::TcpListener,
+    cancel: CancellationToken,
+    limits: conn::Limits,
 ) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     engine.emit(
@@ -255,8 +277,8 @@ pub async fn serve_listener(
             addr: addr.to_string(),
         },
     );
-    let app = router(engine.clone()).into_make_service_with_connect_info::<SocketAddr>();
-    let res = axum::serve(listener, app)
+    let app = router(engine.clone()).into_make_service_with_connect_info::<conn::Peer>();
+    let res = axum::serve(conn::Guarded::new(listener, limits), app)
         .with_graceful_shutdown(cancel.cancelled_owned())
         .await;
     engine.emit(
