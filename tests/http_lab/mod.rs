@@ -19,13 +19,20 @@ pub const NODE2: &str = "52:54:00:00:00:02";
 /// Text that only exists outside the assets folder.
 pub const SECRET: &str = "TOP-SECRET-OUTSIDE-ASSETS";
 
-/// A free TCP port on 127.0.0.1 (bound and released; good enough for tests).
+/// A free TCP port on 127.0.0.1, below the kernel's ephemeral range (32768+) so that
+/// no outgoing connection (curl's own source port, another test's client) takes it
+/// between this check and the server's bind. Spread by process id and a counter.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    for _ in 0..500 {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = 20_000 + ((std::process::id().wrapping_mul(97) + n * 7) % 12_000) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port in 20000..32000");
 }
 
 /// Deterministic, position-dependent content (so a wrong offset shows).
@@ -82,6 +89,23 @@ nodes:\n  - mac: {NODE1}\n    hostname: node-1\n    role: k3s-server\n  - mac: {
         }
     }
 
+    /// Moves the lab to two other free ports (rewrites lab.yaml).
+    pub fn new_ports(&mut self) {
+        let (port, admin_port) = (free_port(), free_port());
+        let text = read(&self.path)
+            .replace(
+                &format!("  port: {}\n", self.port),
+                &format!("  port: {port}\n"),
+            )
+            .replace(
+                &format!("  admin_port: {}\n", self.admin_port),
+                &format!("  admin_port: {admin_port}\n"),
+            );
+        std::fs::write(&self.path, text).unwrap();
+        self.port = port;
+        self.admin_port = admin_port;
+    }
+
     pub fn base(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
@@ -106,8 +130,36 @@ pub struct Server {
 
 impl Server {
     /// Starts the boot server, and the admin API when `admin` is set, and waits until
-    /// each reported `server-up`.
-    pub fn start(lab: TempLab, admin: bool) -> Server {
+    /// each reported `server-up`. If a port was taken meanwhile (another test on this
+    /// machine), the lab gets new ports and the start is retried.
+    pub fn start(mut lab: TempLab, admin: bool) -> Server {
+        for _ in 0..5 {
+            match Server::try_start(&lab, admin) {
+                Some((engine, rx, cancel, rt)) => {
+                    return Server {
+                        lab,
+                        engine,
+                        rx,
+                        cancel,
+                        rt: Some(rt),
+                    }
+                }
+                None => lab.new_ports(),
+            }
+        }
+        panic!("the servers did not come up in 5 attempts");
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn try_start(
+        lab: &TempLab,
+        admin: bool,
+    ) -> Option<(
+        Engine,
+        Receiver<Event>,
+        CancellationToken,
+        tokio::runtime::Runtime,
+    )> {
         let loaded = pxelab::app::load_lab(&lab.path).unwrap();
         let engine = Engine::new(loaded);
         let mut rx = engine.subscribe();
@@ -117,26 +169,33 @@ impl Server {
             .enable_all()
             .build()
             .unwrap();
-        rt.spawn(pxelab::http::serve(engine.clone(), cancel.clone()));
+        let mut tasks = vec![rt.spawn(pxelab::http::serve(engine.clone(), cancel.clone()))];
         let mut want = vec![pxelab::engine::Source::Http];
         if admin {
-            rt.spawn(pxelab::http::admin::serve(engine.clone(), cancel.clone()));
+            tasks.push(rt.spawn(pxelab::http::admin::serve(engine.clone(), cancel.clone())));
             want.push(pxelab::engine::Source::Admin);
         }
         for source in want {
-            let ev = next_event(
-                &mut rx,
-                |k| matches!(k, EventKind::ServerUp { source: s, .. } if *s == source),
-            );
-            assert!(ev.is_some(), "{source:?} server did not come up");
+            let start = Instant::now();
+            loop {
+                match rx.try_recv() {
+                    Ok(ev) if matches!(&ev.kind, EventKind::ServerUp { source: s, .. } if *s == source) => {
+                        break
+                    }
+                    Ok(_) => continue,
+                    Err(_) => {}
+                }
+                // A server task that ended before coming up could not bind.
+                let failed = tasks.iter().any(|t| t.is_finished());
+                if failed || start.elapsed() > Duration::from_secs(10) {
+                    cancel.cancel();
+                    rt.shutdown_timeout(Duration::from_secs(2));
+                    return None;
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
         }
-        Server {
-            lab,
-            engine,
-            rx,
-            cancel,
-            rt: Some(rt),
-        }
+        Some((engine, rx, cancel, rt))
     }
 
     /// The next `http-fetch` or `refused` event: every request ends in exactly one.
