@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# pxelab benchmarks against the servers users run today. Prints markdown tables.
+#
+#   bench/run.sh [dhcp|tftp|http|storm|tui|all]      (default: all)
+#
+# Needs root (network namespaces). Every server and load generator runs inside
+# namespaces this script creates (pxb-*) on their own loopback or on a veth pair between
+# two of them: nothing is sent on this machine's interfaces. Namespaces, processes and
+# temp files are removed at the end, on error and on Ctrl-C.
+#
+# Knobs (environment): RUNS=3 (repetitions, medians reported), QUICK=1 (shorter runs),
+# PXELAB_BIN=path (skip the release build), HTTP_SERVERS / TFTP_SERVERS / DHCP_SERVERS
+# (comma lists to run a subset), DHCP_RATES, DHCP_CLIENTS, DHCP_MODES, STORM_NODES,
+# TUI_NODES, PXB_RESULTS (where JSON results go; default bench/results).
+set -euo pipefail
+cd "$(dirname "$0")"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/work/target}"
+export PATH="$PATH:/usr/sbin:/sbin:${PXB_TOOLS:-/work/tools}/bin"
+[ "$(id -u)" = 0 ] || { echo "bench/run.sh needs root (network namespaces)" >&2; exit 2; }
+
+# Load generators and peers the apt list of .ci/run does not carry.
+need() { command -v "$1" >/dev/null 2>&1 || { echo "installing $2" >&2;
+  DEBIAN_FRONTEND=noninteractive timeout 300 apt-get install -y -qq "$2" >/dev/null; }; }
+
+what="${1:-all}"
+run() { timeout "${BENCH_TIMEOUT:-3600}" python3 "$@"; }
+case "$what" in
+  http)  need wrk wrk; run bench_http.py ;;
+  tftp)  need atftp atftp; run bench_tftp.py ;;
+  dhcp)  run bench_dhcp.py ;;
+  storm) run bench_storm.py ;;
+  tui)   run bench_tui.py ;;
+  all)
+    need wrk wrk; need atftp atftp
+    for b in bench_http.py bench_tftp.py bench_dhcp.py bench_storm.py bench_tui.py; do
+      run "$b"; echo
+    done ;;
+  *) echo "usage: bench/run.sh [dhcp|tftp|http|storm|tui|all]" >&2; exit 2 ;;
+esac
