@@ -446,8 +446,9 @@ def machine():
         for line in f:
             if line.startswith("MemTotal"):
                 mem = int(line.split()[1]) // 1024
+    load = open("/proc/loadavg").read().split()[0]
     return (f"{os.cpu_count()} x {cpu}, {mem} MiB RAM, Linux {os.uname().release}, "
-            f"pxelab {pxelab_version()}")
+            f"pxelab {pxelab_version()}, load average {load} at the end")
 
 
 def save_json(kind, data):

@@ -2,8 +2,9 @@
 //!
 //! Only names listed in `boot:` (kernel, initrds, modloop, extra) or in a node's
 //! overrides are served, and only if the file, with symlinks resolved, lies inside the
-//! assets folder. Bodies are streamed from disk in 64 KiB chunks (never read whole),
-//! with Content-Length, HEAD, one Range (206/416), Last-Modified and an ETag.
+//! assets folder. Bodies are streamed from disk in 256 KiB chunks ([`super::chunks`],
+//! never read whole), with Content-Length, HEAD, one Range (206/416), Last-Modified and
+//! an ETag.
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -11,9 +12,9 @@ use std::path::{Path, PathBuf};
 use axum::body::Body;
 use axum::http::{header, StatusCode};
 use axum::response::Response;
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
-use tokio_util::io::ReaderStream;
+use tokio::io::AsyncSeekExt;
 
+use super::chunks::FileChunks;
 use super::meter::{Metered, Report};
 use super::range::{self, RangeAnswer};
 use super::Ctx;
@@ -23,8 +24,6 @@ use crate::mac::Mac;
 
 /// Assets at least this big get an `http-start` event before their body.
 pub const START_EVENT_BYTES: u64 = 1 << 20;
-
-const CHUNK: usize = 64 * 1024;
 
 /// What kind of boot file `name` is, if lab.yaml names it at all.
 pub(crate) fn asset_kind(lab: &Lab, name: &str) -> Option<FetchKind> {
@@ -189,7 +188,7 @@ pub(crate) async fn serve(ctx: &Ctx, name: &str, from_query: Option<Mac>) -> Res
             },
         );
     }
-    let stream = ReaderStream::with_capacity(file.take(count), CHUNK);
+    let stream = FileChunks::new(file.into_std().await, count);
     let metered = Metered::new(
         stream,
         Report {

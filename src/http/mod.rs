@@ -13,6 +13,7 @@
 
 pub mod admin;
 mod assets;
+mod chunks;
 pub mod client;
 pub mod conn;
 mod meter;
