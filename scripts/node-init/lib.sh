@@ -235,10 +235,12 @@ run_cmd() {
     fi
 }
 
+# Like tiny-cloud, each command runs in turn; the action's status is the last one's.
 tc_runcmd() {
     rc=0
     for i in $(ud_list runcmd); do
-        run_cmd "runcmd/$i" >> /var/log/runcmd.log 2>&1 || rc=1
+        run_cmd "runcmd/$i" >> /var/log/runcmd.log 2>&1
+        rc=$?
     done
     return $rc
 }
