@@ -56,17 +56,15 @@ fn lab_yaml(mode: Mode, net: &str) -> String {
         ),
         Mode::Proxy => "dhcp:\n  mode: proxy\n".to_string(),
     };
-    format!(
-        "# written by tests/qemu_boot.rs\nname: qemu\ninterface: br0\nserver_address: {net}.1\n{dhcp}\
-tftp:\n  enabled: false\n\
-http:\n  port: 8080\n  admin_port: 7480\n\
-boot:\n  assets_dir: assets\n  kernel: vmlinuz\n  initrds: [initramfs]\n  cmdline: \"console=ttyS0 quiet ip=dhcp\"\n\
-ssh:\n  user: lab\n\
-unknown: hold\n\
-nodes:\n\
-  - mac: {SERVER_MAC}\n    hostname: node-0\n    role: k3s-server\n    ip: {net}.10\n\
-  - mac: {AGENT_MAC}\n    hostname: node-1\n    role: k3s-agent\n    ip: {net}.11\n"
-    )
+    let mut y = format!("# written by tests/qemu_boot.rs\nname: qemu\ninterface: br0\nserver_address: {net}.1\n{dhcp}");
+    y.push_str("tftp:\n  enabled: false\n");
+    y.push_str("http:\n  port: 8080\n  admin_port: 7480\n");
+    y.push_str("boot:\n  assets_dir: assets\n  kernel: vmlinuz\n  initrds: [initramfs]\n");
+    y.push_str("  cmdline: \"console=ttyS0 quiet ip=dhcp\"\n");
+    y.push_str("ssh:\n  user: lab\nunknown: hold\nnodes:\n");
+    y.push_str(&format!("  - mac: {SERVER_MAC}\n    hostname: node-0\n    role: k3s-server\n    ip: {net}.10\n"));
+    y.push_str(&format!("  - mac: {AGENT_MAC}\n    hostname: node-1\n    role: k3s-agent\n    ip: {net}.11\n"));
+    y
 }
 
 /// The steps each node must reach, as named in the timeline.
