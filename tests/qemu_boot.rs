@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Seek, SeekFrom};
 use std::path::Path;
 use std::sync::Mutex;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use pxelab::engine::event::{Event, EventKind, FetchKind, K3sFailure, K3sStep};
 use qemu_lab::Vm;
@@ -180,10 +180,6 @@ fn adopted_fallback(line: &str) -> Option<Event> {
     })
 }
 
-fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
-}
-
 fn run(mode: Mode) {
     if !common::require_root() {
         return;
@@ -272,7 +268,7 @@ fn run(mode: Mode) {
     // ---- three VMs ----
     let macs = [SERVER_MAC, AGENT_MAC, UNKNOWN_MAC];
     let names = ["node-0", "node-1", "node-2 (unknown)"];
-    let start_ms = now_ms();
+    qemu_lab::accel(); // probe first, so it is not counted in the first VM's timings
     let mut vms: Vec<Vm> = macs
         .iter()
         .enumerate()
@@ -288,6 +284,7 @@ fn run(mode: Mode) {
             let mac = mac.to_string();
             if let Some(step) = step_of(&ev.kind, mode) {
                 let list = steps.entry(mac.clone()).or_default();
+                let start_ms = vms.iter().find(|v| v.mac == mac).map(|v| v.started_ms).unwrap_or(0);
                 if !list.iter().any(|(s, _)| *s == step) {
                     list.push((step, ev.at_ms.saturating_sub(start_ms)));
                 }
@@ -296,8 +293,10 @@ fn run(mode: Mode) {
         for vm in vms.iter_mut() {
             vm.scan_console(qemu_lab::CONSOLE_MARKERS);
         }
-        // The unknown machine waits in the loop: adopt it once pxelab reported it held.
-        let held = steps.get(UNKNOWN_MAC).is_some_and(|l| l.iter().any(|(s, _)| *s == "held"));
+        // The unknown machine waits in the loop: adopt it once it fetched the wait script.
+        let held = steps
+            .get(UNKNOWN_MAC)
+            .is_some_and(|l| l.iter().any(|(s, _)| *s == "hold-script"));
         if held && adopt_out.is_none() {
             let o = ns
                 .command(&[
@@ -410,7 +409,10 @@ fn run(mode: Mode) {
     // The held machine booted only after the adoption.
     let unknown = &steps[UNKNOWN_MAC];
     let at = |name: &str| unknown.iter().find(|(s, _)| *s == name).map(|(_, t)| *t).unwrap_or(0);
-    assert!(at("held") <= at("adopted") && at("adopted") <= at("script"), "held → adopted → script order: {unknown:?}");
+    assert!(
+        at("held") <= at("hold-script") && at("hold-script") <= at("adopted") && at("adopted") <= at("script"),
+        "held → hold-script → adopted → script order: {unknown:?}"
+    );
     // adoption went through the running instance and was written to lab.yaml
     let adopt_stdout = String::from_utf8_lossy(&adopt_out.as_ref().expect("adopted").stdout).to_string();
     assert!(adopt_stdout.contains("running pxelab"), "adopt did not go through the admin API: {adopt_stdout}");

@@ -135,6 +135,8 @@ pub struct Vm {
     pub serial: PathBuf,
     /// When QEMU was started.
     pub started: Instant,
+    /// The same, wall clock in ms since the Unix epoch (to compare with event `at_ms`).
+    pub started_ms: u64,
     /// First time each step was seen, from VM start.
     pub steps: BTreeMap<String, Duration>,
     order: Vec<String>,
@@ -146,6 +148,7 @@ impl Vm {
     /// QEMU's own iPXE ROM for virtio-net.
     pub fn start(ns: &NetNs, name: &str, tap: &str, mac: &str, dir: &Path) -> Vm {
         ns.add_tap(tap);
+        let accel = accel();
         let serial = dir.join(format!("{name}.serial.log"));
         let _ = std::fs::remove_file(&serial);
         let qemu_err =
@@ -154,7 +157,7 @@ impl Vm {
             .command(&[
                 "qemu-system-x86_64",
                 "-accel",
-                accel(),
+                accel,
                 "-m",
                 "512",
                 "-boot",
@@ -180,6 +183,10 @@ impl Vm {
             mac: mac.to_string(),
             serial,
             started: Instant::now(),
+            started_ms: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis() as u64)
+                .unwrap_or(0),
             steps: BTreeMap::new(),
             order: Vec::new(),
             _child: ChildGuard(child),
