@@ -62,8 +62,12 @@ fn lab_yaml(mode: Mode, net: &str) -> String {
     y.push_str("boot:\n  assets_dir: assets\n  kernel: vmlinuz\n  initrds: [initramfs]\n");
     y.push_str("  cmdline: \"console=ttyS0 quiet ip=dhcp\"\n");
     y.push_str("ssh:\n  user: lab\nunknown: hold\nnodes:\n");
-    y.push_str(&format!("  - mac: {SERVER_MAC}\n    hostname: node-0\n    role: k3s-server\n    ip: {net}.10\n"));
-    y.push_str(&format!("  - mac: {AGENT_MAC}\n    hostname: node-1\n    role: k3s-agent\n    ip: {net}.11\n"));
+    y.push_str(&format!(
+        "  - mac: {SERVER_MAC}\n    hostname: node-0\n    role: k3s-server\n    ip: {net}.10\n"
+    ));
+    y.push_str(&format!(
+        "  - mac: {AGENT_MAC}\n    hostname: node-1\n    role: k3s-agent\n    ip: {net}.11\n"
+    ));
     y
 }
 
@@ -73,8 +77,20 @@ fn required(mac: &str) -> Vec<&'static str> {
     if mac == UNKNOWN_MAC {
         v.extend(["held", "hold-script", "adopted"]);
     }
-    v.extend(["script", "kernel", "initrd", "meta-data", "user-data", "ssh-up(pinned)", "tiny-cloud complete"]);
-    v.push(if mac == SERVER_MAC { "k3s up" } else { "k3s joined" });
+    v.extend([
+        "script",
+        "kernel",
+        "initrd",
+        "meta-data",
+        "user-data",
+        "ssh-up(pinned)",
+        "tiny-cloud complete",
+    ]);
+    v.push(if mac == SERVER_MAC {
+        "k3s up"
+    } else {
+        "k3s joined"
+    });
     v.push("Ready");
     v
 }
@@ -284,7 +300,11 @@ fn run(mode: Mode) {
             let mac = mac.to_string();
             if let Some(step) = step_of(&ev.kind, mode) {
                 let list = steps.entry(mac.clone()).or_default();
-                let start_ms = vms.iter().find(|v| v.mac == mac).map(|v| v.started_ms).unwrap_or(0);
+                let start_ms = vms
+                    .iter()
+                    .find(|v| v.mac == mac)
+                    .map(|v| v.started_ms)
+                    .unwrap_or(0);
                 if !list.iter().any(|(s, _)| *s == step) {
                     list.push((step, ev.at_ms.saturating_sub(start_ms)));
                 }
@@ -341,7 +361,11 @@ fn run(mode: Mode) {
     }
 
     // ---- report ----
-    let mode_name = if mode == Mode::Server { "server" } else { "proxy" };
+    let mode_name = if mode == Mode::Server {
+        "server"
+    } else {
+        "proxy"
+    };
     for (i, m) in macs.iter().enumerate() {
         let mut line = format!("[{mode_name} mode] {} ({m}), ms from VM start:", names[i]);
         for (s, t) in steps.get(*m).cloned().unwrap_or_default() {
@@ -361,7 +385,10 @@ fn run(mode: Mode) {
             .filter(|e| e.kind.is_problem())
             .map(|e| serde_json::to_string(e).unwrap_or_default())
             .collect();
-        s.push_str(&format!("\n--- pxelab problem events ---\n{}", problems.join("\n")));
+        s.push_str(&format!(
+            "\n--- pxelab problem events ---\n{}",
+            problems.join("\n")
+        ));
         let stderr = std::fs::read_to_string(&err_path).unwrap_or_default();
         let tail_err: Vec<&str> = stderr.lines().rev().take(40).collect();
         s.push_str(&format!(
@@ -369,7 +396,10 @@ fn run(mode: Mode) {
             tail_err.into_iter().rev().collect::<Vec<_>>().join("\n")
         ));
         if !tail.bad.is_empty() {
-            s.push_str(&format!("\n--- non-JSON stdout lines ---\n{}", tail.bad.join("\n")));
+            s.push_str(&format!(
+                "\n--- non-JSON stdout lines ---\n{}",
+                tail.bad.join("\n")
+            ));
         }
         s
     };
@@ -408,14 +438,29 @@ fn run(mode: Mode) {
     }
     // The held machine booted only after the adoption.
     let unknown = &steps[UNKNOWN_MAC];
-    let at = |name: &str| unknown.iter().find(|(s, _)| *s == name).map(|(_, t)| *t).unwrap_or(0);
+    let at = |name: &str| {
+        unknown
+            .iter()
+            .find(|(s, _)| *s == name)
+            .map(|(_, t)| *t)
+            .unwrap_or(0)
+    };
     assert!(
-        at("held") <= at("hold-script") && at("hold-script") <= at("adopted") && at("adopted") <= at("script"),
+        at("held") <= at("hold-script")
+            && at("hold-script") <= at("adopted")
+            && at("adopted") <= at("script"),
         "held → hold-script → adopted → script order: {unknown:?}"
     );
     // adoption went through the running instance and was written to lab.yaml
-    let adopt_stdout = String::from_utf8_lossy(&adopt_out.as_ref().expect("adopted").stdout).to_string();
-    assert!(adopt_stdout.contains("running pxelab"), "adopt did not go through the admin API: {adopt_stdout}");
+    let adopt_stdout =
+        String::from_utf8_lossy(&adopt_out.as_ref().expect("adopted").stdout).to_string();
+    assert!(
+        adopt_stdout.contains("running pxelab"),
+        "adopt did not go through the admin API: {adopt_stdout}"
+    );
     let yaml = std::fs::read_to_string(&lab).expect("lab.yaml");
-    assert!(yaml.contains(UNKNOWN_MAC) && yaml.contains("node-2"), "lab.yaml lacks the adopted node:\n{yaml}");
+    assert!(
+        yaml.contains(UNKNOWN_MAC) && yaml.contains("node-2"),
+        "lab.yaml lacks the adopted node:\n{yaml}"
+    );
 }
