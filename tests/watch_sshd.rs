@@ -585,7 +585,10 @@ async fn every_failure_reason_is_recognised() {
         );
         if *reason == K3sFailure::ServerUnreachable {
             // Transient reasons do not fail the node.
-            assert_ne!(rig.engine.node(&mac(M1)).unwrap().state, NodeState::Failed);
+            let rec = rig.engine.node(&mac(M1)).unwrap();
+            assert_ne!(rec.state, NodeState::Failed);
+            assert_eq!(rec.failure, None);
+            assert!(pxelab::headless::text_line(&ev).contains("k3s waiting (ServerUnreachable)"));
         }
     }
     assert_eq!(rig.engine.node(&mac(M1)).unwrap().state, NodeState::Failed);

@@ -165,6 +165,16 @@ pub enum K3sFailure {
     Other,
 }
 
+impl K3sFailure {
+    /// What an agent says while its server is still starting: shown, not fatal.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            K3sFailure::ServerNotReady | K3sFailure::ServerUnreachable
+        )
+    }
+}
+
 /// What happened.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "kebab-case")]
@@ -566,6 +576,9 @@ impl EventKind {
                 K3sStep::Ready => "k3s node Ready".to_string(),
                 K3sStep::NotReady => "k3s node NotReady".to_string(),
             },
+            EventKind::NodeFailed { reason, line } if reason.is_transient() => {
+                format!("k3s waiting ({reason:?}): {line}")
+            }
             EventKind::NodeFailed { reason, line } => format!("FAILED ({reason:?}): {line}"),
             EventKind::CloudFailed {
                 phase,

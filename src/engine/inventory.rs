@@ -150,6 +150,7 @@ impl NodeRecord {
             self.reached_ms.entry(next).or_insert(ev.at_ms);
         }
         match &ev.kind {
+            EventKind::NodeFailed { reason, .. } if reason.is_transient() => {}
             EventKind::NodeFailed { line, .. } | EventKind::CloudFailed { line, .. } => {
                 self.failure = Some(line.clone());
             }

@@ -7,7 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::event::{CloudPhase, EventKind, FetchKind, K3sFailure, K3sStep};
+use super::event::{CloudPhase, EventKind, FetchKind, K3sStep};
 
 /// Where a node is in its boot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -169,10 +169,7 @@ pub fn transition(current: NodeState, kind: &EventKind) -> Option<NodeState> {
             K3sStep::NotReady => return (current == S::Ready).then_some(S::Joined),
         },
         // Transient k3s complaints (agent started before the server) are shown, not fatal.
-        EventKind::NodeFailed {
-            reason: K3sFailure::ServerNotReady | K3sFailure::ServerUnreachable,
-            ..
-        } => return None,
+        EventKind::NodeFailed { reason, .. } if reason.is_transient() => return None,
         EventKind::NodeFailed { .. }
         | EventKind::CloudFailed { .. }
         | EventKind::HostKeyMismatch { .. } => return Some(S::Failed),

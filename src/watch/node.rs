@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 use super::conn::{self, privileged, shell_quote, Conn, ConnError};
 use super::trust::Trust;
 use super::{parse, Target, WatchOptions};
-use crate::engine::event::{K3sFailure, K3sStep};
+use crate::engine::event::K3sStep;
 use crate::engine::{Engine, EventKind};
 use crate::mac::Mac;
 
@@ -398,10 +398,9 @@ fn on_line(engine: &Engine, mac: Mac, file: usize, line: String, progress: &mut 
     let duplicate = match &kind {
         EventKind::TinyCloudComplete => std::mem::replace(&mut progress.complete, true),
         // Transient while the server starts: reported once per boot.
-        EventKind::NodeFailed {
-            reason: reason @ (K3sFailure::ServerNotReady | K3sFailure::ServerUnreachable),
-            ..
-        } => !progress.transient.insert(format!("{reason:?}")),
+        EventKind::NodeFailed { reason, .. } if reason.is_transient() => {
+            !progress.transient.insert(format!("{reason:?}"))
+        }
         _ => false,
     };
     if !duplicate {
