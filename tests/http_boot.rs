@@ -430,3 +430,42 @@ fn idle_connections_are_closed_and_free_their_slot() {
     cancel.cancel();
     rt.shutdown_timeout(std::time::Duration::from_secs(2));
 }
+
+#[test]
+fn busybox_wget_fetches_nocloud_as_tiny_cloud_does() {
+    if !common::require_program("busybox") {
+        return;
+    }
+    let Some(mut s) = server() else { return };
+    curl(&format!("{}/boot.ipxe?mac={NODE1}", s.lab.base()), &[]);
+    s.outcome();
+    // tiny-cloud builds "$s/$file" and the kernel command line's s= ends in `/`.
+    let seed = format!("{}/nocloud/{NODE1}/", s.lab.base());
+    let lab = s.engine.lab();
+    let n1 = lab.node_by_mac(&mac(NODE1)).unwrap().clone();
+    for (file, kind) in [
+        ("meta-data", FetchKind::MetaData),
+        ("user-data", FetchKind::UserData),
+    ] {
+        let out = std::process::Command::new("busybox")
+            .args(["wget", "-q", "-O", "-"])
+            .arg(format!("{seed}/{file}"))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{file}: {out:?}");
+        let want = match kind {
+            FetchKind::MetaData => pxelab::render::meta_data(&lab, &n1).unwrap(),
+            _ => {
+                let sec = pxelab::secrets::for_node(&lab, n1.mac).unwrap();
+                pxelab::render::user_data(&lab, &n1, &sec).unwrap()
+            }
+        };
+        assert_eq!(String::from_utf8_lossy(&out.stdout), want, "{file}");
+        let ev = s.outcome();
+        assert_eq!(fetched(&ev, Some(NODE1)).0, kind);
+        assert!(
+            matches!(&ev.kind, EventKind::HttpFetch { path, .. } if path.contains("//")),
+            "the doubled slash reached the server: {ev:?}"
+        );
+    }
+}

@@ -236,7 +236,7 @@ async fn dispatch(
         Route::Bad(e) => ctx.refuse(None, StatusCode::BAD_REQUEST, &e.to_string()),
         Route::NotFound => ctx.refuse(None, StatusCode::NOT_FOUND, "nothing is served here"),
         Route::BootScript(Err(e)) => ctx.refuse(None, StatusCode::BAD_REQUEST, &e.to_string()),
-        Route::BootScript(Ok(mac)) => script::serve(&ctx, mac),
+        Route::BootScript(Ok(mac)) => script::serve(&ctx, mac).await,
         Route::Asset { name, mac } => assets::serve(&ctx, &name, mac).await,
         Route::NoCloud { mac: Err(e), .. } => {
             ctx.refuse(None, StatusCode::BAD_REQUEST, &e.to_string())

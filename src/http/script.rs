@@ -10,9 +10,21 @@ use crate::mac::Mac;
 /// Answers a boot-script request: the node's script (Boot), the wait loop (Hold) or 404
 /// (Ignore). A held machine asks again every few seconds, so it boots as soon as
 /// adoption makes `decide` say Boot.
-pub(crate) fn serve(ctx: &Ctx, mac: Mac) -> Response {
+pub(crate) async fn serve(ctx: &Ctx, mac: Mac) -> Response {
+    // `decide` may write lab.yaml (policy `unknown: adopt`): keep it off the workers.
+    let engine = ctx.engine.clone();
+    let decision = match tokio::task::spawn_blocking(move || engine.decide(mac)).await {
+        Ok(d) => d,
+        Err(e) => {
+            return ctx.refuse(
+                Some(mac),
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &format!("boot decision failed: {e}"),
+            )
+        }
+    };
     let lab = ctx.engine.lab();
-    match ctx.engine.decide(mac) {
+    match decision {
         BootDecision::Boot(node) => match crate::render::ipxe_script(&lab, &node) {
             Ok(script) => {
                 ctx.clients.record(mac, ctx.client);
