@@ -165,35 +165,12 @@ impl EventTail {
             line.clear();
             match serde_json::from_str::<Event>(&full) {
                 Ok(ev) => out.push(ev),
-                Err(_) => match adopted_fallback(&full) {
-                    Some(ev) => out.push(ev),
-                    None => self.bad.push(full),
-                },
+                Err(_) => self.bad.push(full),
             }
         }
         self.all.extend(out.iter().cloned());
         out
     }
-}
-
-/// `node-adopted` and `node-changed` lines carry `hostname` twice (the event's and the
-/// kind's), which the typed `Event` refuses; read those through `serde_json::Value`
-/// (last key wins) so the test still sees the adoption.
-fn adopted_fallback(line: &str) -> Option<Event> {
-    let v: serde_json::Value = serde_json::from_str(line).ok()?;
-    if v["event"] != "node-adopted" {
-        return None;
-    }
-    Some(Event {
-        seq: v["seq"].as_u64()?,
-        at_ms: v["at_ms"].as_u64()?,
-        mac: v["mac"].as_str().and_then(|m| m.parse().ok()),
-        hostname: v["hostname"].as_str().map(str::to_string),
-        kind: EventKind::NodeAdopted {
-            role: v["role"].as_str()?.to_string(),
-            hostname: v["hostname"].as_str()?.to_string(),
-        },
-    })
 }
 
 fn run(mode: Mode) {
@@ -414,6 +391,12 @@ fn run(mode: Mode) {
         }
     }
     assert!(done);
+    // Every line of the JSON face is a typed event.
+    assert!(
+        tail.bad.is_empty(),
+        "[{mode_name} mode] stdout lines that are not events: {:?}",
+        tail.bad
+    );
     // Nobody presented a host key other than the pinned one, and nothing failed (an agent
     // that starts before the server logs "server is not ready" once: transient, allowed).
     for e in &tail.all {

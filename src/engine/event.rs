@@ -320,7 +320,8 @@ pub enum EventKind {
     NodeAdopted {
         /// Its role.
         role: String,
-        /// Its hostname.
+        /// Its hostname (JSON key `new_hostname`: the event already has `hostname`).
+        #[serde(rename = "new_hostname")]
         hostname: String,
     },
     /// A node was removed from the lab.
@@ -329,7 +330,8 @@ pub enum EventKind {
     NodeChanged {
         /// New role.
         role: String,
-        /// New hostname.
+        /// New hostname (JSON key `new_hostname`: the event already has `hostname`).
+        #[serde(rename = "new_hostname")]
         hostname: String,
     },
 
