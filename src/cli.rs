@@ -16,18 +16,121 @@ pub enum Artifact {
     UserData,
 }
 
-/// `pxelab check`.
-pub fn check(config: &Path, _strict: bool) -> anyhow::Result<ExitCode> {
-    let lab = crate::app::load_lab(config)?;
-    println!(
-        "{}: ok, {} node(s)",
-        lab.path.display(),
-        lab.file.nodes.len()
-    );
-    Ok(ExitCode::SUCCESS)
+/// `pxelab check`: every problem (file:line:col, severity, what and the value), then the
+/// resolved plan per node. Exit 1 on any error, or on any warning with `--strict`.
+pub fn check(config: &Path, strict: bool) -> anyhow::Result<ExitCode> {
+    let text = match std::fs::read_to_string(config) {
+        Ok(t) => t,
+        Err(e) => {
+            println!("{}: error: cannot read: {e}", config.display());
+            return Ok(ExitCode::from(1));
+        }
+    };
+    let report = crate::config::check_text(config, &text);
+    let (out, failed) = check_output(&report, strict);
+    print!("{out}");
+    Ok(if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
-/// `pxelab render`.
+/// The text `pxelab check` prints for a report, and whether it fails.
+pub fn check_output(report: &crate::config::Report, strict: bool) -> (String, bool) {
+    use crate::config::Severity;
+    use std::fmt::Write;
+    let mut out = String::new();
+    for p in &report.problems {
+        let _ = writeln!(out, "{p}");
+    }
+    let errors = report.count(Severity::Error);
+    let warnings = report.count(Severity::Warning);
+    let failed = errors > 0 || (strict && warnings > 0);
+    if let Some(lab) = &report.lab {
+        if errors == 0 {
+            out.push_str(&plan(lab));
+        }
+    }
+    let verdict = if failed { "FAILED" } else { "ok" };
+    let strict_note = if strict && warnings > 0 && errors == 0 {
+        " (--strict: warnings count as errors)"
+    } else {
+        ""
+    };
+    if !out.is_empty() {
+        out.push('\n');
+    }
+    let _ = writeln!(
+        out,
+        "check {verdict}: {errors} error(s), {warnings} warning(s){strict_note}"
+    );
+    (out, failed)
+}
+
+/// The resolved plan: lab summary, then per node what it is served.
+pub fn plan(lab: &crate::config::Lab) -> String {
+    use std::fmt::Write;
+    let f = &lab.file;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "lab {}: {} node(s), dhcp {}, server {}, http {}, unknown MACs: {}",
+        f.name,
+        f.nodes.len(),
+        match f.dhcp.mode {
+            crate::config::DhcpMode::Proxy => "proxy",
+            crate::config::DhcpMode::Server => "server",
+            crate::config::DhcpMode::Off => "off",
+        },
+        lab.server_address,
+        lab.http_base(),
+        match &f.unknown {
+            crate::config::UnknownPolicy::Hold => "hold".to_string(),
+            crate::config::UnknownPolicy::Ignore => "ignore".to_string(),
+            crate::config::UnknownPolicy::Adopt(r) => format!("adopt as {r}"),
+        }
+    );
+    let assets = format!("{}/assets", lab.http_base());
+    for n in &f.nodes {
+        let ip = n.ip.map(|i| i.to_string()).unwrap_or_else(|| "dhcp".into());
+        let _ = writeln!(out, "\n{}  {}  {}  {}", n.hostname, n.mac, n.role, ip);
+        let _ = writeln!(
+            out,
+            "  kernel     {assets}/{}",
+            crate::render::kernel_name(lab, n)
+        );
+        for i in crate::render::initrd_names(lab, n) {
+            let _ = writeln!(out, "  initrd     {assets}/{i}");
+        }
+        match crate::render::kernel_cmdline(lab, n) {
+            Ok(c) => {
+                let _ = writeln!(out, "  cmdline    {c}");
+            }
+            Err(e) => {
+                let _ = writeln!(out, "  cmdline    (error: {e})");
+            }
+        }
+        // Sizes with placeholder secrets: `check` never creates or reads key files.
+        let secrets = crate::secrets::NodeSecrets::default();
+        match crate::render::user_data(lab, n, &secrets) {
+            Ok(u) => {
+                let first = u.lines().next().unwrap_or("");
+                let _ = writeln!(
+                    out,
+                    "  user-data  {} bytes without secrets ({first})",
+                    u.len()
+                );
+            }
+            Err(e) => {
+                let _ = writeln!(out, "  user-data  (error: {e})");
+            }
+        }
+    }
+    out
+}
+
+/// `pxelab render`: exactly what the node is served.
 pub fn render(config: &Path, node: &str, what: Artifact) -> anyhow::Result<ExitCode> {
     let lab = crate::app::load_lab(config)?;
     let entry = match node.parse::<crate::Mac>() {

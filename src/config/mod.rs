@@ -123,20 +123,23 @@ pub struct Lab {
 }
 
 impl Lab {
-    /// Parses lab.yaml text. Errors carry `path:line:col`.
+    /// Parses lab.yaml text (schema only, see [`validate`] for the rest). Errors carry
+    /// `path:line:col`: a YAML syntax error as [`ConfigError::Syntax`], schema problems
+    /// (unknown keys, bad MACs, wrong types: all of them) as [`ConfigError::Invalid`].
     pub fn parse(path: &Path, text: &str) -> Result<Lab, ConfigError> {
-        let file: LabFile = yaml_serde::from_str(text).map_err(|e| {
-            let (line, column) = e
-                .location()
-                .map(|l| (l.line(), l.column()))
-                .unwrap_or((1, 1));
-            ConfigError::Syntax {
-                location: Location {
-                    path: path.to_path_buf(),
-                    line,
-                    column,
-                },
-                message: e.to_string(),
+        let file = parse::parse_file(path, text).map_err(|mut problems| {
+            if problems.len() == 1 && yaml_serde::from_str::<yaml_serde::Value>(text).is_err() {
+                let p = problems.remove(0);
+                ConfigError::Syntax {
+                    location: p.location.unwrap_or(Location {
+                        path: path.to_path_buf(),
+                        line: 1,
+                        column: 1,
+                    }),
+                    message: p.message,
+                }
+            } else {
+                ConfigError::Invalid(problems)
             }
         })?;
         let server_address = file.server_address.unwrap_or(Ipv4Addr::LOCALHOST);
@@ -217,7 +220,62 @@ pub const BUILTIN_ROLES: [&str; 2] = ["k3s-server", "k3s-agent"];
 
 pub mod atomic;
 pub mod edit;
+pub mod net;
+mod parse;
+pub mod spans;
 pub mod validate;
+
+/// What `pxelab check` learns about a file: the lab when it parsed, and every problem.
+#[derive(Debug)]
+pub struct Report {
+    /// The parsed lab (present when the schema parse succeeded, even with errors).
+    pub lab: Option<Lab>,
+    /// Every problem, in file order.
+    pub problems: Vec<Problem>,
+}
+
+impl Report {
+    /// Number of problems of a severity.
+    pub fn count(&self, severity: Severity) -> usize {
+        self.problems
+            .iter()
+            .filter(|p| p.severity == severity)
+            .count()
+    }
+}
+
+/// Parses and validates lab.yaml text, keeping every problem (errors and warnings).
+pub fn check_text(path: &Path, text: &str) -> Report {
+    match Lab::parse(path, text) {
+        Ok(lab) => {
+            let problems = validate::validate(&lab);
+            Report {
+                lab: Some(lab),
+                problems,
+            }
+        }
+        Err(ConfigError::Invalid(problems)) => Report {
+            lab: None,
+            problems,
+        },
+        Err(ConfigError::Syntax { location, message }) => Report {
+            lab: None,
+            problems: vec![Problem {
+                severity: Severity::Error,
+                location: Some(location),
+                message,
+            }],
+        },
+        Err(other) => Report {
+            lab: None,
+            problems: vec![Problem {
+                severity: Severity::Error,
+                location: None,
+                message: other.to_string(),
+            }],
+        },
+    }
+}
 
 /// Parses and validates lab.yaml text; any error-severity problem refuses the file.
 pub fn load_validated(path: &Path, text: &str) -> Result<Lab, ConfigError> {

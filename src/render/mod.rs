@@ -1,6 +1,21 @@
 //! Rendering what nodes are served: iPXE scripts, kernel command lines, NoCloud data.
 //!
-//! Templates run through minijinja with a fixed set of variables (see [`NodeContext`]).
+//! ```text
+//!  lab.yaml ──► context (public vars; + this node's NodeSecrets for user-data only)
+//!     │
+//!     ├─ boot.cmdline + roles.R.cmdline_extra + nodes[i].cmdline_extra ─► kernel_cmdline
+//!     │                                         (+ `ds=nocloud;s=…/nocloud/<mac>/` last)
+//!     ├─ kernel, initrds + kernel_cmdline ─────────────────────────────► ipxe_script
+//!     ├─ roles.R.meta_data or built-in ────────────────────────────────► meta_data
+//!     └─ roles.R.user_data(_file) or built-in k3s ─────────────────────► user_data
+//! ```
+//!
+//! Templates run through minijinja (see [`template`]) with the variables of [`context`].
+
+pub mod context;
+pub mod template;
+
+use std::path::PathBuf;
 
 use crate::config::{Lab, NodeEntry};
 use crate::mac::Mac;
@@ -16,7 +31,7 @@ pub enum RenderError {
         name: String,
         /// For which node.
         mac: Mac,
-        /// minijinja's message.
+        /// minijinja's message, with the template line.
         message: String,
     },
     /// The role has no template.
@@ -29,71 +44,166 @@ pub enum RenderError {
         /// Which template.
         what: String,
     },
+    /// A template file could not be read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
 }
 
-/// The iPXE script for a known node.
+/// Seconds a held machine waits between two asks.
+pub const HOLD_INTERVAL_SECS: u32 = 3;
+
+/// The kernel file for `node` (its override, else `boot.kernel`).
+pub fn kernel_name(lab: &Lab, node: &NodeEntry) -> String {
+    node.kernel
+        .clone()
+        .unwrap_or_else(|| lab.file.boot.kernel.clone())
+}
+
+/// The initrd files for `node` (its override, else `boot.initrds`), in load order.
+pub fn initrd_names(lab: &Lab, node: &NodeEntry) -> Vec<String> {
+    node.initrds
+        .clone()
+        .unwrap_or_else(|| lab.file.boot.initrds.clone())
+}
+
+/// The iPXE script for a known node:
+///
+/// ```text
+/// #!ipxe
+/// echo pxelab: node-0 (k3s-server) a0:1a:2c:c3:d4:e0, lab pxelab-k3s
+/// kernel http://S:P/assets/vmlinuz-lts initrd=initramfs-lts console=… ds=nocloud;s=http://S:P/nocloud/<mac>/
+/// initrd http://S:P/assets/initramfs-lts
+/// boot
+/// ```
+///
+/// `initrd=<name>` sits on the kernel line because the 2019 iPXE of Debian predates
+/// EFI LoadFile2 initrds (field notes §3).
 pub fn ipxe_script(lab: &Lab, node: &NodeEntry) -> Result<String, RenderError> {
-    let base = lab.http_base();
+    let assets = format!("{}/assets", lab.http_base());
     let cmdline = kernel_cmdline(lab, node)?;
+    let initrds = initrd_names(lab, node);
+    let kernel = kernel_name(lab, node);
     let mut s = String::from("#!ipxe\n");
-    let initrds = node
-        .initrds
-        .clone()
-        .unwrap_or_else(|| lab.file.boot.initrds.clone());
-    let kernel = node
-        .kernel
-        .clone()
-        .unwrap_or_else(|| lab.file.boot.kernel.clone());
+    s.push_str(&format!(
+        "echo pxelab: {} ({}) {}, lab {}\n",
+        node.hostname, node.role, node.mac, lab.file.name
+    ));
     let initrd_args: String = initrds.iter().map(|i| format!(" initrd={i}")).collect();
     s.push_str(&format!(
-        "kernel {base}/assets/{kernel}{initrd_args} {cmdline}\n"
+        "kernel {assets}/{kernel}{initrd_args} {cmdline}\n"
     ));
     for i in &initrds {
-        s.push_str(&format!("initrd {base}/assets/{i}\n"));
+        s.push_str(&format!("initrd {assets}/{i}\n"));
     }
     s.push_str("boot\n");
     Ok(s)
 }
 
-/// The wait-loop script for a held MAC.
+/// The wait-loop script for a held MAC (field notes §3): it prints the MAC, sleeps,
+/// and asks again; once the MAC is adopted the answer is the node's real script.
+///
+/// The MAC is written into the URL (rather than `${net0/mac}`) so a machine that
+/// booted from its second NIC still asks under the address it was held by.
 pub fn hold_script(lab: &Lab, mac: Mac) -> String {
     let base = lab.http_base();
     format!(
-        "#!ipxe\necho pxelab: {mac} is not in lab {} yet; waiting to be adopted\n:again\nsleep 3\nchain --autofree {base}/boot.ipxe?mac=${{net0/mac}} || goto again\n",
-        lab.file.name
+        "#!ipxe\n\
+         echo pxelab: {mac} is not in lab {name} yet: waiting to be adopted\n\
+         :again\n\
+         sleep {HOLD_INTERVAL_SECS}\n\
+         chain --autofree {base}/boot.ipxe?mac={mac} || goto again\n\
+         goto again\n",
+        name = lab.file.name
     )
 }
 
-/// The kernel command line, with `ds=nocloud;s=…` as the last word.
+/// The `ds=` word that tells tiny-cloud where its NoCloud data is. Always the last word
+/// of the command line: two OpenRC scripts stop parsing `/proc/cmdline` at its `;`
+/// (field notes §4).
+pub fn ds_word(lab: &Lab, mac: Mac) -> String {
+    format!("ds=nocloud;s={}/nocloud/{mac}/", lab.http_base())
+}
+
+/// The kernel command line: `boot.cmdline`, the role's and the node's `cmdline_extra`
+/// (all templates, rendered without secrets), whitespace collapsed, then [`ds_word`].
 pub fn kernel_cmdline(lab: &Lab, node: &NodeEntry) -> Result<String, RenderError> {
-    let mut c = lab.file.boot.cmdline.trim().to_string();
-    if let Some(x) = &node.cmdline_extra {
-        c.push(' ');
-        c.push_str(x);
+    let vars = context::public_vars(lab, node, None);
+    let index = lab
+        .file
+        .nodes
+        .iter()
+        .position(|n| n.mac == node.mac)
+        .filter(|&i| lab.file.nodes[i] == *node);
+    let specs = match index {
+        Some(i) => template::cmdline_templates(lab, i),
+        None => {
+            // A node not (yet) in the file, e.g. while previewing an adoption.
+            let mut v = template::cmdline_templates(lab, usize::MAX);
+            if let Some(x) = lab
+                .file
+                .roles
+                .get(&node.role)
+                .and_then(|r| r.cmdline_extra.as_deref())
+            {
+                v.push(template::TemplateSpec {
+                    name: format!("roles.{}.cmdline_extra", node.role),
+                    text: x.to_string(),
+                    origin: template::Origin::Builtin,
+                });
+            }
+            if let Some(x) = &node.cmdline_extra {
+                v.push(template::TemplateSpec {
+                    name: "cmdline_extra".to_string(),
+                    text: x.clone(),
+                    origin: template::Origin::Builtin,
+                });
+            }
+            v
+        }
+    };
+    let mut words: Vec<String> = Vec::new();
+    for spec in &specs {
+        let out = template::render(spec, node.mac, &vars)?;
+        words.extend(out.split_whitespace().map(str::to_string));
     }
-    c.push_str(&format!(
-        " ds=nocloud;s={}/nocloud/{}/",
-        lab.http_base(),
-        node.mac
-    ));
-    Ok(c.trim().to_string())
+    words.push(ds_word(lab, node.mac));
+    Ok(words.join(" "))
 }
 
-/// NoCloud meta-data.
-pub fn meta_data(_lab: &Lab, node: &NodeEntry) -> Result<String, RenderError> {
-    Ok(format!(
-        "instance-id: {}\nhostname: {}\nlocal-hostname: {}\n",
-        node.mac.compact(),
-        node.hostname,
-        node.hostname
-    ))
+/// NoCloud meta-data: `instance-id`, `hostname`, `local-hostname` (tiny-cloud reads
+/// `hostname`, cloud-init `local-hostname`: both are sent).
+pub fn meta_data(lab: &Lab, node: &NodeEntry) -> Result<String, RenderError> {
+    let vars = context::public_vars(lab, node, None);
+    template::render(
+        &template::meta_data_template(lab, &node.role),
+        node.mac,
+        &vars,
+    )
 }
 
-/// NoCloud user-data.
+/// NoCloud user-data: the role's template rendered with this node's secrets.
 pub fn user_data(
-    _lab: &Lab,
+    lab: &Lab,
     node: &NodeEntry,
-    _secrets: &NodeSecrets,
+    secrets: &NodeSecrets,
 ) -> Result<String, RenderError> {
-    Ok(format!("#cloud-config\nhostname: {}\n", node.hostname))
+    let vars = context::secret_vars(lab, node, secrets);
+    let spec = template::user_data_template(lab, &node.role, node.mac)?;
+    template::render(&spec, node.mac, &vars)
+}
+
+/// NoCloud vendor-data: an empty but valid cloud-config.
+pub fn vendor_data(_lab: &Lab, _node: &NodeEntry) -> String {
+    "#cloud-config\n{}\n".to_string()
+}
+
+/// NoCloud network-config: version 1 with no entries (the kernel's `ip=dhcp` already
+/// configured the interface).
+pub fn network_config(_lab: &Lab, _node: &NodeEntry) -> String {
+    "version: 1\nconfig: []\n".to_string()
 }

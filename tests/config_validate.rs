@@ -1,0 +1,317 @@
+//! Each broken lab.yaml gives exactly these errors, each with file:line:col and the value.
+
+use std::path::Path;
+
+use pxelab::config::{check_text, Severity};
+
+/// A small valid lab every case starts from (by editing a copy of it).
+const BASE: &str = "\
+name: t
+server_address: 10.0.0.1
+dhcp:
+  mode: proxy
+  subnet: 10.0.0.0/24
+boot:
+  kernel: vmlinuz-lts
+  initrds: [initramfs-lts]
+  cmdline: ip=dhcp modloop={{ modloop_url }}
+  modloop: modloop-lts
+nodes:
+  - mac: 52:54:00:00:00:01
+    hostname: s0
+    role: k3s-server
+    ip: 10.0.0.10
+  - mac: 52:54:00:00:00:02
+    hostname: a1
+    role: k3s-agent
+    ip: 10.0.0.11
+";
+
+fn errors(text: &str) -> Vec<String> {
+    check_text(Path::new("lab.yaml"), text)
+        .problems
+        .iter()
+        .filter(|p| p.severity == Severity::Error)
+        .map(|p| p.to_string())
+        .collect()
+}
+
+fn edit(from: &str, to: &str) -> String {
+    assert!(BASE.contains(from), "BASE has no `{from}`");
+    BASE.replacen(from, to, 1)
+}
+
+#[test]
+fn base_is_valid() {
+    assert_eq!(errors(BASE), Vec::<String>::new());
+}
+
+#[test]
+fn every_broken_config_names_its_problem() {
+    let cases: Vec<(&str, String, Vec<&str>)> = vec![
+        (
+            "bad MAC",
+            edit("52:54:00:00:00:02", "52:54:00:00:00:zz"),
+            vec!["lab.yaml:16:10: error: nodes[1].mac: `52:54:00:00:00:zz` is not a MAC address (expected six hex pairs like 52:54:00:12:34:56)"],
+        ),
+        (
+            "duplicate MAC in another spelling",
+            edit("52:54:00:00:00:02", "52-54-00-00-00-01"),
+            vec!["lab.yaml:16:10: error: nodes[1].mac: duplicate MAC 52:54:00:00:00:01 (also nodes[0] `s0`)"],
+        ),
+        (
+            "duplicate hostname, case-insensitive",
+            edit("hostname: a1", "hostname: S0"),
+            vec!["lab.yaml:17:15: error: nodes[1].hostname: duplicate hostname `S0` (also nodes[0] 52:54:00:00:00:01)"],
+        ),
+        (
+            "duplicate IP",
+            edit("ip: 10.0.0.11", "ip: 10.0.0.10"),
+            vec!["lab.yaml:19:9: error: nodes[1].ip: duplicate IP 10.0.0.10 (also nodes[0] `s0`)"],
+        ),
+        (
+            "IP outside the subnet",
+            edit("ip: 10.0.0.11", "ip: 10.0.1.11"),
+            vec!["lab.yaml:19:9: error: nodes[1].ip: 10.0.1.11 is outside dhcp.subnet 10.0.0.0/24"],
+        ),
+        (
+            "malformed IP",
+            edit("ip: 10.0.0.11", "ip: 10.0.0"),
+            vec!["lab.yaml:19:9: error: nodes[1].ip: invalid IPv4 address syntax (`10.0.0`)"],
+        ),
+        (
+            "server mode range outside the subnet",
+            edit("mode: proxy", "mode: server\n  range: [10.0.0.200, 10.0.1.5]"),
+            vec!["lab.yaml:5:23: error: dhcp.range[1]: 10.0.1.5 is outside dhcp.subnet 10.0.0.0/24"],
+        ),
+        (
+            "server mode range reversed",
+            edit("mode: proxy", "mode: server\n  range: [10.0.0.200, 10.0.0.100]"),
+            vec!["lab.yaml:5:10: error: dhcp.range: range starts at 10.0.0.200 but ends before it at 10.0.0.100"],
+        ),
+        (
+            "server mode without subnet and range",
+            edit("mode: proxy\n  subnet: 10.0.0.0/24", "mode: server"),
+            vec![
+                "lab.yaml:4:9: error: dhcp.mode: server mode needs dhcp.subnet (e.g. 192.168.64.128/27)",
+                "lab.yaml:4:9: error: dhcp.mode: server mode needs dhcp.range (first and last address handed out)",
+            ],
+        ),
+        (
+            "router outside the subnet",
+            edit("subnet: 10.0.0.0/24", "subnet: 10.0.0.0/24\n  router: 10.0.9.1"),
+            vec!["lab.yaml:6:11: error: dhcp.router: 10.0.9.1 is outside dhcp.subnet 10.0.0.0/24"],
+        ),
+        (
+            "bad subnet",
+            edit("subnet: 10.0.0.0/24", "subnet: 10.0.0.0/33"),
+            vec!["lab.yaml:5:11: error: dhcp.subnet: `10.0.0.0/33` is not a subnet (expected ADDRESS/PREFIX, e.g. 192.168.64.128/27)"],
+        ),
+        (
+            "subnet with host bits",
+            edit("subnet: 10.0.0.0/24", "subnet: 10.0.0.1/24"),
+            vec!["lab.yaml:5:11: error: dhcp.subnet: `10.0.0.1/24` has host bits set: did you mean 10.0.0.0/24?"],
+        ),
+        (
+            "bad lease time",
+            edit("mode: proxy", "mode: proxy\n  lease_time: 12x"),
+            vec!["lab.yaml:5:15: error: dhcp.lease_time: `12x` is not a lease time (seconds, or a number with s, m, h or d: 3600, 30m, 12h, 1d)"],
+        ),
+        (
+            "unknown role",
+            edit("role: k3s-agent", "role: web"),
+            vec!["lab.yaml:18:11: error: nodes[1].role: unknown role `web` (known: k3s-server, k3s-agent)"],
+        ),
+        (
+            "role without template",
+            edit("nodes:", "roles:\n  web:\n    description: a web server\nnodes:"),
+            vec!["lab.yaml:12:3: error: roles.web: role `web` has no user-data template (set roles.web.user_data or roles.web.user_data_file)"],
+        ),
+        (
+            "no k3s server",
+            edit("role: k3s-server", "role: k3s-agent"),
+            vec!["lab.yaml:11:1: error: nodes: no node has role k3s-server, so the k3s-agent nodes have no server to join (add one, or set k3s.server_url)"],
+        ),
+        (
+            "two k3s servers",
+            edit("role: k3s-agent", "role: k3s-server"),
+            vec!["lab.yaml:18:11: error: nodes[1].role: a second k3s-server `a1`: the lab runs one k3s server and nodes[0] `s0` is it"],
+        ),
+        (
+            "unknown top-level key",
+            edit("nodes:", "nodez: []\nnodes:"),
+            vec!["lab.yaml:11:1: error: unknown field `nodez`, expected one of `name`, `interface`, `server_address`, `dhcp`, `tftp`, `http`, `boot`, `roles`, `k3s`, `ssh`, `unknown`, `adopt`, `theme`, `nodes`"],
+        ),
+        (
+            "unknown key in a node",
+            edit("hostname: a1", "hostnmae: a1"),
+            vec!["lab.yaml:17:5: error: nodes[1]: unknown field `hostnmae`, expected one of `mac`, `hostname`, `role`, `ip`, `cmdline_extra`, `kernel`, `initrds`"],
+        ),
+        (
+            "template syntax error inside a block scalar",
+            edit(
+                "nodes:",
+                "roles:\n  web:\n    user_data: |\n      #cloud-config\n      hostname: {{ hostname }\nnodes:",
+            ),
+            vec!["lab.yaml:15:7: error: roles.web.user_data: syntax error: unexpected `}`, expected end of variable block (template line 2)"],
+        ),
+        (
+            "template with an undefined variable",
+            edit(
+                "nodes:",
+                "roles:\n  k3s-agent:\n    user_data: |\n      #cloud-config\n      # {{ lab }}\n      hostname: {{ hostnam }}\nnodes:",
+            ),
+            vec!["lab.yaml:16:7: error: roles.k3s-agent.user_data (for 52:54:00:00:00:02): undefined value: `hostnam` is undefined (template line 3)"],
+        ),
+        (
+            "secret in the kernel command line",
+            edit("ip=dhcp", "ip=dhcp k3s.token={{ k3s_token }}"),
+            vec!["lab.yaml:9:12: error: boot.cmdline (for 52:54:00:00:00:01): undefined value: `k3s_token` is undefined (template line 1)"],
+        ),
+        (
+            "ds= in the kernel command line",
+            edit("ip=dhcp", "ip=dhcp ds=nocloud;s=http://x/"),
+            vec!["lab.yaml:9:12: error: boot.cmdline: sets ds= itself; pxelab appends `ds=nocloud;s=…` as the last word, remove it"],
+        ),
+        (
+            "bad hostname",
+            edit("hostname: a1", "hostname: a_1"),
+            vec!["lab.yaml:17:15: error: nodes[1].hostname: `a_1` is not a valid hostname (letters, digits and '-', 1-63 characters, not starting or ending with '-')"],
+        ),
+        (
+            "asset outside the assets folder",
+            edit("kernel: vmlinuz-lts", "kernel: ../../etc/shadow"),
+            vec!["lab.yaml:7:11: error: boot.kernel: `../../etc/shadow` is not a plain file name inside boot.assets_dir (letters, digits, '.', '-', '_', '+')"],
+        ),
+        (
+            "auto-adopt into an unknown role",
+            edit("nodes:", "unknown: {adopt: web}\nnodes:"),
+            vec!["lab.yaml:11:18: error: unknown.adopt: unknown role `web` (known: k3s-server, k3s-agent)"],
+        ),
+        (
+            "unknown policy word",
+            edit("nodes:", "unknown: keep\nnodes:"),
+            vec!["lab.yaml:11:10: error: unknown: `keep` is not a policy for unknown MACs (expected `hold`, `ignore` or `{adopt: ROLE}`)"],
+        ),
+        (
+            "YAML syntax error",
+            edit("    role: k3s-agent", "   role: k3s-agent"),
+            vec!["lab.yaml:18:4: error: did not find expected '-' indicator at line 18 column 4, while parsing a block collection"],
+        ),
+        (
+            "missing required field",
+            edit("  kernel: vmlinuz-lts\n", ""),
+            vec!["lab.yaml:7:3: error: boot: missing field `kernel`"],
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (name, text, want) in &cases {
+        let got = errors(text);
+        if got != *want {
+            failures.push(format!("{name}:\n  want {want:#?}\n  got  {got:#?}"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn every_problem_is_reported_not_only_the_first() {
+    let text = BASE
+        .replacen(
+            "mode: proxy",
+            "mode: proxy\n  lease_time: soon\n  bogus: 1",
+            1,
+        )
+        .replacen("52:54:00:00:00:02", "nope", 1)
+        .replacen("hostname: s0", "hostname: s0\n    colour: red", 1)
+        .replacen("name: t", "name: t\nhttp:\n  prot: 80", 1);
+    let got = errors(&text);
+    assert_eq!(
+        got,
+        vec![
+            "lab.yaml:3:3: error: http: unknown field `prot`, expected one of `bind`, `port`, `admin_port`",
+            "lab.yaml:8:3: error: dhcp: unknown field `bogus`, expected one of `mode`, `subnet`, `range`, `lease_time`, `router`, `dns`, `domain`, `port`, `pxe_port`, `snponly`, `arm64_binary`, `leases_file`",
+            "lab.yaml:18:5: error: nodes[0]: unknown field `colour`, expected one of `mac`, `hostname`, `role`, `ip`, `cmdline_extra`, `kernel`, `initrds`",
+            "lab.yaml:21:10: error: nodes[1].mac: `nope` is not a MAC address (expected six hex pairs like 52:54:00:12:34:56)",
+        ]
+    );
+    // Once the schema is right, the semantic problems all show up together.
+    let text = BASE
+        .replacen("mode: proxy", "mode: proxy\n  lease_time: soon", 1)
+        .replacen("hostname: a1", "hostname: s0", 1)
+        .replacen("ip: 10.0.0.11", "ip: 10.0.0.10", 1)
+        .replacen("role: k3s-agent", "role: db", 1);
+    assert_eq!(
+        errors(&text),
+        vec![
+            "lab.yaml:5:15: error: dhcp.lease_time: `soon` is not a lease time (seconds, or a number with s, m, h or d: 3600, 30m, 12h, 1d)",
+            "lab.yaml:18:15: error: nodes[1].hostname: duplicate hostname `s0` (also nodes[0] 52:54:00:00:00:01)",
+            "lab.yaml:19:11: error: nodes[1].role: unknown role `db` (known: k3s-server, k3s-agent)",
+            "lab.yaml:20:9: error: nodes[1].ip: duplicate IP 10.0.0.10 (also nodes[0] `s0`)",
+        ]
+    );
+}
+
+#[test]
+fn missing_assets_are_warnings_naming_where_to_get_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let lab = dir.path().join("lab.yaml");
+    let text = BASE.replacen(
+        "ip=dhcp",
+        "ip=dhcp alpine_repo=http://dl-cdn.alpinelinux.org/alpine/v3.21/main",
+        1,
+    );
+    let report = check_text(&lab, &text);
+    let warnings: Vec<String> = report
+        .problems
+        .iter()
+        .filter(|p| p.severity == Severity::Warning && p.message.contains("boot asset"))
+        .map(|p| p.to_string())
+        .collect();
+    let d = dir.path().display();
+    assert_eq!(
+        warnings,
+        vec![
+            format!("{d}/lab.yaml:7:11: warning: boot.kernel: boot asset {d}/assets/vmlinuz-lts is not on disk yet; download it from https://dl-cdn.alpinelinux.org/alpine/v3.21/releases/x86_64/netboot/vmlinuz-lts"),
+            format!("{d}/lab.yaml:8:13: warning: boot.initrds[0]: boot asset {d}/assets/initramfs-lts is not on disk yet; download it from https://dl-cdn.alpinelinux.org/alpine/v3.21/releases/x86_64/netboot/initramfs-lts"),
+            format!("{d}/lab.yaml:10:12: warning: boot.modloop: boot asset {d}/assets/modloop-lts is not on disk yet; download it from https://dl-cdn.alpinelinux.org/alpine/v3.21/releases/x86_64/netboot/modloop-lts"),
+        ]
+    );
+    // With the files in place the warnings go away.
+    std::fs::create_dir(dir.path().join("assets")).unwrap();
+    for f in ["vmlinuz-lts", "initramfs-lts", "modloop-lts"] {
+        std::fs::write(dir.path().join("assets").join(f), b"x").unwrap();
+    }
+    let report = check_text(&lab, &text);
+    assert!(
+        !report
+            .problems
+            .iter()
+            .any(|p| p.message.contains("boot asset")),
+        "{:?}",
+        report.problems
+    );
+}
+
+#[test]
+fn the_shipped_lab_has_no_errors() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("lab.yaml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let report = check_text(&path, &text);
+    let errors: Vec<_> = report
+        .problems
+        .iter()
+        .filter(|p| p.severity == Severity::Error)
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    let lab = report.lab.unwrap();
+    assert_eq!(lab.file.nodes.len(), 7);
+    assert_eq!(
+        lab.file
+            .nodes
+            .iter()
+            .filter(|n| n.role == "k3s-server")
+            .count(),
+        1
+    );
+}
