@@ -27,7 +27,7 @@ use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
 use tokio_util::sync::CancellationToken;
 
-use crate::engine::{Engine, EventKind, FetchKind};
+use crate::engine::{Engine, EventKind, FetchKind, NodeState};
 use crate::mac::Mac;
 
 /// What the watcher runs on nodes and how long it waits. The defaults fit a real
@@ -113,8 +113,12 @@ async fn supervise(
     cancel: CancellationToken,
     opts: WatchOptions,
 ) -> anyhow::Result<()> {
-    let mut tasks: HashMap<Mac, NodeTask> = HashMap::new();
-    let children = cancel.child_token();
+    let mut sup = Supervisor {
+        engine: engine.clone(),
+        tasks: HashMap::new(),
+        children: cancel.child_token(),
+        opts,
+    };
     loop {
         let ev = tokio::select! {
             _ = cancel.cancelled() => break,
@@ -123,7 +127,8 @@ async fn supervise(
         let ev = match ev {
             Ok(ev) => ev,
             Err(RecvError::Lagged(n)) => {
-                tracing::warn!("SSH watcher missed {n} events");
+                tracing::warn!("SSH watcher missed {n} events; catching up from the inventory");
+                sup.catch_up();
                 continue;
             }
             Err(RecvError::Closed) => break,
@@ -140,27 +145,52 @@ async fn supervise(
         else {
             continue;
         };
-        if !matches!(what, FetchKind::MetaData | FetchKind::UserData)
-            || !(200..300).contains(status)
+        if matches!(what, FetchKind::MetaData | FetchKind::UserData) && (200..300).contains(status)
         {
-            continue;
+            sup.follow(mac, *client);
         }
-        let lab = engine.lab();
+    }
+    sup.children.cancel();
+    for (_, t) in sup.tasks {
+        let abort = t.join.abort_handle();
+        if tokio::time::timeout(Duration::from_secs(2), t.join)
+            .await
+            .is_err()
+        {
+            abort.abort();
+        }
+    }
+    Ok(())
+}
+
+/// The per-node tasks.
+struct Supervisor {
+    engine: Engine,
+    tasks: HashMap<Mac, NodeTask>,
+    children: CancellationToken,
+    opts: WatchOptions,
+}
+
+impl Supervisor {
+    /// Starts (or re-points) the watch of `mac`, which fetched its NoCloud data from
+    /// `client`.
+    fn follow(&mut self, mac: Mac, client: std::net::IpAddr) {
+        let lab = self.engine.lab();
         // Only the address the node booted from is followed: anyone may fetch
         // meta-data, and a fetch from elsewhere must not point the watcher at another
         // host (it would at best be refused, and mark the node failed).
         if !lab.file.ssh.watch
             || lab.node_by_mac(&mac).is_none()
-            || !crate::secrets::may_fetch_user_data(&engine, mac, *client)
+            || !crate::secrets::may_fetch_user_data(&self.engine, mac, client)
         {
-            continue;
+            return;
         }
         let target = Target {
-            addr: SocketAddr::new(*client, lab.file.ssh.port),
-            boot: engine.node(&mac).and_then(|r| r.boot_started_ms),
+            addr: SocketAddr::new(client, lab.file.ssh.port),
+            boot: self.engine.node(&mac).and_then(|r| r.boot_started_ms),
         };
-        tasks.retain(|_, t| !t.join.is_finished());
-        match tasks.get(&mac) {
+        self.tasks.retain(|_, t| !t.join.is_finished());
+        match self.tasks.get(&mac) {
             Some(t) => {
                 t.tx.send_if_modified(|cur| {
                     let changed = *cur != target;
@@ -171,25 +201,86 @@ async fn supervise(
             None => {
                 let (tx, trx) = tokio::sync::watch::channel(target);
                 let join = tokio::spawn(node::watch_node(
-                    engine.clone(),
+                    self.engine.clone(),
                     mac,
                     trx,
-                    children.clone(),
-                    opts.clone(),
+                    self.children.clone(),
+                    self.opts.clone(),
                 ));
-                tasks.insert(mac, NodeTask { tx, join });
+                self.tasks.insert(mac, NodeTask { tx, join });
             }
         }
     }
-    children.cancel();
-    for (_, t) in tasks {
-        let abort = t.join.abort_handle();
-        if tokio::time::timeout(Duration::from_secs(2), t.join)
-            .await
-            .is_err()
-        {
-            abort.abort();
+
+    /// After missed events: follows every lab node that got its NoCloud data this boot
+    /// and is not followed yet.
+    fn catch_up(&mut self) {
+        self.tasks.retain(|_, t| !t.join.is_finished());
+        for n in &self.engine.lab().file.nodes {
+            if self.tasks.contains_key(&n.mac) {
+                continue;
+            }
+            let Some(rec) = self.engine.node(&n.mac) else {
+                continue;
+            };
+            if let (true, Some(ip)) = (
+                rec.reached_ms.contains_key(&NodeState::ConfigFetched),
+                rec.seen_ip,
+            ) {
+                self.follow(n.mac, ip);
+            }
         }
     }
-    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_watcher_that_fell_behind_catches_up() {
+        let d = tempfile::tempdir().unwrap();
+        let text = "name: t\nssh:\n  port: 1\nboot:\n  kernel: k\nnodes:\n  - mac: 52:54:00:00:00:01\n    hostname: a\n    role: k3s-agent\n";
+        let lab = crate::config::Lab::parse(&d.path().join("lab.yaml"), text).unwrap();
+        let engine = Engine::new(lab);
+        let mac: Mac = "52:54:00:00:00:01".parse().unwrap();
+        let mut rx = engine.subscribe();
+        let cancel = CancellationToken::new();
+        // Subscribed now; it runs only when this test awaits (one thread).
+        let watcher = tokio::spawn(run_with(
+            engine.clone(),
+            cancel.clone(),
+            WatchOptions::default(),
+        ));
+        for what in [FetchKind::Script, FetchKind::UserData] {
+            engine.emit(
+                Some(mac),
+                EventKind::HttpFetch {
+                    path: "/x".into(),
+                    client: "127.0.0.1".parse().unwrap(),
+                    what,
+                    status: 200,
+                    bytes: 1,
+                    ms: 1,
+                },
+            );
+        }
+        // Bury the fetch under more events than the bus holds.
+        for _ in 0..crate::engine::BUS_CAPACITY + 10 {
+            engine.emit(None, EventKind::ConfigLoaded { nodes: 1 });
+        }
+        let found = tokio::time::timeout(Duration::from_secs(20), async {
+            loop {
+                match rx.recv().await {
+                    Ok(ev) if matches!(ev.kind, EventKind::SshConnecting { .. }) => return ev,
+                    _ => continue,
+                }
+            }
+        })
+        .await
+        .expect("the watcher never caught up");
+        assert_eq!(found.mac, Some(mac));
+        cancel.cancel();
+        let _ = watcher.await;
+    }
 }
