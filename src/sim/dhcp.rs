@@ -91,6 +91,8 @@ pub struct Lease {
     pub boot_file: Option<String>,
     /// Whether this came from a proxy (no address).
     pub proxy: bool,
+    /// Option 54, the server to name in a REQUEST.
+    pub server_id: Option<Ipv4Addr>,
 }
 
 /// The client UUID a node sends in option 97 (type 0 + 16 bytes from the MAC).
@@ -126,9 +128,12 @@ pub fn build(
     if kind == MessageType::Request {
         if let Some(ip) = lease.and_then(|l| l.yiaddr) {
             o.insert(DhcpOption::RequestedIpAddress(ip));
-            o.insert(DhcpOption::ServerIdentifier(
-                lease.map(|l| l.siaddr).unwrap_or(ip),
-            ));
+            // Option 54 from the offer names the server; siaddr is only the next server.
+            let sid = lease
+                .and_then(|l| l.server_id)
+                .or(lease.map(|l| l.siaddr))
+                .unwrap_or(ip);
+            o.insert(DhcpOption::ServerIdentifier(sid));
         }
     }
     o.insert(DhcpOption::ParameterRequestList(vec![
@@ -189,6 +194,10 @@ pub fn parse_reply(buf: &[u8], mac: Mac, xid: u32) -> Option<(MessageType, Lease
         _ => None,
     };
     let yiaddr = Some(m.yiaddr()).filter(|a| !a.is_unspecified());
+    let server_id = match m.opts().get(OptionCode::ServerIdentifier) {
+        Some(DhcpOption::ServerIdentifier(a)) => Some(*a),
+        _ => None,
+    };
     Some((
         kind,
         Lease {
@@ -196,6 +205,7 @@ pub fn parse_reply(buf: &[u8], mac: Mac, xid: u32) -> Option<(MessageType, Lease
             siaddr: m.siaddr(),
             boot_file: header_file.or(opt_file),
             proxy: yiaddr.is_none(),
+            server_id,
         },
     ))
 }
