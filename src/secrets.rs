@@ -168,7 +168,13 @@ fn write_once(path: &Path, content: &[u8]) -> Result<Vec<u8>, SecretsError> {
     if let Some(dir) = path.parent() {
         ensure_dir(dir)?;
     }
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    // Unique per call: two threads creating the same secret at once must not share a
+    // temporary file (the loser would fail `create_new`).
+    let tmp = path.with_extension(format!(
+        "tmp{}-{:08x}",
+        std::process::id(),
+        rand::random::<u32>()
+    ));
     let _ = std::fs::remove_file(&tmp);
     {
         let mut o = std::fs::OpenOptions::new();
