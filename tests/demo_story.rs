@@ -52,12 +52,7 @@ fn demo_tells_the_whole_story_headless() {
     let mut failed_by_token = 0;
     let mut hostnames = HashMap::new();
     for mac in &macs[..6] {
-        for step in [
-            "dhcp-reply",
-            "http-fetch",
-            "ssh-up",
-            "tiny-cloud-complete",
-        ] {
+        for step in ["dhcp-reply", "http-fetch", "ssh-up", "tiny-cloud-complete"] {
             assert!(
                 !of(mac, &|e| e["event"] == step).is_empty(),
                 "{mac}: no {step}\n{}",
