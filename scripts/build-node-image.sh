@@ -22,6 +22,10 @@ out="$(cd "$out" && pwd)"
 
 log() { echo "build-node-image: $*" >&2; }
 
+# One build at a time per output folder (test binaries of several checkouts may share it).
+exec 9> "$out/.lock"
+flock -w 900 9 || { log "another build holds $out/.lock"; exit 1; }
+
 kernel_pkg="${PXELAB_NODE_KERNEL_PKG:-}"
 if [ -z "$kernel_pkg" ]; then
     kernel_pkg="$(apt-cache depends linux-image-amd64 2> /dev/null | awk '/Depends: linux-image-[0-9]/ { print $2; exit }')"
