@@ -21,6 +21,12 @@ pub(crate) fn parse_file(path: &Path, text: &str) -> Result<LabFile, Vec<Problem
     if let Err(e) = yaml_serde::from_str::<yaml_serde::Value>(text) {
         return Err(vec![problem_from(path, &e, (0, 0), "")]);
     }
+    // 2. A file that deserialises whole is fine: the piecewise pass below only serves
+    //    to list every problem of a file that does not.
+    let whole_error = match yaml_serde::from_str::<LabFile>(text) {
+        Ok(f) => return Ok(f),
+        Err(e) => problem_from(path, &e, (0, 0), ""),
+    };
     let spans = Spans::new(text);
     let mut problems = Vec::new();
 
@@ -100,6 +106,9 @@ pub(crate) fn parse_file(path: &Path, text: &str) -> Result<LabFile, Vec<Problem
             Ok(f)
         }
         _ => {
+            if problems.is_empty() {
+                problems.push(whole_error);
+            }
             problems.sort_by_key(|p| p.location.as_ref().map(|l| (l.line, l.column)));
             problems.dedup();
             Err(problems)
