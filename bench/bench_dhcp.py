@@ -89,7 +89,9 @@ nodes: []
 """)
         p = lib.start(ns, [exe, "-c", lab, "up", "--no-tui"], "pxelab", cwd=state,
                       out=os.environ.get("PXB_PXELAB_LOG", "/dev/null"))
-        lib.wait_port(ns, 67, "udp", proc=p)
+        # proxy mode listens on :67 with a raw socket (shared with the LAN's server),
+        # which `ss -lun` does not list; its :4011 socket is a plain one.
+        lib.wait_port(ns, 67 if mode == "server" else 4011, "udp", proc=p)
         return p
     return start
 
