@@ -182,3 +182,23 @@ fn user_data_only_to_the_booting_address() {
     ));
     assert!(!may_fetch_user_data(&engine, m1, me));
 }
+
+#[test]
+fn concurrent_first_writers_agree_and_none_fails() {
+    // A boot storm's first user-data renders create the secret files at once.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("k3s-token");
+    let results: Vec<Vec<u8>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..16)
+            .map(|i| {
+                let path = path.clone();
+                s.spawn(move || write_once(&path, format!("writer {i}\n").as_bytes()).unwrap())
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let on_disk = std::fs::read(&path).unwrap();
+    assert!(results.iter().all(|r| *r == on_disk));
+    let leftovers = std::fs::read_dir(dir.path()).unwrap().count();
+    assert_eq!(leftovers, 1, "temp files left behind");
+}
