@@ -68,6 +68,12 @@ pub enum LeaseError {
     },
 }
 
+/// Encodes leases as the file's contents (compact JSON).
+pub fn encode(leases: Vec<Lease>) -> Vec<u8> {
+    let f = File { version: 1, leases };
+    serde_json::to_vec(&f).unwrap_or_default()
+}
+
 /// The lease table.
 #[derive(Debug, Default)]
 pub struct Leases {
@@ -75,6 +81,8 @@ pub struct Leases {
     by_ip: BTreeMap<Ipv4Addr, Mac>,
     declined: BTreeMap<Ipv4Addr, u64>,
     dirty: bool,
+    /// The address after the last one inserted: where a search for a free one starts.
+    hint: Option<Ipv4Addr>,
 }
 
 impl Leases {
@@ -102,18 +110,24 @@ impl Leases {
         Ok(l)
     }
 
+    /// The bound leases (cheap to take under a lock; encode with [`encode`] outside it).
+    pub fn bound(&self) -> Vec<Lease> {
+        self.by_mac.values().filter(|l| l.bound).cloned().collect()
+    }
+
     /// The file's contents for the bound leases.
     pub fn to_json(&self) -> Vec<u8> {
-        let f = File {
-            version: 1,
-            leases: self.by_mac.values().filter(|l| l.bound).cloned().collect(),
-        };
-        serde_json::to_vec_pretty(&f).unwrap_or_default()
+        encode(self.bound())
     }
 
     /// Whether bound leases changed since the last call (and clears the flag).
     pub fn take_dirty(&mut self) -> bool {
         std::mem::take(&mut self.dirty)
+    }
+
+    /// Where a search for a free address should start.
+    pub fn hint(&self) -> Option<Ipv4Addr> {
+        self.hint
     }
 
     /// Marks the table as needing a write (after a failed one).
@@ -157,6 +171,7 @@ impl Leases {
             }
         }
         self.dirty |= lease.bound;
+        self.hint = u32::from(lease.ip).checked_add(1).map(Ipv4Addr::from);
         self.by_mac.insert(lease.mac, lease);
     }
 

@@ -406,4 +406,37 @@ pub(crate) mod tests {
         assert_eq!(r.vendor_class().unwrap(), "PXEClient");
         assert!(r.is_pxe_client());
     }
+
+    /// Random and mutated buffers never panic the decoder, and whatever it accepts has a
+    /// client message type and an Ethernet address.
+    #[test]
+    fn fuzz_never_panics() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(42);
+        let base = build(MAC, &[(53, &[1]), (60, b"PXEClient"), (93, &[0, 7])]);
+        for i in 0..20_000 {
+            let b: Vec<u8> = if i % 2 == 0 {
+                let n = rng.random_range(0..1600);
+                (0..n).map(|_| rng.random()).collect()
+            } else {
+                let mut b = base.clone();
+                for _ in 0..rng.random_range(1..8) {
+                    let at = rng.random_range(0..b.len());
+                    b[at] = rng.random();
+                }
+                b.truncate(rng.random_range(0..=b.len()));
+                b
+            };
+            if let Ok(r) = parse(&b) {
+                assert_eq!(b[0], 1);
+                let _ = (
+                    r.arch(),
+                    r.uuid(),
+                    r.vendor_class(),
+                    r.is_ipxe(),
+                    r.requested_ip(),
+                );
+            }
+        }
+    }
 }
