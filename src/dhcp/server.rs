@@ -482,9 +482,11 @@ pub async fn run(
                     );
                 }
             }
-            flush(&t2, &p2);
+            // fsync can take seconds on a busy disk: never on a runtime worker.
+            let (t, p) = (t2.clone(), p2.clone());
+            let _ = tokio::task::spawn_blocking(move || flush(&t, &p)).await;
         }
-        flush(&t2, &p2);
+        let _ = tokio::task::spawn_blocking(move || flush(&t2, &p2)).await;
     });
     let observe: listen::Observe = Arc::new(|_: &Engine, req: &Request, _: &PortRole| {
         matches!(
