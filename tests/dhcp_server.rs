@@ -22,7 +22,7 @@ fn lab_yaml() -> String {
          dhcp:\n  mode: server\n  subnet: 10.77.2.0/24\n  range: [10.77.2.100, 10.77.2.199]\n  \
          lease_time: 1h\n  router: 10.77.2.1\n  dns: [10.77.2.1]\n  domain: lab.test\n\
          tftp: {{root: /usr/lib/ipxe}}\nhttp: {{port: 8080, admin_port: 7480}}\n\
-         k3s: {{server_url: "https://10.77.2.1:6443"}}\nssh: {{watch: false}}\nboot: {{kernel: vmlinuz, initrds: [initrd]}}\n\
+         k3s: {{server_url: \"https://10.77.2.1:6443\"}}\nssh: {{watch: false}}\nboot: {{kernel: vmlinuz, initrds: [initrd]}}\n\
          nodes:\n  - mac: {RESERVED_MAC}\n    hostname: node-a\n    role: k3s-agent\n    ip: 10.77.2.50\n"
     )
 }
