@@ -1,14 +1,13 @@
 //! `/nocloud/<mac>/<file>`: the NoCloud data tiny-cloud fetches in its boot phase.
 //!
 //! meta-data and user-data are rendered per node (user-data with the node's secrets);
-//! vendor-data and network-config are not used by pxelab and answer 404, which
-//! tiny-cloud treats as "skip this file". user-data carries the k3s token and keys, so
+//! vendor-data and network-config are the renderer's minimal valid documents. user-data carries the k3s token and keys, so
 //! it goes only to a client that [`allowed_client`] accepts.
 
 use std::net::IpAddr;
 
-use axum::http::{header, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 
 use super::route::NoCloudFile;
 use super::Ctx;
@@ -61,20 +60,14 @@ pub(crate) async fn serve(ctx: &Ctx, mac: Mac, file: NoCloudFile) -> Response {
             let rendered = job.unwrap_or_else(|e| Err(format!("render task failed: {e}")));
             (FetchKind::UserData, rendered)
         }
-        NoCloudFile::VendorData | NoCloudFile::NetworkConfig => {
-            let what = if file == NoCloudFile::VendorData {
-                FetchKind::VendorData
-            } else {
-                FetchKind::NetworkConfig
-            };
-            ctx.fetched(Some(mac), what, 404, 0);
-            return (
-                StatusCode::NOT_FOUND,
-                [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-                "404 Not Found\n",
-            )
-                .into_response();
-        }
+        NoCloudFile::VendorData => (
+            FetchKind::VendorData,
+            Ok(crate::render::vendor_data(&lab, &node)),
+        ),
+        NoCloudFile::NetworkConfig => (
+            FetchKind::NetworkConfig,
+            Ok(crate::render::network_config(&lab, &node)),
+        ),
     };
     match rendered {
         Ok(body) => ctx.text(Some(mac), what, body),
