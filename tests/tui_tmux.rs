@@ -1,0 +1,136 @@
+//! The real binary in a real terminal (tmux): `pxelab up` on loopback ports, an unknown
+//! MAC asks for its boot script over HTTP (curl) and shows up held; keystrokes adopt it;
+//! lab.yaml gains the node with its comments intact; the next ask boots it, and the
+//! console shows it moving on. `q` quits and the terminal is given back.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+const MAC: &str = "52:54:00:7a:11:ee";
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A tmux server on its own socket, killed on drop.
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn cmd(&self, args: &[&str]) -> std::process::Output {
+        Command::new("tmux")
+            .args(["-L", &self.socket])
+            .args(args)
+            .output()
+            .expect("run tmux")
+    }
+    fn capture(&self) -> String {
+        let o = self.cmd(&["capture-pane", "-p", "-t", "lab"]);
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+    fn keys(&self, literal: &str) {
+        assert!(self.cmd(&["send-keys", "-t", "lab", "-l", literal]).status.success());
+    }
+    fn key(&self, name: &str) {
+        assert!(self.cmd(&["send-keys", "-t", "lab", name]).status.success());
+    }
+    fn wait_screen(&self, what: &str, secs: u64) -> String {
+        common::wait_for(Duration::from_secs(secs), Duration::from_millis(150), || {
+            let s = self.capture();
+            s.contains(what).then_some(s)
+        })
+        .unwrap_or_else(|| panic!("screen never showed `{what}`:\n{}", self.capture()))
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.cmd(&["kill-server"]);
+    }
+}
+
+fn curl(url: &str) -> Option<String> {
+    let o = Command::new("curl")
+        .args(["-sf", "--max-time", "3", url])
+        .output()
+        .ok()?;
+    o.status.success().then(|| String::from_utf8_lossy(&o.stdout).into_owned())
+}
+
+fn lab_text(http: u16, admin: u16) -> String {
+    format!(
+        "# tmux test lab. This comment must survive adoption.\nname: tmuxlab\nserver_address: 127.0.0.1\ndhcp:\n  mode: off   # no DHCP on a shared network\ntftp:\n  enabled: false\nhttp:\n  bind: 127.0.0.1\n  port: {http}\n  admin_port: {admin}\nboot:\n  kernel: vmlinuz-lts\n  initrds: [initramfs-lts]\n  cmdline: \"console=ttyS0 ip=dhcp\"\nssh:\n  watch: false\nunknown: hold\nnodes:\n  # the control plane\n  - mac: a0:1a:2c:c3:d4:e0\n    hostname: node-0\n    role: k3s-server\n"
+    )
+}
+
+#[test]
+fn adopt_a_held_machine_with_keystrokes() {
+    if !common::require_program("tmux") || !common::require_program("curl") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (http, admin) = (free_port(), free_port());
+    let lab = dir.path().join("lab.yaml");
+    let before = lab_text(http, admin);
+    std::fs::write(&lab, &before).unwrap();
+    let t = Tmux {
+        socket: format!("pxt-tui-{}", std::process::id()),
+    };
+    let cmdline = format!(
+        "cd {} && {} up -c lab.yaml; echo pxelab-exited-$?; sleep 60",
+        dir.path().display(),
+        std::env::var("PXELAB_BIN")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|_| common::pxelab_bin())
+            .display()
+    );
+    let o = t.cmd(&["new-session", "-d", "-s", "lab", "-x", "120", "-y", "36", &cmdline]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    t.wait_screen("tmuxlab", 15);
+
+    // An unknown machine asks for its script: it is held in the wait loop.
+    let url = format!("http://127.0.0.1:{http}/boot.ipxe?mac={MAC}");
+    let hold = common::wait_for(Duration::from_secs(15), Duration::from_millis(200), || curl(&url))
+        .expect("the HTTP server answers");
+    assert!(hold.contains("waiting to be adopted"), "{hold}");
+    t.wait_screen(MAC, 10);
+    t.wait_screen("held", 5);
+
+    // Adopt it from the keyboard: palette, dialog, Enter.
+    t.keys(&format!(":adopt {MAC}"));
+    t.key("Enter");
+    let dlg = t.wait_screen("into lab.yaml", 5);
+    assert!(dlg.contains("k3s-agent"), "{dlg}");
+    t.key("Enter");
+    let text = common::wait_for(Duration::from_secs(10), Duration::from_millis(150), || {
+        let s = std::fs::read_to_string(&lab).ok()?;
+        s.contains(MAC).then_some(s)
+    })
+    .expect("lab.yaml gains the node");
+    assert!(text.starts_with(&before), "comments and order kept:\n{text}");
+    assert!(text.contains("# the control plane") && text.contains("role: k3s-agent"), "{text}");
+    t.wait_screen("adopted", 5);
+
+    // The machine's next ask boots it; the console follows it.
+    let script = common::wait_for(Duration::from_secs(5), Duration::from_millis(200), || {
+        curl(&url).filter(|s| s.contains("kernel "))
+    })
+    .expect("the adopted machine gets its iPXE script");
+    assert!(script.starts_with("#!ipxe"), "{script}");
+    let screen = t.wait_screen("script-served", 5);
+    assert!(screen.contains("node-1") && screen.contains("k3s-agent"), "{screen}");
+
+    // q quits with status 0, and the shell's line shows on the restored main screen.
+    t.key("q");
+    let after = t.wait_screen("pxelab-exited-0", 10);
+    assert!(!after.contains("Nodes 2/2"), "alternate screen left:\n{after}");
+    assert!(!Path::new(&dir.path().join("lab.yaml.tmp")).exists());
+}
