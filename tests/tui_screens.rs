@@ -22,6 +22,9 @@ fn shot(name: &str, app: &App, snap: &Snapshot) -> String {
             _ => ("#cdd6f4", "#1e1e2e"),
         };
         let lines = capture::pango_lines(&buf, fg, bg);
+        if name == "x" {
+            return capture::text(&buf);
+        }
         std::fs::write(format!("{dir}/{name}.pango"), lines.join("\n")).unwrap();
         std::fs::write(format!("{dir}/{name}.bg"), bg).unwrap();
     }
@@ -205,4 +208,40 @@ fn light_and_high_contrast_render() {
         let s = shot(&format!("booting_{t}"), &app, &snap);
         assert!(s.contains("node-0"));
     }
+}
+
+#[test]
+fn served_files_never_show_secrets() {
+    let lab = TestLab::booting();
+    let (mut app, snap) = lab.app("dark");
+    let mac = TestLab::mac("a0:1a:2c:c3:d4:e0");
+    let secrets = pxelab::secrets::for_node(&lab.engine.lab(), mac).unwrap();
+    let mut seen_tabs = Vec::new();
+    select_mac(&mut app, &snap, "a0:1a:2c:c3:d4:e0");
+    press(&lab, &mut app, &snap, &[code(KeyCode::Enter)]);
+    let tabs = app.detail.as_ref().unwrap().served.len();
+    assert!(tabs >= 4, "script, cmdline, meta-data, user-data");
+    for _ in 0..tabs {
+        let d = app.detail.as_ref().unwrap();
+        seen_tabs.push(d.served[d.tab].title.clone());
+        let all = format!("{}\n{}", d.served[d.tab].text, shot("x", &app, &snap));
+        assert!(
+            secrets.k3s_token.len() < 8 || !all.contains(&secrets.k3s_token),
+            "token shown in {}",
+            d.served[d.tab].title
+        );
+        if let Some(pw) = &secrets.node_password {
+            assert!(!all.contains(pw.as_str()), "node password shown");
+        }
+        if let Some(k) = &secrets.host_private_key {
+            for line in k
+                .lines()
+                .filter(|l| l.len() > 20 && !l.starts_with("-----"))
+            {
+                assert!(!all.contains(line), "host private key shown");
+            }
+        }
+        press(&lab, &mut app, &snap, &[code(KeyCode::Tab)]);
+    }
+    assert!(seen_tabs.iter().any(|t| t == "user-data"), "{seen_tabs:?}");
 }

@@ -106,7 +106,7 @@ fn each_theme_colours_node_states_as_its_file_says() {
                 .unwrap_or_else(|| panic!("{mac} not shown")) as u16;
             let spec = app.theme.state.of(n.state);
             let cell = &buf[(1, y)];
-            assert_eq!(cell.symbol(), n.state.glyph());
+            assert_eq!(cell.symbol(), pxelab::tui::fmt::glyph(n.state));
             if let Some(fg) = spec.fg {
                 assert_eq!(cell.fg, paint::color(fg), "{name}: {:?} fg", n.state);
             }

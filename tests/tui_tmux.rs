@@ -37,16 +37,23 @@ impl Tmux {
         String::from_utf8_lossy(&o.stdout).into_owned()
     }
     fn keys(&self, literal: &str) {
-        assert!(self.cmd(&["send-keys", "-t", "lab", "-l", literal]).status.success());
+        assert!(self
+            .cmd(&["send-keys", "-t", "lab", "-l", literal])
+            .status
+            .success());
     }
     fn key(&self, name: &str) {
         assert!(self.cmd(&["send-keys", "-t", "lab", name]).status.success());
     }
     fn wait_screen(&self, what: &str, secs: u64) -> String {
-        common::wait_for(Duration::from_secs(secs), Duration::from_millis(150), || {
-            let s = self.capture();
-            s.contains(what).then_some(s)
-        })
+        common::wait_for(
+            Duration::from_secs(secs),
+            Duration::from_millis(150),
+            || {
+                let s = self.capture();
+                s.contains(what).then_some(s)
+            },
+        )
         .unwrap_or_else(|| panic!("screen never showed `{what}`:\n{}", self.capture()))
     }
 }
@@ -62,7 +69,9 @@ fn curl(url: &str) -> Option<String> {
         .args(["-sf", "--max-time", "3", url])
         .output()
         .ok()?;
-    o.status.success().then(|| String::from_utf8_lossy(&o.stdout).into_owned())
+    o.status
+        .success()
+        .then(|| String::from_utf8_lossy(&o.stdout).into_owned())
 }
 
 fn lab_text(http: u16, admin: u16) -> String {
@@ -92,14 +101,26 @@ fn adopt_a_held_machine_with_keystrokes() {
             .unwrap_or_else(|_| common::pxelab_bin())
             .display()
     );
-    let o = t.cmd(&["new-session", "-d", "-s", "lab", "-x", "120", "-y", "36", &cmdline]);
+    let o = t.cmd(&[
+        "new-session",
+        "-d",
+        "-s",
+        "lab",
+        "-x",
+        "120",
+        "-y",
+        "36",
+        &cmdline,
+    ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     t.wait_screen("tmuxlab", 15);
 
     // An unknown machine asks for its script: it is held in the wait loop.
     let url = format!("http://127.0.0.1:{http}/boot.ipxe?mac={MAC}");
-    let hold = common::wait_for(Duration::from_secs(15), Duration::from_millis(200), || curl(&url))
-        .expect("the HTTP server answers");
+    let hold = common::wait_for(Duration::from_secs(15), Duration::from_millis(200), || {
+        curl(&url)
+    })
+    .expect("the HTTP server answers");
     assert!(hold.contains("waiting to be adopted"), "{hold}");
     t.wait_screen(MAC, 10);
     t.wait_screen("held", 5);
@@ -115,8 +136,14 @@ fn adopt_a_held_machine_with_keystrokes() {
         s.contains(MAC).then_some(s)
     })
     .expect("lab.yaml gains the node");
-    assert!(text.starts_with(&before), "comments and order kept:\n{text}");
-    assert!(text.contains("# the control plane") && text.contains("role: k3s-agent"), "{text}");
+    assert!(
+        text.starts_with(&before),
+        "comments and order kept:\n{text}"
+    );
+    assert!(
+        text.contains("# the control plane") && text.contains("role: k3s-agent"),
+        "{text}"
+    );
     t.wait_screen("adopted", 5);
 
     // The machine's next ask boots it; the console follows it.
@@ -126,11 +153,17 @@ fn adopt_a_held_machine_with_keystrokes() {
     .expect("the adopted machine gets its iPXE script");
     assert!(script.starts_with("#!ipxe"), "{script}");
     let screen = t.wait_screen("script-served", 5);
-    assert!(screen.contains("node-1") && screen.contains("k3s-agent"), "{screen}");
+    assert!(
+        screen.contains("node-1") && screen.contains("k3s-agent"),
+        "{screen}"
+    );
 
     // q quits with status 0, and the shell's line shows on the restored main screen.
     t.key("q");
     let after = t.wait_screen("pxelab-exited-0", 10);
-    assert!(!after.contains("Nodes 2/2"), "alternate screen left:\n{after}");
+    assert!(
+        !after.contains("Nodes 2/2"),
+        "alternate screen left:\n{after}"
+    );
     assert!(!Path::new(&dir.path().join("lab.yaml.tmp")).exists());
 }

@@ -39,6 +39,15 @@ pub fn clock(at_ms: u64, tz_offset_s: i32) -> String {
     format!("{:02}:{:02}:{:02}", d / 3600, (d % 3600) / 60, d % 60)
 }
 
+/// The glyph the console shows for a state: the engine's, except held, whose pause sign
+/// is drawn double-width by many fonts.
+pub fn glyph(s: crate::engine::NodeState) -> &'static str {
+    match s {
+        crate::engine::NodeState::Held => "◆",
+        s => s.glyph(),
+    }
+}
+
 /// Cuts `s` to at most `n` characters, marking the cut with `…`.
 pub fn cut(s: &str, n: usize) -> String {
     if s.chars().count() <= n {

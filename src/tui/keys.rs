@@ -331,7 +331,7 @@ pub const KEYS: &[Binding] = &[
         K::ch('D'),
         A::Forget,
         C::Nodes,
-        "forget: remove the node from lab.yaml",
+        "forget: remove from lab.yaml",
         Some("forget"),
         true,
     ),

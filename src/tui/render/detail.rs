@@ -147,7 +147,7 @@ pub fn render(app: &App, snap: &Snapshot, f: &mut Frame, area: Rect) {
         }
     }
     title.push(Span::styled(
-        format!("{} {}", state.glyph(), state.name()),
+        format!("{} {}", fmt::glyph(state), state.name()),
         st,
     ));
     if let Some(t) = rec.and_then(|r| r.boot_started_ms) {
@@ -175,7 +175,7 @@ pub fn render(app: &App, snap: &Snapshot, f: &mut Frame, area: Rect) {
     ))];
     match rec {
         Some(r) if r.state == NodeState::Held => {
-            lines.push(Line::from(Span::styled("⏸ held in the iPXE wait loop", st)));
+            lines.push(Line::from(Span::styled("◆ held in the iPXE wait loop", st)));
             lines.push(Line::from(Span::styled(
                 "  press a to adopt it",
                 style(ui.muted),

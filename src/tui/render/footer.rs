@@ -53,7 +53,7 @@ pub fn flash(app: &App, snap: &Snapshot, f: &mut Frame, area: Rect) {
                         .unwrap_or(0);
                     if held > 0 {
                         Line::from(Span::styled(
-                        format!(" ⏸ {held} machine(s) waiting to be adopted: select one and press a"),
+                        format!(" ◆ {held} machine(s) waiting to be adopted: select one and press a"),
                         style(ui.flash_warn),
                     ))
                     } else {

@@ -39,18 +39,29 @@ pub fn render(app: &App, snap: &Snapshot, f: &mut Frame, area: Rect) {
     let mut l2 = vec![Span::styled(format!(" {} nodes ", snap.nodes.len()), hs)];
     for s in NodeState::ALL {
         if let Some(n) = snap.counts.get(s.name()).filter(|n| **n > 0) {
-            l2.push(Span::styled("  ", hs));
+            l2.push(Span::styled(" ", hs));
             let st = hs.patch(style(app.theme.state.of(s)));
-            l2.push(Span::styled(format!("{} {n} {}", s.glyph(), s.name()), st));
+            l2.push(Span::styled(
+                format!("{} {n} {}", crate::tui::fmt::glyph(s), s.name()),
+                st,
+            ));
         }
     }
     let right = format!(
-        "dropped {} · refused {} · events {} ",
+        "  dropped {} · refused {} · events {} ",
         snap.dhcp_dropped,
         snap.http_refused + snap.tftp_refused,
         snap.events
     );
     let used: usize = l2.iter().map(|s| s.content.chars().count()).sum();
+    let mut right = right;
+    if used + right.chars().count() > area.width as usize {
+        right = format!(
+            "  drop {} · ref {} ",
+            snap.dhcp_dropped,
+            snap.http_refused + snap.tftp_refused
+        );
+    }
     let pad = (area.width as usize).saturating_sub(used + right.chars().count());
     l2.push(Span::styled(" ".repeat(pad), hs));
     l2.push(Span::styled(right, hs));

@@ -20,43 +20,70 @@ use crate::tui::app::App;
 use crate::tui::keys;
 use crate::tui::paint::style;
 use crate::tui::palette::COMMANDS;
+use crate::tui::theme::StyleSpec;
 
 /// Draws the help over `body`.
 pub fn render(app: &App, scroll: u16, f: &mut Frame, body: Rect) {
     let ui = &app.theme.ui;
     let d = style(ui.dialog);
-    let mut lines: Vec<Line> = Vec::new();
-    let sections = keys::help();
-    let half = sections.len().div_ceil(2);
-    let col = |secs: &[(keys::Context, Vec<keys::HelpRow>)]| {
-        let mut out: Vec<Line> = Vec::new();
-        for (ctx, rows) in secs {
-            out.push(Line::from(Span::styled(
-                ctx.title(),
-                d.patch(style(ui.title)),
-            )));
-            for (k, h, danger) in rows {
-                let ks = if *danger {
-                    d.patch(style(ui.danger))
-                } else {
-                    d.patch(style(ui.footer_key))
-                };
-                let mut l = vec![
-                    Span::styled(format!("  {:<14}", k), ks),
-                    Span::styled(h.to_string(), d),
-                ];
-                if *danger {
-                    l.push(Span::styled(" (asks first)", d.patch(style(ui.danger))));
-                }
-                out.push(Line::from(l));
+    let keyst = d.patch(style(StyleSpec {
+        bg: None,
+        ..ui.footer_key
+    }));
+    let dangerst = d.patch(style(StyleSpec {
+        bg: None,
+        ..ui.danger
+    }));
+    let head = d.patch(style(StyleSpec {
+        bg: None,
+        ..ui.title
+    }));
+    // Sections as blocks of lines, then two columns balanced by line count.
+    let mut blocks: Vec<Vec<Line>> = Vec::new();
+    for (ctx, rows) in keys::help() {
+        let mut b = vec![Line::from(Span::styled(ctx.title(), head))];
+        for (k, h, danger) in rows {
+            let mut l = vec![
+                Span::styled(format!("  {k:<14}"), if danger { dangerst } else { keyst }),
+                Span::styled(h.to_string(), d),
+            ];
+            if danger {
+                l.push(Span::styled(" (asks)", dangerst));
             }
+            b.push(Line::from(l));
         }
-        out
-    };
-    let left = col(&sections[..half]);
-    let right = col(&sections[half..]);
-    let w = body.width.saturating_sub(4).min(150);
-    let colw = (w as usize).saturating_sub(4) / 2;
+        blocks.push(b);
+    }
+    let mut cmds = vec![Line::from(Span::styled(
+        "Commands (: then Tab completes)",
+        head,
+    ))];
+    for c in COMMANDS {
+        cmds.push(Line::from(vec![
+            Span::styled(format!("  :{:<7}{:<10}", c.name, c.arg), keyst),
+            Span::styled(format!("aliases {}", c.aliases.join(" ")), d),
+        ]));
+    }
+    cmds.push(Line::from(Span::styled(
+        "/text filters, /!text inverts",
+        d.patch(style(StyleSpec {
+            bg: None,
+            ..ui.muted
+        })),
+    )));
+    blocks.push(cmds);
+    let total: usize = blocks.iter().map(Vec::len).sum();
+    let (mut left, mut right): (Vec<Line>, Vec<Line>) = (Vec::new(), Vec::new());
+    for b in blocks {
+        if left.len() + b.len() / 2 <= total / 2 {
+            left.extend(b);
+        } else {
+            right.extend(b);
+        }
+    }
+    let w = body.width.saturating_sub(2).min(150);
+    let colw = (w as usize).saturating_sub(3) / 2;
+    let mut lines: Vec<Line> = Vec::new();
     for i in 0..left.len().max(right.len()) {
         let mut spans: Vec<Span> = Vec::new();
         let mut used = 0;
@@ -67,35 +94,21 @@ pub fn render(app: &App, scroll: u16, f: &mut Frame, body: Rect) {
                 spans.push(Span::styled(t, s.style));
             }
         }
-        spans.push(Span::styled(" ".repeat(colw.saturating_sub(used) + 2), d));
+        spans.push(Span::styled(" ".repeat(colw.saturating_sub(used) + 1), d));
         if let Some(r) = right.get(i) {
-            spans.extend(r.spans.iter().cloned());
+            let mut used = 0;
+            for s in &r.spans {
+                let t = crate::tui::fmt::cut(&s.content, colw.saturating_sub(used));
+                used += t.chars().count();
+                spans.push(Span::styled(t, s.style));
+            }
         }
         lines.push(Line::from(spans));
     }
-    lines.push(Line::default());
-    lines.push(Line::from(Span::styled(
-        "Commands (type : then Tab to complete)",
-        d.patch(style(ui.title)),
-    )));
-    for c in COMMANDS {
-        lines.push(Line::from(vec![
-            Span::styled(
-                format!("  :{:<8}{:<11}", c.name, c.arg),
-                d.patch(style(ui.footer_key)),
-            ),
-            Span::styled(format!("{}  (aliases: {})", c.help, c.aliases.join(" ")), d),
-        ]));
-    }
-    lines.push(Line::default());
-    lines.push(Line::from(Span::styled(
-        "Filter: / then text; a leading ! shows what does NOT match. Themes: --theme, lab.yaml theme:, :theme.",
-        d.patch(style(ui.muted)),
-    )));
     let h = (lines.len() as u16 + 2).min(body.height);
     let r = centered(body, w, h);
     let block = Block::bordered()
-        .title(" Keys · generated from the key table · dangerous ones ask first ")
+        .title(" Keys · from the key table · j/k scroll · Esc closes ")
         .border_style(style(ui.dialog_border))
         .style(d);
     f.render_widget(Clear, r);

@@ -140,7 +140,7 @@ fn nodes(app: &App, snap: &Snapshot, f: &mut Frame, area: Rect) {
                 .map(|t| fmt::age(app.now_ms.saturating_sub(t)))
                 .unwrap_or_else(|| "-".into());
             let mut row = Row::new(vec![
-                Cell::from(Span::styled(n.state.glyph(), st)),
+                Cell::from(Span::styled(fmt::glyph(n.state), st)),
                 host,
                 Cell::from(n.mac.to_string()),
                 Cell::from(n.role.clone().unwrap_or_else(|| "-".into())),
