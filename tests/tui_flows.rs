@@ -1,0 +1,230 @@
+//! Console flows in-process, effects carried out against a real Engine and lab.yaml:
+//! adopt from the keyboard, the confirmation of dangerous actions, the theme choice.
+
+mod tui_support;
+
+use crossterm::event::KeyCode;
+use pxelab::engine::Snapshot;
+use pxelab::tui::app::{App, Effect, Focus, Level, Overlay};
+use pxelab::tui::effects;
+use tui_support::*;
+
+fn press(
+    lab: &TestLab,
+    app: &mut App,
+    snap: &Snapshot,
+    keys: &[crossterm::event::KeyEvent],
+) -> Vec<Effect> {
+    let mut all = Vec::new();
+    for k in keys {
+        app.sync(snap);
+        for fx in app.on_key(k) {
+            all.push(fx.clone());
+            if let Some(job) = effects::perform(&lab.engine, app, fx) {
+                let (lvl, msg) = job();
+                app.flash(lvl, msg);
+            }
+        }
+    }
+    all
+}
+
+fn select(app: &mut App, snap: &Snapshot, mac: &str) {
+    app.sync(snap);
+    let m = TestLab::mac(mac);
+    app.selected = app.rows.iter().position(|r| r.mac == m).unwrap();
+    // Move once down and up so the App records the selection the normal way.
+    app.on_key(&code(KeyCode::Up));
+    app.on_key(&code(KeyCode::Down));
+    if app.selected_mac() != Some(m) {
+        app.on_key(&code(KeyCode::Up));
+    }
+    assert_eq!(app.selected_mac(), Some(m));
+}
+
+#[test]
+fn adopt_from_the_keyboard_writes_lab_yaml_keeping_comments() {
+    let lab = TestLab::booting();
+    let before = std::fs::read_to_string(&lab.path).unwrap();
+    let (mut app, snap) = lab.app("dark");
+    select(&mut app, &snap, HELD);
+    // a, pick k3s-server (Up), Tab to hostname, edit it, Enter.
+    press(
+        &lab,
+        &mut app,
+        &snap,
+        &[key('a'), code(KeyCode::Up), code(KeyCode::Tab)],
+    );
+    for _ in 0..20 {
+        press(&lab, &mut app, &snap, &[code(KeyCode::Backspace)]);
+    }
+    let fx = press(
+        &lab,
+        &mut app,
+        &snap,
+        &[key('c'), key('p'), key('-'), key('2'), code(KeyCode::Enter)],
+    );
+    assert!(
+        matches!(&fx[..], [Effect::Adopt { role, hostname, .. }] if role == "k3s-server" && hostname == "cp-2"),
+        "{fx:?}"
+    );
+    let after = std::fs::read_to_string(&lab.path).unwrap();
+    assert!(
+        after.starts_with(&before),
+        "comments and order kept:\n{after}"
+    );
+    assert!(
+        after.contains(HELD) && after.contains("hostname: cp-2"),
+        "{after}"
+    );
+    let f = app.flash.clone().unwrap();
+    assert_eq!(f.level, Level::Info, "{}", f.text);
+    assert!(f.text.contains("cp-2"), "{}", f.text);
+    assert!(app.overlay.is_none());
+}
+
+#[test]
+fn a_bad_hostname_keeps_the_dialog_open() {
+    let lab = TestLab::booting();
+    let (mut app, snap) = lab.app("dark");
+    select(&mut app, &snap, HELD);
+    press(
+        &lab,
+        &mut app,
+        &snap,
+        &[key('a'), code(KeyCode::Tab), key('_'), code(KeyCode::Enter)],
+    );
+    match &app.overlay {
+        Some(Overlay::Dialog(d)) => assert!(d
+            .error
+            .as_deref()
+            .unwrap_or("")
+            .contains("not a valid hostname")),
+        o => panic!("dialog closed: {o:?}"),
+    }
+    press(&lab, &mut app, &snap, &[code(KeyCode::Esc)]);
+    assert!(app.overlay.is_none());
+    assert!(!std::fs::read_to_string(&lab.path).unwrap().contains(HELD));
+}
+
+#[test]
+fn dangerous_actions_ask_first() {
+    let lab = TestLab::booting();
+    let (mut app, snap) = lab.app("dark");
+    select(&mut app, &snap, "a0:1a:2c:c3:d4:e5");
+    // Forget: D asks; n cancels; nothing changes.
+    let fx = press(&lab, &mut app, &snap, &[key('D')]);
+    assert!(fx.is_empty());
+    assert!(matches!(app.overlay, Some(Overlay::Confirm(_))));
+    press(&lab, &mut app, &snap, &[key('n')]);
+    assert!(app.overlay.is_none());
+    assert!(std::fs::read_to_string(&lab.path)
+        .unwrap()
+        .contains("node-5"));
+    // D then y forgets (or reports why not, if the engine refuses).
+    let fx = press(&lab, &mut app, &snap, &[key('D'), key('y')]);
+    assert_eq!(fx, vec![Effect::Forget(TestLab::mac("a0:1a:2c:c3:d4:e5"))]);
+    let f = app.flash.clone().unwrap();
+    let text = std::fs::read_to_string(&lab.path).unwrap();
+    match f.level {
+        Level::Info => assert!(!text.contains("node-5"), "{text}"),
+        _ => assert!(f.text.contains("forget failed"), "{}", f.text),
+    }
+    // Reboot asks too, then says what happened.
+    let fx = press(&lab, &mut app, &snap, &[key('R'), key('y')]);
+    assert_eq!(fx.len(), 1);
+    assert!(app.flash.is_some());
+}
+
+#[test]
+fn adopt_refuses_known_nodes_and_change_refuses_unknown() {
+    let lab = TestLab::booting();
+    let (mut app, snap) = lab.app("dark");
+    select(&mut app, &snap, "a0:1a:2c:c3:d4:e0");
+    assert!(press(&lab, &mut app, &snap, &[key('a')]).is_empty());
+    assert!(app
+        .flash
+        .as_ref()
+        .unwrap()
+        .text
+        .contains("already in the lab"));
+    select(&mut app, &snap, HELD);
+    assert!(press(&lab, &mut app, &snap, &[key('r')]).is_empty());
+    assert!(app.flash.as_ref().unwrap().text.contains("press a"));
+}
+
+#[test]
+fn palette_commands_and_aliases() {
+    let lab = TestLab::booting();
+    let (mut app, snap) = lab.app("dark");
+    for c in ":ev\n".chars() {
+        let k = if c == '\n' {
+            code(KeyCode::Enter)
+        } else {
+            key(c)
+        };
+        press(&lab, &mut app, &snap, &[k]);
+    }
+    assert_eq!(app.focus, Focus::Events);
+    let fx = press(
+        &lab,
+        &mut app,
+        &snap,
+        &[key(':'), key('q'), code(KeyCode::Enter)],
+    );
+    assert_eq!(fx, vec![Effect::Quit]);
+    let mut app2 = lab.app("dark").0;
+    press(
+        &lab,
+        &mut app2,
+        &snap,
+        &[
+            key(':'),
+            key('t'),
+            key('h'),
+            key(' '),
+            key('n'),
+            key('o'),
+            code(KeyCode::Enter),
+        ],
+    );
+    assert_eq!(
+        app2.flash.as_ref().unwrap().level,
+        Level::Error,
+        "unknown theme refused"
+    );
+    assert_eq!(app2.theme.name, "dark");
+}
+
+#[test]
+fn theme_comes_from_cli_then_lab_yaml_then_default() {
+    let lab = TestLab::new(&format!("{LAB_HEAD}theme: high-contrast\n"));
+    assert_eq!(
+        pxelab::tui::choose_theme(None, &lab.engine).unwrap().name,
+        "high-contrast"
+    );
+    assert_eq!(
+        pxelab::tui::choose_theme(Some("light"), &lab.engine)
+            .unwrap()
+            .name,
+        "light"
+    );
+    let plain = TestLab::new(LAB_HEAD);
+    assert_eq!(
+        pxelab::tui::choose_theme(None, &plain.engine).unwrap().name,
+        "dark"
+    );
+    let bad = TestLab::new(&format!("{LAB_HEAD}theme: mine.yaml\n"));
+    std::fs::write(
+        bad.dir.path().join("mine.yaml"),
+        "base: dark\nstate:\n  ready: nope\n",
+    )
+    .unwrap();
+    let e = pxelab::tui::choose_theme(None, &bad.engine)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("mine.yaml:3:") && e.contains("state.ready"),
+        "{e}"
+    );
+}
