@@ -48,13 +48,8 @@ fn adopt_from_the_keyboard_writes_lab_yaml_keeping_comments() {
     let before = std::fs::read_to_string(&lab.path).unwrap();
     let (mut app, snap) = lab.app("dark");
     select(&mut app, &snap, HELD);
-    // a, pick k3s-server (Up), Tab to hostname, edit it, Enter.
-    press(
-        &lab,
-        &mut app,
-        &snap,
-        &[key('a'), code(KeyCode::Up), code(KeyCode::Tab)],
-    );
+    // a (k3s-agent preselected), Tab to hostname, edit it, Enter.
+    press(&lab, &mut app, &snap, &[key('a'), code(KeyCode::Tab)]);
     for _ in 0..20 {
         press(&lab, &mut app, &snap, &[code(KeyCode::Backspace)]);
     }
@@ -65,7 +60,7 @@ fn adopt_from_the_keyboard_writes_lab_yaml_keeping_comments() {
         &[key('c'), key('p'), key('-'), key('2'), code(KeyCode::Enter)],
     );
     assert!(
-        matches!(&fx[..], [Effect::Adopt { role, hostname, .. }] if role == "k3s-server" && hostname == "cp-2"),
+        matches!(&fx[..], [Effect::Adopt { role, hostname, .. }] if role == "k3s-agent" && hostname == "cp-2"),
         "{fx:?}"
     );
     let after = std::fs::read_to_string(&lab.path).unwrap();
