@@ -17,9 +17,10 @@ fn big_lab(n: usize) -> TestLab {
     text.push_str("nodes:\n");
     for i in 0..n {
         text.push_str(&format!(
-            "  - mac: 02:00:00:00:{:02x}:{:02x}\n    hostname: n{i:04}\n    role: k3s-agent\n",
+            "  - mac: 02:00:00:00:{:02x}:{:02x}\n    hostname: n{i:04}\n    role: {}\n",
             i / 256,
-            i % 256
+            i % 256,
+            if i == 0 { "k3s-server" } else { "k3s-agent" }
         ));
     }
     TestLab::new(&text)
