@@ -105,12 +105,17 @@ fn up_json_lines_then_adopt_and_nodes_through_the_admin_api() {
     let mut up = Up::start(&lab, true);
     let http_up = format!("127.0.0.1:{}", lab.port);
     let admin_up = format!("127.0.0.1:{}", lab.admin_port);
-    up.line("server-up http", |l| {
-        l.contains("\"server-up\"") && l.contains("\"http\"") && l.contains(&http_up)
-    });
-    up.line("server-up admin", |l| {
-        l.contains("\"server-up\"") && l.contains("\"admin\"") && l.contains(&admin_up)
-    });
+    // The servers start concurrently: their `server-up` lines come in either order.
+    let (mut http_seen, mut admin_seen) = (false, false);
+    for _ in 0..8 {
+        if http_seen && admin_seen {
+            break;
+        }
+        let l = up.line("server-up http and admin", |l| l.contains("\"server-up\""));
+        http_seen |= l.contains("\"http\"") && l.contains(&http_up);
+        admin_seen |= l.contains("\"admin\"") && l.contains(&admin_up);
+    }
+    assert!(http_seen && admin_seen, "lines: {:?}", up.seen);
 
     let g = curl(&format!("{}/boot.ipxe?mac={NODE1}", lab.base()), &[]);
     assert_eq!(g.status, 200);
