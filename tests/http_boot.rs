@@ -477,3 +477,56 @@ fn busybox_wget_fetches_nocloud_as_tiny_cloud_does() {
         );
     }
 }
+
+#[test]
+fn uefi_http_boot_gets_the_ipxe_binary_from_the_tftp_root() {
+    let Some(mut s) = server() else { return };
+    let lab = s.engine.lab();
+    // The URL DHCP hands an x64 UEFI HTTP-boot client (option 93 = 16).
+    let bin = pxelab::dhcp::boot::binary_for_arch(&lab, 16).expect("x64 UEFI has a binary");
+    let url = format!("{}/ipxe/{bin}", lab.http_base());
+    let want = s.lab.tftp_file("ipxe.efi");
+
+    let g = curl(&url, &[]);
+    assert_eq!(g.status, 200, "{url}");
+    assert_eq!(g.body, want);
+    assert_eq!(g.header("content-length").unwrap(), want.len().to_string());
+    assert_eq!(
+        fetched(&s.outcome(), None),
+        (FetchKind::Ipxe, 200, want.len() as u64)
+    );
+
+    // Firmware that resumes: one range.
+    let g = curl(&url, &["-r", "4096-8191"]);
+    assert_eq!((g.status, g.body.as_slice()), (206, &want[4096..8192]));
+    assert_eq!(fetched(&s.outcome(), None), (FetchKind::Ipxe, 206, 4096));
+
+    // Once a machine fetched its script from this address, the binary is its.
+    let g = curl(&format!("{}/boot/{NODE1}.ipxe", s.lab.base()), &[]);
+    assert_eq!(g.status, 200);
+    s.outcome();
+    let g = curl(&format!("{}/ipxe/undionly.kpxe", s.lab.base()), &[]);
+    assert_eq!(g.body, s.lab.tftp_file("undionly.kpxe"));
+    assert_eq!(
+        fetched(&s.outcome(), Some(NODE1)),
+        (FetchKind::Ipxe, 200, 70_000)
+    );
+
+    // Only files of the TFTP root, nothing outside it, nothing that is not a file.
+    for (p, want) in [
+        ("/ipxe/nope.efi", 404),
+        ("/ipxe/../lab.yaml", 400),
+        ("/ipxe/%2e%2e/secret.txt", 400),
+        ("/ipxe/..%2fassets%2fvmlinuz-lts", 400),
+        ("/ipxe/%2fetc%2fpasswd", 404),
+        ("/ipxe/", 404),
+        ("/ipxe", 404),
+    ] {
+        let g = curl(&format!("{}{p}", s.lab.base()), &["--path-as-is"]);
+        assert_eq!(g.status, want, "{p}");
+        assert!(!g.text().contains(SECRET), "{p} leaked");
+        let ev = s.outcome();
+        assert!(matches!(&ev.kind, EventKind::Refused { .. }), "{p}: {ev:?}");
+    }
+    s.no_more_outcomes();
+}

@@ -77,6 +77,8 @@ pub enum FetchKind {
     Modloop,
     /// Another boot asset (apkovl, …).
     Asset,
+    /// An iPXE binary fetched over HTTP by UEFI HTTP-boot firmware.
+    Ipxe,
     /// NoCloud meta-data.
     MetaData,
     /// NoCloud user-data.

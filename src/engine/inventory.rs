@@ -129,7 +129,11 @@ impl NodeRecord {
             // (a meta-data fetch from elsewhere would otherwise unlock its user-data).
             let boot_file = matches!(
                 what,
-                FetchKind::Script | FetchKind::Kernel | FetchKind::Initrd | FetchKind::Modloop
+                FetchKind::Script
+                    | FetchKind::Ipxe
+                    | FetchKind::Kernel
+                    | FetchKind::Initrd
+                    | FetchKind::Modloop
             );
             if boot_file && (200..300).contains(status) {
                 self.seen_ip = Some(*client);

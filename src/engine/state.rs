@@ -149,6 +149,7 @@ pub fn transition(current: NodeState, kind: &EventKind) -> Option<NodeState> {
         EventKind::NodeAdopted { .. } => return Some(S::Adopted),
         EventKind::HttpFetch { what, status, .. } if (200..300).contains(status) => match what {
             FetchKind::Script => S::ScriptServed,
+            FetchKind::Ipxe => S::IpxeLoaded,
             FetchKind::Kernel => S::Kernel,
             FetchKind::Initrd => S::Initrd,
             FetchKind::MetaData

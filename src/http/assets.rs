@@ -1,10 +1,13 @@
-//! `/assets/<name>`: boot files named in lab.yaml, streamed from the assets folder.
+//! Files streamed from disk: `/assets/<name>` (boot files named in lab.yaml, from the
+//! assets folder) and `/ipxe/<binary>` (iPXE binaries from the TFTP root, for UEFI
+//! HTTP-boot firmware, which DHCP points there when option 93 is 16 or 19).
 //!
-//! Only names listed in `boot:` (kernel, initrds, modloop, extra) or in a node's
-//! overrides are served, and only if the file, with symlinks resolved, lies inside the
-//! assets folder. Bodies are streamed from disk in 256 KiB chunks ([`super::chunks`],
-//! never read whole), with Content-Length, HEAD, one Range (206/416), Last-Modified and
-//! an ETag.
+//! Under `/assets/` only names listed in `boot:` (kernel, initrds, modloop, extra) or in
+//! a node's overrides are served, and only if the file, with symlinks resolved, lies
+//! inside the assets folder. Under `/ipxe/` the name is policed like a TFTP file name
+//! ([`crate::tftp::path::resolve`]): relative, plain components only. Bodies are
+//! streamed from disk in 256 KiB chunks ([`super::chunks`], never read whole), with
+//! Content-Length, HEAD, one Range (206/416), Last-Modified and an ETag.
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -21,6 +24,7 @@ use super::Ctx;
 use crate::config::Lab;
 use crate::engine::{EventKind, FetchKind};
 use crate::mac::Mac;
+use crate::tftp::path::PathRefused;
 
 /// Assets at least this big get an `http-start` event before their body.
 pub const START_EVENT_BYTES: u64 = 1 << 20;
@@ -98,8 +102,39 @@ pub(crate) async fn serve(ctx: &Ctx, name: &str, from_query: Option<Mac>) -> Res
         Ok(p) => p,
         Err(reason) => return ctx.refuse(mac, StatusCode::NOT_FOUND, reason),
     };
+    stream_file(ctx, &path, kind, mac).await
+}
+
+/// Serves an iPXE binary from the TFTP root to UEFI HTTP-boot firmware.
+pub(crate) async fn serve_ipxe(ctx: &Ctx, name: &str) -> Response {
+    let lab = ctx.engine.lab();
+    let mac = attribute(ctx, None);
+    let root = lab.resolve(&lab.file.tftp.root);
+    let wanted = name.to_string();
+    let resolved =
+        tokio::task::spawn_blocking(move || crate::tftp::path::resolve(&root, &wanted)).await;
+    match resolved {
+        Ok(Ok(path)) => stream_file(ctx, &path, FetchKind::Ipxe, mac).await,
+        Ok(Err(PathRefused::Traversal(_))) => {
+            ctx.refuse(mac, StatusCode::BAD_REQUEST, "path traversal")
+        }
+        Ok(Err(PathRefused::NotFound(_))) => ctx.refuse(
+            mac,
+            StatusCode::NOT_FOUND,
+            "no such iPXE binary in the TFTP root",
+        ),
+        Err(_) => ctx.refuse(
+            mac,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "cannot look up the iPXE binary",
+        ),
+    }
+}
+
+/// Streams `path` as `kind` with Content-Length, HEAD, Range and validators.
+async fn stream_file(ctx: &Ctx, path: &Path, kind: FetchKind, mac: Option<Mac>) -> Response {
     let opened = async {
-        let f = tokio::fs::File::open(&path).await?;
+        let f = tokio::fs::File::open(path).await?;
         let meta = f.metadata().await?;
         Ok::<_, std::io::Error>((f, meta))
     }

@@ -238,6 +238,7 @@ async fn dispatch(
         Route::BootScript(Err(e)) => ctx.refuse(None, StatusCode::BAD_REQUEST, &e.to_string()),
         Route::BootScript(Ok(mac)) => script::serve(&ctx, mac).await,
         Route::Asset { name, mac } => assets::serve(&ctx, &name, mac).await,
+        Route::Ipxe { name } => assets::serve_ipxe(&ctx, &name).await,
         Route::NoCloud { mac: Err(e), .. } => {
             ctx.refuse(None, StatusCode::BAD_REQUEST, &e.to_string())
         }

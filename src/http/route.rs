@@ -10,6 +10,7 @@
 //! /boot.ipxe?mac=<mac>          BootScript
 //! /boot/<mac>.ipxe, /boot/<mac> BootScript
 //! /assets/<name>[?mac=<mac>]    Asset
+//! /ipxe/<binary>                Ipxe      (UEFI HTTP boot, from the TFTP root)
 //! /nocloud/<mac>/<file>         NoCloud   (also //<file>)
 //! ```
 
@@ -52,6 +53,12 @@ pub enum Route {
         name: String,
         /// The MAC from the query.
         mac: Option<Mac>,
+    },
+    /// An iPXE binary from the TFTP root (UEFI HTTP-boot firmware), by file name
+    /// (decoded, `/`-joined segments).
+    Ipxe {
+        /// The file name as asked for.
+        name: String,
     },
     /// NoCloud data for a MAC.
     NoCloud {
@@ -167,6 +174,9 @@ pub fn route(path: &str, query: Option<&str>) -> Route {
                 .and_then(Result::ok)
                 .and_then(|v| parse_mac(&v).ok()),
         },
+        ["ipxe", rest @ ..] if !rest.is_empty() => Route::Ipxe {
+            name: rest.join("/"),
+        },
         ["nocloud", mac, file] => Route::NoCloud {
             mac: parse_mac(mac),
             file: NoCloudFile::parse(file),
@@ -231,6 +241,27 @@ mod tests {
         assert_eq!(
             route("/boot/zz.ipxe", None),
             Route::BootScript(Err(BadRequest::MalformedMac))
+        );
+    }
+
+    #[test]
+    fn ipxe_binaries_for_http_boot() {
+        assert_eq!(
+            route("/ipxe/ipxe.efi", None),
+            Route::Ipxe {
+                name: "ipxe.efi".into()
+            }
+        );
+        assert_eq!(
+            route("/ipxe/arm64/ipxe.efi", Some("x=1")),
+            Route::Ipxe {
+                name: "arm64/ipxe.efi".into()
+            }
+        );
+        assert_eq!(route("/ipxe", None), Route::NotFound);
+        assert_eq!(
+            route("/ipxe/%2e%2e/lab.yaml", None),
+            Route::Bad(BadRequest::Traversal)
         );
     }
 

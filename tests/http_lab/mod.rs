@@ -65,6 +65,10 @@ impl TempLab {
         std::fs::write(assets.join("unlisted.bin"), SECRET).unwrap();
         std::fs::write(dir.path().join("secret.txt"), SECRET).unwrap();
         std::os::unix::fs::symlink("../secret.txt", assets.join("escape")).unwrap();
+        let tftproot = dir.path().join("tftproot");
+        std::fs::create_dir(&tftproot).unwrap();
+        std::fs::write(tftproot.join("ipxe.efi"), pattern(300_000, 6)).unwrap();
+        std::fs::write(tftproot.join("undionly.kpxe"), pattern(70_000, 7)).unwrap();
         let port = free_port();
         let admin_port = free_port();
         let yaml = format!(
@@ -72,7 +76,7 @@ impl TempLab {
 name: httptest\n\
 server_address: 127.0.0.1\n\
 dhcp:\n  mode: off\n\
-tftp:\n  enabled: false\n\
+tftp:\n  enabled: false\n  root: tftproot\n\
 http:\n  bind: 127.0.0.1\n  port: {port}\n  admin_port: {admin_port}\n\
 ssh:\n  watch: false\n\
 boot:\n  assets_dir: assets\n  kernel: vmlinuz-lts\n  initrds: [initramfs-lts]\n  modloop: modloop-lts\n  extra: [node.apkovl.tar.gz, escape]\n  cmdline: \"console=ttyS0 ip=dhcp\"\n\
@@ -116,6 +120,11 @@ nodes:\n  - mac: {NODE1}\n    hostname: node-1\n    role: k3s-server\n  - mac: {
 
     pub fn asset(&self, name: &str) -> Vec<u8> {
         std::fs::read(self.dir.path().join("assets").join(name)).unwrap()
+    }
+
+    /// A file of the TFTP root (the iPXE binaries).
+    pub fn tftp_file(&self, name: &str) -> Vec<u8> {
+        std::fs::read(self.dir.path().join("tftproot").join(name)).unwrap()
     }
 }
 
