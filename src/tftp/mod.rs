@@ -14,6 +14,9 @@
 //! report the negotiated block and window sizes or how a transfer ended, and it ignores
 //! a client's ERROR packet (an aborted size probe keeps resending for up to 100 × 3 s).
 //! The protocol is small; this module implements the read side with those events.
+//! Requests are received on the async runtime; each accepted transfer's send/ACK loop
+//! then runs on a thread of its own with a blocking socket ([`transfer::send_file`]
+//! says why), at most [`MAX_TRANSFERS`] at once.
 //!
 //! The requesting MAC is looked up from the kernel's ARP table (`/proc/net/arp`), so a
 //! completed transfer moves the node's state even in proxy mode, where pxelab never
@@ -203,7 +206,7 @@ impl Ctx {
             },
         );
         let started = Instant::now();
-        let ended = transfer::send_file(&sock, peer, path, &params).await;
+        let ended = transfer::send_file(sock, peer, path, &params).await;
         self.engine.emit(
             mac,
             EventKind::TftpEnd {

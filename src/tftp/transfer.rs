@@ -3,12 +3,12 @@
 //! `timeout` each, then the transfer ends as `timeout` and its socket and file close.
 
 use std::collections::VecDeque;
-use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::time::Duration;
-
-use tokio::io::AsyncReadExt;
-use tokio::net::UdpSocket;
+use std::io::{ErrorKind, Read};
+use std::net::{SocketAddr, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use super::packet::{self, code, Packet};
 use crate::engine::event::TransferOutcome;
@@ -22,7 +22,7 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1);
 /// Largest timeout a client may ask for (RFC 2349 allows 255 s; a vanished client
 /// must not hold resources that long).
 pub const MAX_TIMEOUT_SECS: u64 = 5;
-/// Bytes read from the file at once (many blocks per blocking-pool round trip).
+/// Bytes read from the file at once (many blocks per read).
 const READ_BUFFER: usize = 128 * 1024;
 /// Resends of one window before giving up.
 pub const RETRIES: u32 = 5;
@@ -90,28 +90,50 @@ enum Wait {
     Error(u16, String),
     /// Nothing usable within the timeout.
     Timeout,
+    /// pxelab is stopping.
+    Stopped,
 }
 
-async fn wait_ack(
+/// How often a waiting transfer looks at the stop flag.
+const STOP_CHECK: Duration = Duration::from_millis(200);
+
+/// Waits (blocking) for an ACK or ERROR from `peer` until `deadline`. Packets from
+/// anyone else get "unknown transfer ID"; other packets from the peer are ignored.
+/// Bounded: a flood of stray packets cannot keep us here past the deadline.
+fn wait_ack(
     sock: &UdpSocket,
     peer: SocketAddr,
-    deadline: tokio::time::Instant,
+    deadline: Instant,
+    stop: &AtomicBool,
 ) -> std::io::Result<Wait> {
     let mut buf = [0u8; 1024];
-    // Bounded: a flood of stray packets cannot keep us here past the deadline.
     loop {
-        let r = tokio::time::timeout_at(deadline, sock.recv_from(&mut buf)).await;
-        let (n, from) = match r {
-            Err(_) => return Ok(Wait::Timeout),
-            Ok(r) => r?,
+        if stop.load(Ordering::Relaxed) {
+            return Ok(Wait::Stopped);
+        }
+        if Instant::now() >= deadline {
+            return Ok(Wait::Timeout);
+        }
+        let (n, from) = match sock.recv_from(&mut buf) {
+            Ok(x) => x,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
+                ) =>
+            {
+                continue
+            }
+            // An ICMP port unreachable from an earlier send: the client is gone, but
+            // wait out the deadline like any silence (it may be a stale error).
+            Err(e) if e.kind() == ErrorKind::ConnectionRefused => continue,
+            Err(e) => return Err(e),
         };
         if from != peer {
-            let _ = sock
-                .send_to(
-                    &packet::error(code::UNKNOWN_TID, "unknown transfer ID"),
-                    from,
-                )
-                .await;
+            let _ = sock.send_to(
+                &packet::error(code::UNKNOWN_TID, "unknown transfer ID"),
+                from,
+            );
             continue;
         }
         match packet::parse(&buf[..n]) {
@@ -122,22 +144,99 @@ async fn wait_ack(
     }
 }
 
+/// Sets the flag when dropped: the async side of a transfer was cancelled.
+struct StopOnDrop(Arc<AtomicBool>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
 /// Sends `file` to `peer` from `sock` (a socket of its own, the transfer ID).
-pub async fn send_file(sock: &UdpSocket, peer: SocketAddr, path: PathBuf, p: &Params) -> Ended {
+///
+/// The send/ACK loop runs on a thread of its own with the socket in blocking mode, as
+/// tftpd-hpa's process per transfer does: at window size 1 a transfer is one `sendto`
+/// and one `recvfrom` per block, and on the async runtime each of those blocks cost an
+/// epoll round, a task wake-up across threads and a re-armed timer (twice tftpd-hpa's
+/// CPU per block, measured; see BENCHMARKS.md). Threads are bounded by
+/// [`super::MAX_TRANSFERS`]. Dropping the returned future (pxelab stopping) makes the
+/// thread give up within [`STOP_CHECK`].
+pub async fn send_file(
+    sock: tokio::net::UdpSocket,
+    peer: SocketAddr,
+    path: PathBuf,
+    p: &Params,
+) -> Ended {
+    let failed = |detail: String| Ended {
+        outcome: TransferOutcome::Error,
+        bytes: 0,
+        detail: Some(detail),
+    };
+    let sock = match sock.into_std().and_then(|s| {
+        s.set_nonblocking(false)?;
+        s.set_read_timeout(Some(p.timeout.min(STOP_CHECK)))?;
+        Ok(s)
+    }) {
+        Ok(s) => s,
+        Err(e) => return failed(format!("transfer socket: {e}")),
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let _stop_on_drop = StopOnDrop(stop.clone());
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let params = p.clone();
+    let spawned = std::thread::Builder::new()
+        .name("tftp-transfer".to_string())
+        .stack_size(256 * 1024)
+        .spawn(move || {
+            let _ = tx.send(send_file_blocking(&sock, peer, &path, &params, &stop));
+        });
+    if let Err(e) = spawned {
+        return failed(format!("no thread for the transfer: {e}"));
+    }
+    rx.await
+        .unwrap_or_else(|_| failed("the transfer thread ended without a result".to_string()))
+}
+
+/// Reads up to `want` bytes (fewer only at end of file) into `out`.
+fn read_block(file: &mut impl Read, out: &mut Vec<u8>, want: usize) -> std::io::Result<usize> {
+    let start = out.len();
+    out.resize(start + want, 0);
+    let mut got = 0;
+    while got < want {
+        match file.read(&mut out[start + got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(e) => {
+                out.truncate(start);
+                return Err(e);
+            }
+        }
+    }
+    out.truncate(start + got);
+    Ok(got)
+}
+
+/// The blocking transfer loop behind [`send_file`].
+fn send_file_blocking(
+    sock: &UdpSocket,
+    peer: SocketAddr,
+    path: &Path,
+    p: &Params,
+    stop: &AtomicBool,
+) -> Ended {
     let mut acked: u64 = 0;
     let end = |outcome, bytes, detail: String| Ended {
         outcome,
         bytes,
         detail: Some(detail),
     };
-    // Buffered: a bare tokio File costs one blocking-pool round trip per block read
-    // (per 512 bytes at the default block size); this reads 128 KiB per round trip.
-    let mut file = match tokio::fs::File::open(&path).await {
-        Ok(f) => tokio::io::BufReader::with_capacity(READ_BUFFER, f),
+    let stopped = |bytes| end(TransferOutcome::Error, bytes, "pxelab stopped".to_string());
+    let mut file = match std::fs::File::open(path) {
+        Ok(f) => std::io::BufReader::with_capacity(READ_BUFFER, f),
         Err(e) => {
-            let _ = sock
-                .send_to(&packet::error(code::NOT_FOUND, "cannot open file"), peer)
-                .await;
+            let _ = sock.send_to(&packet::error(code::NOT_FOUND, "cannot open file"), peer);
             return end(
                 TransferOutcome::Error,
                 0,
@@ -151,16 +250,16 @@ pub async fn send_file(sock: &UdpSocket, peer: SocketAddr, path: PathBuf, p: &Pa
         let oack = packet::oack(&p.oack);
         let mut ok = false;
         for _ in 0..=RETRIES {
-            if let Err(e) = sock.send_to(&oack, peer).await {
+            if let Err(e) = sock.send_to(&oack, peer) {
                 return end(TransferOutcome::Error, 0, format!("send: {e}"));
             }
-            let deadline = tokio::time::Instant::now() + p.timeout;
-            match wait_ack(sock, peer, deadline).await {
+            match wait_ack(sock, peer, Instant::now() + p.timeout, stop) {
                 Ok(Wait::Ack(0)) => {
                     ok = true;
                     break;
                 }
                 Ok(Wait::Ack(_)) | Ok(Wait::Timeout) => continue,
+                Ok(Wait::Stopped) => return stopped(0),
                 Ok(Wait::Error(c, m)) => {
                     return end(
                         TransferOutcome::Error,
@@ -180,30 +279,28 @@ pub async fn send_file(sock: &UdpSocket, peer: SocketAddr, path: PathBuf, p: &Pa
         }
     }
     let bs = usize::from(p.blksize);
+    // The window holds whole DATA packets (header and payload), ready to resend;
+    // acknowledged packets' buffers are reused for the next blocks.
     let mut window: VecDeque<(u16, Vec<u8>)> = VecDeque::new();
+    let mut spare: Vec<Vec<u8>> = Vec::new();
     let mut next_block: u16 = 1;
     let mut eof = false;
     let mut retries = 0u32;
     loop {
         // Fill the window.
         while !eof && window.len() < usize::from(p.windowsize) {
-            let mut chunk = vec![0u8; bs];
-            let mut got = 0;
-            while got < bs {
-                match file.read(&mut chunk[got..]).await {
-                    Ok(0) => break,
-                    Ok(n) => got += n,
-                    Err(e) => {
-                        let _ = sock
-                            .send_to(&packet::error(code::UNDEFINED, "read error"), peer)
-                            .await;
-                        return end(TransferOutcome::Error, acked, format!("read: {e}"));
-                    }
+            let mut pkt = spare.pop().unwrap_or_else(|| Vec::with_capacity(4 + bs));
+            pkt.clear();
+            pkt.extend_from_slice(&3u16.to_be_bytes());
+            pkt.extend_from_slice(&next_block.to_be_bytes());
+            match read_block(&mut file, &mut pkt, bs) {
+                Ok(got) => eof = got < bs,
+                Err(e) => {
+                    let _ = sock.send_to(&packet::error(code::UNDEFINED, "read error"), peer);
+                    return end(TransferOutcome::Error, acked, format!("read: {e}"));
                 }
             }
-            chunk.truncate(got);
-            eof = got < bs;
-            window.push_back((next_block, chunk));
+            window.push_back((next_block, pkt));
             next_block = next_block.wrapping_add(1);
         }
         if window.is_empty() {
@@ -213,21 +310,22 @@ pub async fn send_file(sock: &UdpSocket, peer: SocketAddr, path: PathBuf, p: &Pa
                 detail: None,
             };
         }
-        for (b, d) in &window {
-            if let Err(e) = sock.send_to(&packet::data(*b, d), peer).await {
+        for (_, pkt) in &window {
+            if let Err(e) = sock.send_to(pkt, peer) {
                 return end(TransferOutcome::Error, acked, format!("send: {e}"));
             }
         }
         // Wait for an ACK inside the window; stale duplicates are ignored rather than
         // answered (no Sorcerer's Apprentice), until the deadline.
-        let deadline = tokio::time::Instant::now() + p.timeout;
+        let deadline = Instant::now() + p.timeout;
         loop {
-            match wait_ack(sock, peer, deadline).await {
+            match wait_ack(sock, peer, deadline, stop) {
                 Ok(Wait::Ack(n)) => {
                     // Slide past every block up to and including n.
                     if let Some(pos) = window.iter().position(|(b, _)| *b == n) {
-                        for (_, d) in window.drain(..=pos) {
-                            acked += d.len() as u64;
+                        for (_, pkt) in window.drain(..=pos) {
+                            acked += (pkt.len() - 4) as u64;
+                            spare.push(pkt);
                         }
                         retries = 0;
                         break;
@@ -237,6 +335,7 @@ pub async fn send_file(sock: &UdpSocket, peer: SocketAddr, path: PathBuf, p: &Pa
                     retries += 1;
                     break;
                 }
+                Ok(Wait::Stopped) => return stopped(acked),
                 Ok(Wait::Error(c, m)) => {
                     return end(
                         TransferOutcome::Error,
