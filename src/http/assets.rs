@@ -15,7 +15,6 @@ use std::path::{Path, PathBuf};
 use axum::body::Body;
 use axum::http::{header, StatusCode};
 use axum::response::Response;
-use tokio::io::AsyncSeekExt;
 
 use super::chunks::FileChunks;
 use super::meter::{Metered, Report};
@@ -139,7 +138,7 @@ async fn stream_file(ctx: &Ctx, path: &Path, kind: FetchKind, mac: Option<Mac>) 
         Ok::<_, std::io::Error>((f, meta))
     }
     .await;
-    let (mut file, meta) = match opened {
+    let (file, meta) = match opened {
         Ok((f, m)) if m.is_file() => (f, m),
         _ => {
             return ctx.refuse(
@@ -205,13 +204,6 @@ async fn stream_file(ctx: &Ctx, path: &Path, kind: FetchKind, mac: Option<Mac>) 
             .body(Body::empty())
             .unwrap_or_else(|_| super::fallback_500());
     }
-    if start > 0 && file.seek(std::io::SeekFrom::Start(start)).await.is_err() {
-        return ctx.refuse(
-            mac,
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "cannot seek in boot asset",
-        );
-    }
     if count >= START_EVENT_BYTES {
         ctx.engine.emit(
             mac,
@@ -223,7 +215,7 @@ async fn stream_file(ctx: &Ctx, path: &Path, kind: FetchKind, mac: Option<Mac>) 
             },
         );
     }
-    let stream = FileChunks::new(file.into_std().await, count);
+    let stream = FileChunks::new(file.into_std().await, start, count);
     let metered = Metered::new(
         stream,
         Report {
