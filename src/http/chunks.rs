@@ -38,7 +38,7 @@ pub const CHUNK: usize = 256 * 1024;
 pub const SMALL_CHUNK: usize = 64 * 1024;
 
 /// Up to this many concurrent transfers use [`CHUNK`] and read ahead.
-pub const BIG_TRANSFERS: usize = 32;
+pub const BIG_TRANSFERS: usize = 64;
 
 /// Bodies streaming right now, in this process.
 static ACTIVE: AtomicUsize = AtomicUsize::new(0);
