@@ -922,3 +922,56 @@ async fn a_node_that_goes_silent_is_noticed_and_followed_when_back() {
     rig.expect("line written while away", is(M1, |k| *k == done))
         .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reboot_runs_as_root_over_a_checked_connection() {
+    use pxelab::watch::conn::ConnError;
+    use pxelab::watch::reboot::{run_as_root, RebootError};
+    if !ssh_ok() {
+        return;
+    }
+    // sshd shows server-1's pinned key.
+    let rig = Rig::new(M1, "pinned").await;
+    // Not booted this run and no fixed ip: nowhere to connect.
+    let err = run_as_root(&rig.engine, mac(M1), "true").await.unwrap_err();
+    assert!(matches!(err, RebootError::NoAddress { .. }), "{err}");
+
+    // Booted from 127.0.0.1: the command runs there (a harmless one, not `reboot`).
+    rig.boots_from(M1, [127, 0, 0, 1]);
+    let marker = rig.root.join("rebooted");
+    let addr = run_as_root(&rig.engine, mac(M1), &format!("touch {}", marker.display()))
+        .await
+        .unwrap();
+    assert_eq!(addr.ip(), IpAddr::from([127, 0, 0, 1]));
+    assert!(marker.exists(), "the command ran on the node");
+
+    // A failing command is an error with its status and output.
+    let err = run_as_root(&rig.engine, mac(M1), "sh -c 'echo nope; exit 3'")
+        .await
+        .unwrap_err();
+    match &err {
+        RebootError::Command { status, output, .. } => {
+            assert_eq!((*status, output.as_str()), (3, "nope"), "{err}");
+        }
+        other => panic!("{other}"),
+    }
+
+    // agent-1 at the same address shows server-1's key, not its own: refused before
+    // anything runs.
+    rig.boots_from(M2, [127, 0, 0, 1]);
+    let second = rig.root.join("agent-rebooted");
+    let err = run_as_root(&rig.engine, mac(M2), &format!("touch {}", second.display()))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            RebootError::Connect {
+                source: ConnError::HostKey { .. },
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(!second.exists());
+}

@@ -142,11 +142,17 @@ pub fn perform(engine: &Engine, app: &mut App, fx: Effect) -> Option<Job> {
             }))
         }
         Effect::Reboot(mac) => {
-            app.flash(
-                Level::Warn,
-                format!("reboot of {mac} over SSH is not available: the SSH watcher offers no reboot yet"),
-            );
-            None
+            let e = engine.clone();
+            app.flash(Level::Info, format!("rebooting {mac} over SSH…"));
+            Some(Box::new(move || {
+                let Ok(rt) = tokio::runtime::Handle::try_current() else {
+                    return (Level::Error, format!("reboot of {mac}: no runtime"));
+                };
+                match rt.block_on(crate::watch::reboot::reboot(&e, mac)) {
+                    Ok(addr) => (Level::Info, format!("{mac} is rebooting ({addr})")),
+                    Err(err) => (Level::Error, format!("reboot failed: {err}")),
+                }
+            }))
         }
         Effect::SetTheme(spec) => {
             match Theme::load(&spec, &app.lab.dir) {

@@ -18,6 +18,7 @@
 pub mod conn;
 mod node;
 pub mod parse;
+pub mod reboot;
 pub mod trust;
 
 use std::collections::HashMap;
