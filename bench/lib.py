@@ -356,7 +356,8 @@ def miniserve_bin():
 def pxelab_bin():
     """The release pxelab binary, built (incrementally) if needed."""
     if os.environ.get("PXELAB_BIN"):
-        return os.environ["PXELAB_BIN"]
+        # Absolute: servers are started with their own working directory.
+        return os.path.abspath(os.environ["PXELAB_BIN"])
     log("cargo build --release (pxelab)")
     r = subprocess.run(["cargo", "build", "--release", "--quiet", "--bin", "pxelab"],
                        cwd=ROOT, env=dict(os.environ, CARGO_TARGET_DIR=TARGET))
