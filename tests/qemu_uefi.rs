@@ -1,154 +1,232 @@
-//! Real UEFI firmware through the whole PXE front door, TFTP included: OVMF with no
-//! option ROM (its own EDK2 PXE client, option 93 = 7, on its own virtio-net driver) in a
-//! network namespace gets `snponly.efi` from pxelab's DHCP server, fetches it from
-//! pxelab's TFTP server, runs it, and the resulting iPXE asks DHCP again (option 175,
-//! `iPXE`) and then fetches boot.ipxe over HTTP. Everything is asserted on pxelab's own
-//! JSON event stream. (BIOS VMs, whose QEMU ROM is already iPXE, are covered by
-//! `tests/qemu_boot.rs`.)
+//! Real UEFI firmware through both UEFI front doors, asserted on pxelab's own JSON
+//! event stream. OVMF runs with no option ROM (`romfile=`), so the network boot client
+//! is EDK2's own on its own virtio-net driver, not iPXE. (BIOS VMs, whose QEMU ROM is
+//! already iPXE, are covered by `tests/qemu_boot.rs`.)
 //!
-//! OVMF first asks TFTP for the file's size and aborts that transfer itself (TFTP error
-//! 8, RFC 2349 option negotiation): that shows as one `tftp-end` with outcome `error`
-//! before the complete transfer. TCG unless `PXELAB_QEMU_ACCEL=kvm`; the VM is killed
-//! when the test ends, and the namespace removed.
+//! - PXE over TFTP: OVMF (option 93 = 7) gets `snponly.efi` from pxelab's DHCP server,
+//!   fetches it from pxelab's TFTP server, runs it, and that iPXE asks DHCP again and
+//!   fetches boot.ipxe. OVMF first asks TFTP for the file's size and aborts that transfer
+//!   itself (TFTP error 8): one `tftp-end` with outcome `error` before the complete one.
+//! - UEFI HTTP boot: with pxelab's TFTP off, OVMF's PXE attempt times out and it falls
+//!   back to HTTP boot (option 60 `HTTPClient`, 93 = 16); pxelab answers with
+//!   `http://SERVER:PORT/ipxe/snponly.efi`, serves it over HTTP from the TFTP root, and
+//!   that iPXE fetches boot.ipxe.
+//!
+//! TCG unless `PXELAB_QEMU_ACCEL=kvm`; the VM and pxelab are killed when the test ends
+//! and the namespace is removed.
 
 mod common;
 mod dhcp_support;
 mod qemu_lab;
 
+use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::{ChildGuard, NetNs};
 use dhcp_support::{write_lab, Pxelab};
 
-const VM_MAC: &str = "52:54:00:5e:00:07";
 const OVMF_CODE: &str = "/usr/share/OVMF/OVMF_CODE_4M.fd";
 const OVMF_VARS: &str = "/usr/share/OVMF/OVMF_VARS_4M.fd";
 const IPXE_ROOT: &str = "/usr/lib/ipxe";
+/// Every wait for the VM is bounded by this.
+const LIMIT: Duration = Duration::from_secs(240);
+
+/// One TCG VM at a time: two at once on 2 cores would double every step.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Whether this machine can run the test (root, QEMU, OVMF, the iPXE EFI binaries).
+fn can_run() -> bool {
+    common::require_root()
+        && qemu_lab::require_vm_tools()
+        && common::require(
+            Path::new(OVMF_CODE).is_file(),
+            "OVMF firmware (the ovmf package)",
+        )
+        && common::require(
+            Path::new(IPXE_ROOT).join("snponly.efi").is_file(),
+            "iPXE EFI binaries (the ipxe package)",
+        )
+}
+
+/// pxelab (server mode) and one OVMF VM on a bridge in a namespace of their own.
+struct Rig {
+    pxelab: Pxelab,
+    started: Instant,
+    _vm: ChildGuard,
+    _ns: NetNs,
+    _dir: tempfile::TempDir,
+}
+
+impl Rig {
+    fn start(ns_name: &str, net: &str, mac: &str, tftp: bool) -> Rig {
+        let dir = tempfile::tempdir().unwrap();
+        let ns = NetNs::with_bridge(ns_name, &format!("{net}.1/24"));
+        ns.add_tap("tap0");
+        let lab = write_lab(
+            dir.path(),
+            &format!(
+                "name: uefi\ninterface: br0\nserver_address: {net}.1\n\
+                 dhcp: {{mode: server, subnet: {net}.0/24, range: [{net}.100, {net}.150], snponly: true}}\n\
+                 tftp: {{enabled: {tftp}, root: {IPXE_ROOT}}}\nhttp: {{port: 8080, admin_port: 7480}}\n\
+                 ssh: {{watch: false}}\nboot: {{kernel: vmlinuz, initrds: [initrd]}}\nunknown: hold\n"
+            ),
+        );
+        let servers: &[&str] = if tftp {
+            &["dhcp", "tftp", "http"]
+        } else {
+            &["dhcp", "http"]
+        };
+        let pxelab = Pxelab::start(ns.command(&[]), &lab, servers);
+
+        let vars = dir.path().join("vars.fd");
+        std::fs::copy(OVMF_VARS, &vars).unwrap();
+        let log = std::fs::File::create(dir.path().join("qemu.log")).unwrap();
+        let accel = match std::env::var("PXELAB_QEMU_ACCEL").as_deref() {
+            Ok("kvm") => "kvm",
+            _ => "tcg",
+        };
+        let code = format!("if=pflash,format=raw,unit=0,readonly=on,file={OVMF_CODE}");
+        let varsd = format!("if=pflash,format=raw,unit=1,file={}", vars.display());
+        // `romfile=` (empty): no iPXE option ROM, so the boot client is OVMF's own.
+        let nic = format!("virtio-net-pci,netdev=n0,mac={mac},romfile=");
+        let child = ns
+            .command(&[
+                "qemu-system-x86_64",
+                "-accel",
+                accel,
+                "-m",
+                "512",
+                "-display",
+                "none",
+                "-no-reboot",
+                "-drive",
+                &code,
+                "-drive",
+                &varsd,
+                "-netdev",
+                "tap,id=n0,ifname=tap0,script=no,downscript=no",
+                "-device",
+                &nic,
+                "-serial",
+                "null",
+                "-monitor",
+                "none",
+            ])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("start qemu-system-x86_64");
+        Rig {
+            pxelab,
+            started: Instant::now(),
+            _vm: ChildGuard(child),
+            _ns: ns,
+            _dir: dir,
+        }
+    }
+
+    /// Waits for an event matching `f` and prints when it came.
+    fn step(&self, what: &str, f: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+        let ev = self.pxelab.wait(LIMIT, what, f);
+        eprintln!("{what}: {:.1} s", self.started.elapsed().as_secs_f64());
+        ev
+    }
+
+    /// iPXE's DISCOVER, its boot.ipxe fetch and the hold of the unknown MAC; and iPXE
+    /// was given its script URL, never the binary again.
+    fn ipxe_asks_for_its_script(&self, mac: &str) {
+        self.step("iPXE's DISCOVER", |e| {
+            e["event"] == "dhcp-discover" && e["mac"] == mac && e["ipxe"] == true
+        });
+        self.step("iPXE's boot.ipxe request", |e| {
+            e["event"] == "http-fetch"
+                && e["mac"] == mac
+                && e["path"].as_str().unwrap_or("").contains("boot.ipxe")
+                && e["status"] == 200
+        });
+        self.step("node-held", |e| {
+            e["event"] == "node-held" && e["mac"] == mac
+        });
+        let replies = self
+            .pxelab
+            .matching(|e| e["event"] == "dhcp-reply" && e["mac"] == mac);
+        assert!(
+            replies.iter().any(|r| r["boot_file"]
+                .as_str()
+                .unwrap_or("")
+                .contains("/boot.ipxe?mac=")),
+            "iPXE was given its script URL: {replies:?}"
+        );
+    }
+}
+
+fn snponly_size() -> u64 {
+    std::fs::metadata(Path::new(IPXE_ROOT).join("snponly.efi"))
+        .unwrap()
+        .len()
+}
 
 #[test]
 fn ovmf_boots_over_pxe_tftp_then_ipxe_asks_for_its_script() {
-    if !common::require_root()
-        || !qemu_lab::require_vm_tools()
-        || !common::require(
-            std::path::Path::new(OVMF_CODE).is_file(),
-            "OVMF firmware (the ovmf package)",
-        )
-        || !common::require(
-            std::path::Path::new(IPXE_ROOT)
-                .join("snponly.efi")
-                .is_file(),
-            "iPXE EFI binaries (the ipxe package)",
-        )
-    {
+    if !can_run() {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let ns = NetNs::with_bridge("pxtuefi", "10.81.0.1/24");
-    ns.add_tap("tap0");
-    let lab = write_lab(
-        dir.path(),
-        &format!(
-            "name: uefi\ninterface: br0\nserver_address: 10.81.0.1\n\
-             dhcp: {{mode: server, subnet: 10.81.0.0/24, range: [10.81.0.100, 10.81.0.150], snponly: true}}\n\
-             tftp: {{root: {IPXE_ROOT}}}\nhttp: {{port: 8080, admin_port: 7480}}\n\
-             ssh: {{watch: false}}\nboot: {{kernel: vmlinuz, initrds: [initrd]}}\nunknown: hold\n"
-        ),
-    );
-    let p = Pxelab::start(ns.command(&[]), &lab, &["dhcp", "tftp", "http"]);
-
-    let vars = dir.path().join("vars.fd");
-    std::fs::copy(OVMF_VARS, &vars).unwrap();
-    let log_path = dir.path().join("qemu.log");
-    let log = std::fs::File::create(&log_path).unwrap();
-    let accel = match std::env::var("PXELAB_QEMU_ACCEL").as_deref() {
-        Ok("kvm") => "kvm",
-        _ => "tcg",
-    };
-    let code = format!("if=pflash,format=raw,unit=0,readonly=on,file={OVMF_CODE}");
-    let varsd = format!("if=pflash,format=raw,unit=1,file={}", vars.display());
-    // `romfile=` (empty): no iPXE option ROM, so the PXE client is OVMF's own.
-    let nic = format!("virtio-net-pci,netdev=n0,mac={VM_MAC},romfile=");
-    let child = ns
-        .command(&[
-            "qemu-system-x86_64",
-            "-accel",
-            accel,
-            "-m",
-            "512",
-            "-display",
-            "none",
-            "-no-reboot",
-            "-drive",
-            &code,
-            "-drive",
-            &varsd,
-            "-netdev",
-            "tap,id=n0,ifname=tap0,script=no,downscript=no",
-            "-device",
-            &nic,
-            "-serial",
-            "null",
-            "-monitor",
-            "none",
-        ])
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .spawn()
-        .expect("start qemu-system-x86_64");
-    let _vm = ChildGuard(child);
-    let started = Instant::now();
-    let limit = Duration::from_secs(180);
-    let at = |what: &str| eprintln!("{what}: {:.1} s", started.elapsed().as_secs_f64());
-
-    let d = p.wait(limit, "OVMF's DISCOVER", |e| {
-        e["event"] == "dhcp-discover" && e["mac"] == VM_MAC && e["ipxe"] == false
+    let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let mac = "52:54:00:5e:00:07";
+    let rig = Rig::start("pxtuefi", "10.81.0", mac, true);
+    let d = rig.step("OVMF's DISCOVER", |e| {
+        e["event"] == "dhcp-discover" && e["mac"] == mac && e["ipxe"] == false
     });
-    at("OVMF DISCOVER");
     assert_eq!(d["arch"], 7, "x64 UEFI PXE: {d}");
-    p.wait(limit, "snponly.efi in an OFFER or ACK", |e| {
-        e["event"] == "dhcp-reply" && e["mac"] == VM_MAC && e["boot_file"] == "snponly.efi"
+    rig.step("snponly.efi in an OFFER or ACK", |e| {
+        e["event"] == "dhcp-reply" && e["mac"] == mac && e["boot_file"] == "snponly.efi"
     });
-    let size = std::fs::metadata(std::path::Path::new(IPXE_ROOT).join("snponly.efi"))
-        .unwrap()
-        .len();
-    let t = p.wait(limit, "a complete TFTP transfer of snponly.efi", |e| {
+    let t = rig.step("a complete TFTP transfer of snponly.efi", |e| {
         e["event"] == "tftp-end" && e["file"] == "snponly.efi" && e["outcome"] == "complete"
     });
-    at("snponly.efi over TFTP");
-    assert_eq!(t["bytes"], size, "{t}");
-    p.wait(limit, "iPXE's DISCOVER", |e| {
-        e["event"] == "dhcp-discover" && e["mac"] == VM_MAC && e["ipxe"] == true
-    });
-    at("iPXE DISCOVER");
-    p.wait(limit, "iPXE's boot.ipxe request", |e| {
-        e["event"] == "http-fetch"
-            && e["path"].as_str().unwrap_or("").contains("boot.ipxe")
-            && e["status"] == 200
-    });
-    at("boot.ipxe over HTTP");
-    // The unknown machine is held in the wait loop, never given the iPXE binary again.
-    p.wait(limit, "node-held", |e| {
-        e["event"] == "node-held" && e["mac"] == VM_MAC
-    });
+    assert_eq!(t["bytes"], snponly_size(), "{t}");
+    rig.ipxe_asks_for_its_script(mac);
     // OVMF's size probe, which it aborts itself, is reported as such, not as a failure
     // of ours; and the transfers are attributed to the machine.
-    let ends = p.matching(|e| e["event"] == "tftp-end");
+    let ends = rig.pxelab.matching(|e| e["event"] == "tftp-end");
     assert!(
         ends.iter()
             .any(|e| e["outcome"] == "error"
                 && e["detail"].as_str().unwrap_or("").contains("error 8")),
         "{ends:?}"
     );
-    assert!(ends.iter().all(|e| e["mac"] == VM_MAC), "{ends:?}");
-    let replies = p.matching(|e| e["event"] == "dhcp-reply" && e["mac"] == VM_MAC);
-    assert!(
-        replies.iter().any(|r| r["boot_file"]
-            .as_str()
-            .unwrap_or("")
-            .contains("/boot.ipxe?mac=")),
-        "iPXE was given its script URL: {replies:?}"
-    );
-    p.stop();
+    assert!(ends.iter().all(|e| e["mac"] == mac), "{ends:?}");
+    rig.pxelab.stop();
+}
+
+#[test]
+fn ovmf_http_boot_fetches_ipxe_over_http_then_its_script() {
+    if !can_run() {
+        return;
+    }
+    let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let mac = "52:54:00:5e:00:10";
+    let rig = Rig::start("pxtuefih", "10.83.0", mac, false);
+    let d = rig.step("OVMF's HTTP-boot DISCOVER", |e| {
+        e["event"] == "dhcp-discover"
+            && e["mac"] == mac
+            && e["vendor_class"]
+                .as_str()
+                .unwrap_or("")
+                .starts_with("HTTPClient")
+    });
+    assert_eq!(d["arch"], 16, "x64 UEFI HTTP boot: {d}");
+    let url = "http://10.83.0.1:8080/ipxe/snponly.efi";
+    rig.step("the binary's URL in an OFFER or ACK", |e| {
+        e["event"] == "dhcp-reply" && e["mac"] == mac && e["boot_file"] == url
+    });
+    let f = rig.step("snponly.efi over HTTP", |e| {
+        e["event"] == "http-fetch" && e["what"] == "ipxe" && e["status"] == 200
+    });
+    assert_eq!(f["bytes"], snponly_size(), "{f}");
+    assert_eq!(f["mac"], mac, "attributed through the lease: {f}");
+    rig.ipxe_asks_for_its_script(mac);
+    rig.pxelab.stop();
 }

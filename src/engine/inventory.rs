@@ -42,8 +42,12 @@ pub struct NodeRecord {
     pub role: Option<String>,
     /// Configured fixed address.
     pub ip: Option<Ipv4Addr>,
-    /// The address it last fetched boot data from (HTTP client address) or was leased.
+    /// The address it last fetched boot data from (HTTP client address).
     pub seen_ip: Option<IpAddr>,
+    /// The address pxelab's own DHCP server last acknowledged to it (server mode). Only
+    /// for telling who a request comes from; unlike `seen_ip` it unlocks nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leased_ip: Option<Ipv4Addr>,
     /// Listed in lab.yaml.
     pub known: bool,
     /// Where it is in the boot chain.
@@ -77,6 +81,7 @@ impl NodeRecord {
             role: None,
             ip: None,
             seen_ip: None,
+            leased_ip: None,
             known: false,
             state: NodeState::Idle,
             cloud_phase: None,
@@ -117,6 +122,17 @@ impl NodeRecord {
         }
         if let EventKind::DhcpDiscover { arch: Some(a), .. } = &ev.kind {
             self.arch = Some(*a);
+        }
+        if let EventKind::DhcpReply {
+            msg,
+            yiaddr: Some(ip),
+            proxy: false,
+            ..
+        } = &ev.kind
+        {
+            if msg == "ack" {
+                self.leased_ip = Some(*ip);
+            }
         }
         if let EventKind::HttpFetch {
             client,

@@ -16,7 +16,7 @@ pub mod snapshot;
 pub mod state;
 
 use std::io::Write;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -291,6 +291,16 @@ impl Engine {
         lock(&self.inner.inventory).get(mac).cloned()
     }
 
+    /// The machine an address belongs to: its configured address, the address it
+    /// booted from, or the one pxelab's DHCP server leased it (in that order).
+    pub fn mac_by_ip(&self, ip: IpAddr) -> Option<Mac> {
+        let inv = lock(&self.inner.inventory);
+        let by = |f: &dyn Fn(&NodeRecord) -> bool| inv.iter().find(|r| f(r)).map(|r| r.mac);
+        by(&|r| r.ip.map(IpAddr::V4) == Some(ip))
+            .or_else(|| by(&|r| r.seen_ip == Some(ip)))
+            .or_else(|| by(&|r| r.leased_ip.map(IpAddr::V4) == Some(ip)))
+    }
+
     /// Finds a MAC by MAC text or hostname.
     pub fn resolve_node(&self, key: &str) -> Option<Mac> {
         if let Ok(m) = key.parse::<Mac>() {
@@ -453,5 +463,40 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     match m.lock() {
         Ok(g) => g,
         Err(p) => p.into_inner(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reply(msg: &str, ip: [u8; 4], proxy: bool) -> EventKind {
+        EventKind::DhcpReply {
+            msg: msg.to_string(),
+            yiaddr: Some(Ipv4Addr::from(ip)),
+            boot_file: None,
+            proxy,
+        }
+    }
+
+    #[test]
+    fn an_address_names_its_machine_configured_booted_or_leased() {
+        let text = "name: t\nboot: {kernel: k}\nnodes:\n  - {mac: 52:54:00:00:00:01, hostname: a, role: k3s-server, ip: 10.0.0.11}\n";
+        let lab = Lab::parse(std::path::Path::new("/tmp/lab.yaml"), text).unwrap();
+        let engine = Engine::new(lab);
+        let known: Mac = "52:54:00:00:00:01".parse().unwrap();
+        let held: Mac = "52:54:00:00:00:99".parse().unwrap();
+        let ip = |a: [u8; 4]| IpAddr::from(a);
+        assert_eq!(engine.mac_by_ip(ip([10, 0, 0, 11])), Some(known));
+        // An offer is not a lease, and a proxy reply gives no address.
+        engine.emit(Some(held), reply("offer", [10, 0, 0, 120], false));
+        engine.emit(Some(held), reply("ack", [10, 0, 0, 121], true));
+        assert_eq!(engine.mac_by_ip(ip([10, 0, 0, 120])), None);
+        assert_eq!(engine.mac_by_ip(ip([10, 0, 0, 121])), None);
+        engine.emit(Some(held), reply("ack", [10, 0, 0, 120], false));
+        assert_eq!(engine.mac_by_ip(ip([10, 0, 0, 120])), Some(held));
+        // A lease unlocks nothing: the address a node booted from stays unset.
+        assert_eq!(engine.node(&held).unwrap().seen_ip, None);
+        assert_eq!(engine.mac_by_ip(ip([10, 0, 0, 7])), None);
     }
 }

@@ -9,7 +9,6 @@
 //! streamed from disk in 256 KiB chunks ([`super::chunks`], never read whole), with
 //! Content-Length, HEAD, one Range (206/416), Last-Modified and an ETag.
 
-use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use axum::body::Body;
@@ -68,20 +67,11 @@ async fn resolve_inside(root: &Path, name: &str) -> Result<PathBuf, &'static str
 
 /// The MAC an asset fetch belongs to: the `?mac=` the script appended, else the
 /// machine that last fetched a boot script from this address, else a node whose
-/// configured or observed address it is.
+/// configured, observed or leased address it is.
 fn attribute(ctx: &Ctx, from_query: Option<Mac>) -> Option<Mac> {
     from_query
         .or_else(|| ctx.clients.mac_of(&ctx.client))
-        .or_else(|| mac_by_address(ctx, ctx.client))
-}
-
-fn mac_by_address(ctx: &Ctx, ip: IpAddr) -> Option<Mac> {
-    ctx.engine
-        .snapshot()
-        .nodes
-        .into_iter()
-        .find(|n| n.ip == Some(ip))
-        .map(|n| n.mac)
+        .or_else(|| ctx.engine.mac_by_ip(ctx.client))
 }
 
 fn http_date(t: std::time::SystemTime) -> String {

@@ -127,6 +127,12 @@ struct Ctx {
 }
 
 impl Ctx {
+    /// The machine at `ip`: the kernel's ARP table, else the engine (a configured,
+    /// booted-from or leased address; this is what names loopback clients).
+    fn mac_of(&self, ip: IpAddr) -> Option<Mac> {
+        mac_of(ip).or_else(|| self.engine.mac_by_ip(ip))
+    }
+
     fn count_refused(&self) {
         self.engine
             .counters()
@@ -137,7 +143,7 @@ impl Ctx {
     fn refused(&self, peer: SocketAddr, file: &str, why: &str) {
         self.count_refused();
         self.engine.emit(
-            mac_of(peer.ip()),
+            self.mac_of(peer.ip()),
             EventKind::TftpEnd {
                 file: file.chars().take(200).collect(),
                 client: peer,
@@ -195,7 +201,7 @@ impl Ctx {
         };
         let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
         let params = transfer::negotiate(opts, size);
-        let mac = mac_of(peer.ip());
+        let mac = self.mac_of(peer.ip());
         self.engine.emit(
             mac,
             EventKind::TftpStart {
