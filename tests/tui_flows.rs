@@ -6,28 +6,7 @@ mod tui_support;
 use crossterm::event::KeyCode;
 use pxelab::engine::Snapshot;
 use pxelab::tui::app::{App, Effect, Focus, Level, Overlay};
-use pxelab::tui::effects;
 use tui_support::*;
-
-fn press(
-    lab: &TestLab,
-    app: &mut App,
-    snap: &Snapshot,
-    keys: &[crossterm::event::KeyEvent],
-) -> Vec<Effect> {
-    let mut all = Vec::new();
-    for k in keys {
-        app.sync(snap);
-        for fx in app.on_key(k) {
-            all.push(fx.clone());
-            if let Some(job) = effects::perform(&lab.engine, app, fx) {
-                let (lvl, msg) = job();
-                app.flash(lvl, msg);
-            }
-        }
-    }
-    all
-}
 
 fn select(app: &mut App, snap: &Snapshot, mac: &str) {
     app.sync(snap);

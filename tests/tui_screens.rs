@@ -7,7 +7,7 @@ mod tui_support;
 use crossterm::event::KeyCode;
 use pxelab::engine::Snapshot;
 use pxelab::tui::app::{App, Effect};
-use pxelab::tui::{capture, effects};
+use pxelab::tui::capture;
 use tui_support::*;
 
 const W: u16 = 120;
@@ -29,28 +29,6 @@ fn shot(name: &str, app: &App, snap: &Snapshot) -> String {
         std::fs::write(format!("{dir}/{name}.bg"), bg).unwrap();
     }
     capture::text(&buf)
-}
-
-/// Presses keys, carrying out effects synchronously (jobs run inline).
-fn press(
-    lab: &TestLab,
-    app: &mut App,
-    snap: &Snapshot,
-    keys: &[crossterm::event::KeyEvent],
-) -> Vec<Effect> {
-    let mut all = Vec::new();
-    for k in keys {
-        app.sync(snap);
-        for fx in app.on_key(k) {
-            all.push(fx.clone());
-            if let Some(job) = effects::perform(&lab.engine, app, fx) {
-                let (lvl, msg) = job();
-                app.flash(lvl, msg);
-            }
-        }
-    }
-    app.sync(snap);
-    all
 }
 
 fn select_mac(app: &mut App, snap: &Snapshot, mac: &str) {

@@ -299,3 +299,26 @@ pub fn key(c: char) -> crossterm::event::KeyEvent {
 pub fn code(c: crossterm::event::KeyCode) -> crossterm::event::KeyEvent {
     crossterm::event::KeyEvent::new(c, crossterm::event::KeyModifiers::NONE)
 }
+
+/// Presses keys, carrying out effects synchronously (jobs run inline), then syncs the
+/// app once more; returns the effects the keys asked for.
+pub fn press(
+    lab: &TestLab,
+    app: &mut App,
+    snap: &Snapshot,
+    keys: &[crossterm::event::KeyEvent],
+) -> Vec<pxelab::tui::app::Effect> {
+    let mut all = Vec::new();
+    for k in keys {
+        app.sync(snap);
+        for fx in app.on_key(k) {
+            all.push(fx.clone());
+            if let Some(job) = pxelab::tui::effects::perform(&lab.engine, app, fx) {
+                let (lvl, msg) = job();
+                app.flash(lvl, msg);
+            }
+        }
+    }
+    app.sync(snap);
+    all
+}
