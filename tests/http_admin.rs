@@ -210,12 +210,12 @@ fn requests_for_other_host_names_are_refused() {
 
 #[test]
 fn admin_listens_on_loopback_only() {
-    let lab = TempLab::new();
-    let port = lab.admin_port;
     if !common::require_program("ss") {
         return;
     }
-    let _s = Server::start(lab, true);
+    // Read the port after start: a start that could not bind retries on new ports.
+    let s = Server::start(TempLab::new(), true);
+    let port = s.lab.admin_port;
     let out = common::sh("ss", &["-Hltn"]);
     let listing = String::from_utf8_lossy(&out.stdout);
     let ours: Vec<&str> = listing

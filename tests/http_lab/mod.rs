@@ -184,25 +184,23 @@ impl Server {
             tasks.push(rt.spawn(pxelab::http::admin::serve(engine.clone(), cancel.clone())));
             want.push(pxelab::engine::Source::Admin);
         }
-        for source in want {
-            let start = Instant::now();
-            loop {
-                match rx.try_recv() {
-                    Ok(ev) if matches!(&ev.kind, EventKind::ServerUp { source: s, .. } if *s == source) => {
-                        break
-                    }
-                    Ok(_) => continue,
-                    Err(_) => {}
+        // The servers start concurrently: their `server-up` events come in either order.
+        let start = Instant::now();
+        while !want.is_empty() {
+            if let Ok(ev) = rx.try_recv() {
+                if let EventKind::ServerUp { source, .. } = &ev.kind {
+                    want.retain(|w| w != source);
                 }
-                // A server task that ended before coming up could not bind.
-                let failed = tasks.iter().any(|t| t.is_finished());
-                if failed || start.elapsed() > Duration::from_secs(10) {
-                    cancel.cancel();
-                    rt.shutdown_timeout(Duration::from_secs(2));
-                    return None;
-                }
-                std::thread::sleep(Duration::from_millis(5));
+                continue;
             }
+            // A server task that ended before coming up could not bind.
+            let failed = tasks.iter().any(|t| t.is_finished());
+            if failed || start.elapsed() > Duration::from_secs(10) {
+                cancel.cancel();
+                rt.shutdown_timeout(Duration::from_secs(2));
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(5));
         }
         Some((engine, rx, cancel, rt))
     }
