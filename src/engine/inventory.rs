@@ -158,7 +158,18 @@ impl NodeRecord {
         if let Some(p) = cloud_phase(&ev.kind) {
             self.cloud_phase = Some(p);
         }
-        if let Some(next) = transition(self.state, &ev.kind) {
+        // An unknown MAC held in the wait loop stays held through the DHCP and TFTP of
+        // its later rounds (they stay in its timeline) until it is adopted or listed:
+        // `held` is what the operator has to act on, and it is announced only once.
+        let stays_held = self.state == NodeState::Held
+            && !self.known
+            && !matches!(ev.kind, EventKind::NodeAdopted { .. });
+        let next = if stays_held {
+            None
+        } else {
+            transition(self.state, &ev.kind)
+        };
+        if let Some(next) = next {
             if next == NodeState::Discovered || self.boot_started_ms.is_none() {
                 // A new power-on: forget the previous boot's progress.
                 self.boot_started_ms = Some(ev.at_ms);

@@ -499,4 +499,58 @@ mod tests {
         assert_eq!(engine.node(&held).unwrap().seen_ip, None);
         assert_eq!(engine.mac_by_ip(ip([10, 0, 0, 7])), None);
     }
+
+    fn pxe_discover(ipxe: bool) -> EventKind {
+        EventKind::DhcpDiscover {
+            msg: "discover".into(),
+            arch: Some(0),
+            vendor_class: Some("PXEClient:Arch:00000:UNDI:002001".into()),
+            uuid: None,
+            relay: None,
+            ipxe,
+            pxe_port: false,
+        }
+    }
+
+    #[test]
+    fn a_held_mac_is_announced_once_and_stays_held_until_adopted() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lab.yaml");
+        let text = "name: t\nboot: {kernel: k}\nunknown: hold\nnodes: []\n";
+        std::fs::write(&path, text).unwrap();
+        let engine = Engine::new(Lab::parse(&path, text).unwrap());
+        let mut rx = engine.subscribe();
+        let mac: Mac = "52:54:00:00:00:99".parse().unwrap();
+        let offer = EventKind::DhcpReply {
+            msg: "offer".into(),
+            yiaddr: None,
+            boot_file: Some("undionly.kpxe".into()),
+            proxy: true,
+        };
+        // Two boots' worth of rounds: PXE ROM, offer, iPXE, each asking the policy.
+        for _ in 0..2 {
+            for kind in [pxe_discover(false), offer.clone(), pxe_discover(true)] {
+                engine.emit(Some(mac), kind);
+                assert_eq!(engine.decide(mac), BootDecision::Hold);
+                assert_eq!(engine.node(&mac).unwrap().state, NodeState::Held);
+            }
+        }
+        let mut held = 0;
+        while let Ok(ev) = rx.try_recv() {
+            held += usize::from(matches!(ev.kind, EventKind::NodeHeld));
+        }
+        assert_eq!(held, 1, "node-held is announced once");
+        // The rounds stay in its timeline.
+        assert!(engine.node(&mac).unwrap().timeline.len() >= 7);
+        engine.emit(
+            Some(mac),
+            EventKind::NodeAdopted {
+                role: "k3s-agent".into(),
+                hostname: "n".into(),
+            },
+        );
+        assert_eq!(engine.node(&mac).unwrap().state, NodeState::Adopted);
+        engine.emit(Some(mac), offer);
+        assert_eq!(engine.node(&mac).unwrap().state, NodeState::Offered);
+    }
 }
