@@ -139,6 +139,9 @@ pub fn start_servers(
     tasks
 }
 
+/// How long the servers get, all together, to stop after the face ends.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(15);
+
 /// Runs a face on an engine until it or a signal ends the run, then stops the servers.
 /// `rx` must be subscribed before the servers start so the face sees them come up.
 pub async fn run_face(
@@ -153,8 +156,14 @@ pub async fn run_face(
         Face::Headless(fmt) => crate::headless::run(rx, cancel.clone(), fmt).await,
     };
     cancel.cancel();
+    // Servers finish their last writes (the DHCP lease file) before the process ends;
+    // one deadline for all of them, so a stuck one cannot hold the exit for long.
+    let deadline = tokio::time::Instant::now() + SHUTDOWN_GRACE;
     for t in tasks {
-        let _ = tokio::time::timeout(Duration::from_secs(3), t).await;
+        if tokio::time::timeout_at(deadline, t).await.is_err() {
+            tracing::warn!("a server did not stop within {SHUTDOWN_GRACE:?}");
+            break;
+        }
     }
     engine.flush();
     result

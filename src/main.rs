@@ -118,6 +118,10 @@ enum Command {
         /// Stop after this many seconds (default: run until quit).
         #[arg(long)]
         duration: Option<u64>,
+        /// With --no-tui: stop as soon as every machine is Ready or failed, and exit
+        /// non-zero if --duration ends the run first (a smoke test of the whole chain).
+        #[arg(long, requires = "no_tui")]
+        until_done: bool,
         /// Console theme.
         #[arg(long)]
         theme: Option<String>,
@@ -220,6 +224,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             json,
             speed,
             duration,
+            until_done,
             theme,
         } => {
             let face = if no_tui {
@@ -234,6 +239,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 face,
                 speed,
                 duration: duration.map(std::time::Duration::from_secs),
+                until_done,
             }))?;
             Ok(ExitCode::SUCCESS)
         }

@@ -1,5 +1,6 @@
 //! `pxelab demo --no-tui --json` as the real binary: it starts, writes JSON lines only on
-//! stdout, stops at --duration and cleans up its temporary lab.
+//! stdout, stops at --duration and cleans up its temporary lab; `--until-done` cut short
+//! by --duration is a failure.
 
 mod common;
 
@@ -45,4 +46,27 @@ fn demo_json_lines_parse_and_duration_ends_it() {
         .find(|w| w.ends_with("/lab.yaml"))
         .expect("demo names its lab.yaml on stderr");
     assert!(!std::path::Path::new(lab).exists(), "{lab} left behind");
+}
+
+#[test]
+fn until_done_cut_short_by_duration_fails_and_names_each_state() {
+    // One second at normal speed: no machine can be Ready yet.
+    let out = Command::new(common::pxelab_bin())
+        .args([
+            "demo",
+            "--no-tui",
+            "--until-done",
+            "--duration",
+            "1",
+            "--nodes",
+            "2",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("the demo stopped before every machine was Ready or failed: node-0 "),
+        "{stderr}"
+    );
 }

@@ -17,8 +17,11 @@ fn demo_tells_the_whole_story_headless() {
             "demo",
             "--no-tui",
             "--json",
+            // Ends when every machine is Ready or failed; the duration only bounds it
+            // (and not finishing within it fails the run).
+            "--until-done",
             "--duration",
-            "25",
+            "180",
             "--speed",
             "10",
         ])

@@ -180,9 +180,21 @@ fn server_mode_obtain_renew_release_reserve_restart() {
         e["event"] == "dhcp-lease" && e["mac"] == DYN_MAC && e["action"] == "renew"
     });
 
-    // Restart: the lease is on disk and honoured.
-    p.stop();
-    let leases = std::fs::read_to_string(dir.path().join(".pxelab/leases.json")).unwrap();
+    // Restart: the lease is on disk and honoured. The table is saved twice a second and
+    // once more at a clean stop.
+    let lease_file = dir.path().join(".pxelab/leases.json");
+    let saved = common::wait_for(Duration::from_secs(15), Duration::from_millis(100), || {
+        std::fs::read_to_string(&lease_file)
+            .ok()
+            .filter(|l| l.contains(DYN_MAC) && l.contains(&ip2))
+    });
+    assert!(saved.is_some(), "the lease of {DYN_MAC} was never saved");
+    let status = p.stop();
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "pxelab did not stop cleanly on SIGTERM: {status:?}"
+    );
+    let leases = std::fs::read_to_string(&lease_file).unwrap();
     assert!(
         leases.contains(DYN_MAC) && leases.contains(&ip2),
         "{leases}"

@@ -197,17 +197,22 @@ fn up_text_lines() {
     }
     let lab = TempLab::new();
     let mut up = Up::start(&lab, false);
-    let l = up.line("server-up", |l| l.contains("server-up"));
+    // HTTP and the admin API come up concurrently: wait for HTTP's own line.
+    let http_up = format!("Http server listening on 127.0.0.1:{}", lab.port);
+    let l = up.line("the HTTP server-up", |l| {
+        l.contains("server-up") && l.contains(&http_up)
+    });
     let b = l.as_bytes();
     assert!(
         b.len() > 14 && b[2] == b':' && b[5] == b':' && b[8] == b'.',
         "{l}"
     );
     assert_eq!(&l[12..14], "  ", "{l}");
-    curl(
+    let got = curl(
         &format!("{}/assets/initramfs-lts?mac={NODE1}", lab.base()),
         &[],
     );
+    assert_eq!(got.status, 200);
     let l = up.line("http-fetch", |l| l.contains("http-fetch"));
     let rest = &l[14..];
     assert!(rest.starts_with("node-1   "), "{l}");

@@ -522,7 +522,16 @@ pub async fn run(
         cancel,
     )
     .await;
-    let _ = tokio::time::timeout(Duration::from_secs(2), housekeeping).await;
+    // The last save of the lease table: a lease lost here would be handed out twice.
+    if tokio::time::timeout(Duration::from_secs(10), housekeeping)
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            "the lease file {} was not saved at shutdown within 10 s",
+            path.display()
+        );
+    }
     r
 }
 

@@ -10,6 +10,7 @@
 
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{node_address, node_mac, Fault, Node, NodeResult, Outcome, Role};
 use crate::app::Face;
-use crate::engine::{Engine, EventKind};
+use crate::engine::{Engine, EventKind, NodeState};
 use crate::mac::Mac;
 
 /// Options of `pxelab demo`.
@@ -31,6 +32,9 @@ pub struct DemoOptions {
     pub speed: f64,
     /// Stop after this long.
     pub duration: Option<std::time::Duration>,
+    /// Stop as soon as every machine is Ready or failed; with `duration`, not finishing
+    /// in time is an error (the demo as a smoke test).
+    pub until_done: bool,
 }
 
 /// The demo's nodes: which are in lab.yaml, which one is held, which one fails.
@@ -254,7 +258,10 @@ fn summary(results: &[NodeResult]) -> String {
                 "FAILED at {step:?}: {}",
                 last.map(|l| l.detail.as_str()).unwrap_or("")
             ),
-            Outcome::Stopped => format!("stopped after {:?}", last.map(|l| l.step)),
+            Outcome::Stopped => match last {
+                Some(l) => format!("stopped after step {:?}", l.step),
+                None => "stopped before its first step".to_string(),
+            },
         };
         s.push_str(&format!(
             "  {}  {:<8} {:<15} {}{}\n",
@@ -335,7 +342,18 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
             c.cancel();
         });
     }
-    let outcome = crate::app::run_face(engine, rx, cancel.clone(), opts.face, tasks).await;
+    let machines: Vec<Mac> = plan.nodes.iter().map(|n| n.mac).collect();
+    let done = Arc::new(AtomicBool::new(false));
+    if opts.until_done {
+        stop_when_done(
+            engine.clone(),
+            machines.clone(),
+            done.clone(),
+            cancel.clone(),
+        );
+    }
+    let watched = engine.clone();
+    let mut outcome = crate::app::run_face(engine, rx, cancel.clone(), opts.face, tasks).await;
     cancel.cancel();
     // The nodes stop with the token; give their results a moment to arrive.
     let mut res = Vec::new();
@@ -350,7 +368,51 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
         eprint!("{}", summary(&res));
     }
     drop(temp);
+    if opts.until_done && !done.load(Ordering::SeqCst) && outcome.is_ok() {
+        let states: Vec<String> = machines
+            .iter()
+            .map(|m| match watched.node(m) {
+                Some(r) => format!("{} {}", r.label(), r.state.name()),
+                None => format!("{m} never seen"),
+            })
+            .collect();
+        outcome = Err(anyhow::anyhow!(
+            "the demo stopped before every machine was Ready or failed: {}",
+            states.join(", ")
+        ));
+    }
     outcome
+}
+
+/// Whether a machine has nothing left to do in the demo.
+fn finished(engine: &Engine, mac: &Mac) -> bool {
+    engine
+        .node(mac)
+        .is_some_and(|r| matches!(r.state, NodeState::Ready | NodeState::Failed))
+}
+
+/// Cancels the run once every machine is Ready or failed (checked a few times a
+/// second), after a moment for the last lines to be written, and records that in `done`.
+fn stop_when_done(
+    engine: Engine,
+    machines: Vec<Mac>,
+    done: Arc<AtomicBool>,
+    cancel: CancellationToken,
+) {
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+            }
+            if machines.iter().all(|m| finished(&engine, m)) {
+                break;
+            }
+        }
+        done.store(true, Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        cancel.cancel();
+    });
 }
 
 #[cfg(test)]

@@ -126,11 +126,12 @@ impl Pxelab {
     }
 
     /// Stops pxelab (SIGTERM, then kill) and waits for it.
-    pub fn stop(mut self) {
+    /// Returns its exit status, or None if it had to be killed after 20 s.
+    pub fn stop(mut self) -> Option<std::process::ExitStatus> {
         let pid = self.child.0.id().to_string();
         let _ = Command::new("kill").args(["-TERM", &pid]).output();
-        let _ = common::wait_for(Duration::from_secs(5), Duration::from_millis(50), || {
+        common::wait_for(Duration::from_secs(20), Duration::from_millis(50), || {
             self.child.0.try_wait().ok().flatten()
-        });
+        })
     }
 }
