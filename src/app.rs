@@ -139,6 +139,46 @@ pub fn start_servers(
     tasks
 }
 
+/// The listeners `start_servers` starts for this lab (each reports `server-up` once bound).
+pub fn listeners(lab: &config::Lab) -> Vec<Source> {
+    let mut v = vec![Source::Http, Source::Admin];
+    if lab.file.dhcp.mode != DhcpMode::Off {
+        v.push(Source::Dhcp);
+    }
+    if lab.file.tftp.enabled {
+        v.push(Source::Tftp);
+    }
+    v
+}
+
+/// Waits (at most `limit`) until every one of `sources` reported `server-up` on `rx`,
+/// which must have been subscribed before the servers started. A `server-down` first
+/// (port taken, no permission) is an error naming the server and the reason.
+pub async fn wait_listening(
+    rx: &mut tokio::sync::broadcast::Receiver<crate::engine::Event>,
+    sources: &[Source],
+    limit: Duration,
+) -> anyhow::Result<()> {
+    let mut waiting: Vec<Source> = sources.to_vec();
+    let deadline = tokio::time::Instant::now() + limit;
+    while !waiting.is_empty() {
+        let ev = match tokio::time::timeout_at(deadline, rx.recv()).await {
+            Err(_) => anyhow::bail!("not listening after {limit:?}: {waiting:?}"),
+            Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => continue,
+            Ok(Err(e)) => anyhow::bail!("event stream ended while starting: {e}"),
+            Ok(Ok(ev)) => ev,
+        };
+        match ev.kind {
+            EventKind::ServerUp { source, .. } => waiting.retain(|s| *s != source),
+            EventKind::ServerDown { source, reason } if waiting.contains(&source) => {
+                anyhow::bail!("the {source:?} server could not start: {reason}")
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 /// How long the servers get, all together, to stop after the face ends.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(15);
 

@@ -135,7 +135,7 @@ fn server_mode_obtain_renew_release_reserve_restart() {
         Some("10.77.2.50"),
         "dhclient: {log}"
     );
-    let ack = p.wait(Duration::from_secs(5), "ACK of the reservation", |e| {
+    let ack = p.wait(Duration::from_secs(15), "ACK of the reservation", |e| {
         e["event"] == "dhcp-reply" && e["mac"] == RESERVED_MAC && e["msg"] == "ack"
     });
     assert_eq!(ack["yiaddr"], "10.77.2.50");

@@ -35,9 +35,13 @@ async fn start(n: usize, proxy: bool, watch: bool) -> (Running, Vec<(Mac, std::n
     let lab = pxelab::app::load_lab(&path).unwrap();
     let engine = pxelab::Engine::new(lab);
     let events = engine.subscribe();
+    let mut starting = engine.subscribe();
     let cancel = CancellationToken::new();
     pxelab::app::start_servers(&engine, &cancel);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let listeners = pxelab::app::listeners(&engine.lab());
+    pxelab::app::wait_listening(&mut starting, &listeners, Duration::from_secs(20))
+        .await
+        .unwrap();
     let known = plan.known.iter().map(|k| (k.0, k.3)).collect();
     (
         Running {

@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::net::{Ipv4Addr, SocketAddr, TcpListener as StdTcp, UdpSocket as StdUdp};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -12,18 +12,10 @@ use pxelab::sim::ssh::{self, SshdState};
 use pxelab::sim::{http, tftp, Cluster};
 
 fn free_udp() -> u16 {
-    StdUdp::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    common::free_port()
 }
 fn free_tcp() -> u16 {
-    StdTcp::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    common::free_port()
 }
 
 #[tokio::test]
@@ -115,7 +107,7 @@ async fn http_client_gets_from_python_http_server() {
             from,
             &format!("{base}/boot.ipxe"),
             true,
-            Duration::from_secs(5),
+            Duration::from_secs(15),
         )
         .await
         {
@@ -131,7 +123,7 @@ async fn http_client_gets_from_python_http_server() {
         from,
         &format!("{base}/vmlinuz-lts"),
         false,
-        Duration::from_secs(5),
+        Duration::from_secs(15),
     )
     .await
     .unwrap();
@@ -143,17 +135,17 @@ async fn http_client_gets_from_python_http_server() {
         from,
         &format!("{base}/vmlinuz-lts"),
         true,
-        Duration::from_secs(5),
+        Duration::from_secs(15),
     )
     .await
     .unwrap();
     assert_eq!(r.body, big);
-    let r = http::get(from, &format!("{base}/nope"), true, Duration::from_secs(5))
+    let r = http::get(from, &format!("{base}/nope"), true, Duration::from_secs(15))
         .await
         .unwrap();
     assert_eq!(r.status, 404);
     // The server saw the node's own address.
-    let seen = common::wait_for(Duration::from_secs(3), Duration::from_millis(50), || {
+    let seen = common::wait_for(Duration::from_secs(10), Duration::from_millis(50), || {
         let t = std::fs::read_to_string(&log).unwrap_or_default();
         t.contains("127.1.0.78").then_some(())
     });

@@ -83,7 +83,7 @@ fn tftp_hpa_curl_and_atftp_fetch_byte_identical() {
     assert_eq!(std::fs::read(&out).unwrap(), want, "tftp-hpa copy differs");
     let e = tftp_end(&p, "tftp-hpa transfer", |e| e["outcome"] == "complete");
     assert_eq!(e["bytes"], want.len() as u64);
-    let s = p.wait(Duration::from_secs(5), "tftp-start", |e| {
+    let s = p.wait(Duration::from_secs(15), "tftp-start", |e| {
         e["event"] == "tftp-start"
     });
     assert_eq!(s["blksize"], 512);
@@ -100,7 +100,7 @@ fn tftp_hpa_curl_and_atftp_fetch_byte_identical() {
     assert!(o.status.success(), "curl: {o:?}");
     assert_eq!(std::fs::read(&out).unwrap(), want, "curl copy differs");
     p.wait(
-        Duration::from_secs(5),
+        Duration::from_secs(15),
         "tftp-start with blksize 1468",
         |e| e["event"] == "tftp-start" && e["blksize"] == 1468,
     );
@@ -137,7 +137,7 @@ fn tftp_hpa_curl_and_atftp_fetch_byte_identical() {
     assert!(o.status.success(), "atftp: {o:?}");
     assert_eq!(std::fs::read(&out).unwrap(), want, "atftp copy differs");
     p.wait(
-        Duration::from_secs(5),
+        Duration::from_secs(15),
         "tftp-start with windowsize 8",
         |e| e["event"] == "tftp-start" && e["windowsize"] == 8 && e["blksize"] == 1024,
     );
@@ -228,7 +228,8 @@ fn vanished_and_aborting_clients_are_released() {
     let dir = tempfile::tempdir().unwrap();
     let (p, port) = start(dir.path());
     let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
-    sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
     let mut rrq = vec![0, 1];
     rrq.extend_from_slice(FILE.as_bytes());
     rrq.extend_from_slice(b"\0octet\0timeout\x001\0");
@@ -244,7 +245,7 @@ fn vanished_and_aborting_clients_are_released() {
 
     let probe = UdpSocket::bind("127.0.0.1:0").unwrap();
     probe
-        .set_read_timeout(Some(Duration::from_secs(5)))
+        .set_read_timeout(Some(Duration::from_secs(20)))
         .unwrap();
     let mut rrq = vec![0, 1];
     rrq.extend_from_slice(FILE.as_bytes());

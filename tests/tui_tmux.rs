@@ -12,11 +12,7 @@ use std::time::Duration;
 const MAC: &str = "52:54:00:7a:11:ee";
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    common::free_port()
 }
 
 /// A tmux server on its own socket, killed on drop.
@@ -66,7 +62,7 @@ impl Drop for Tmux {
 
 fn curl(url: &str) -> Option<String> {
     let o = Command::new("curl")
-        .args(["-sf", "--max-time", "3", url])
+        .args(["-sf", "--max-time", "10", url])
         .output()
         .ok()?;
     o.status
@@ -123,12 +119,12 @@ fn adopt_a_held_machine_with_keystrokes() {
     .expect("the HTTP server answers");
     assert!(hold.contains("waiting to be adopted"), "{hold}");
     t.wait_screen(MAC, 10);
-    t.wait_screen("held", 5);
+    t.wait_screen("held", 15);
 
     // Adopt it from the keyboard: palette, dialog, Enter.
     t.keys(&format!(":adopt {MAC}"));
     t.key("Enter");
-    let dlg = t.wait_screen("into lab.yaml", 5);
+    let dlg = t.wait_screen("into lab.yaml", 15);
     assert!(dlg.contains("k3s-agent"), "{dlg}");
     t.key("Enter");
     let text = common::wait_for(Duration::from_secs(10), Duration::from_millis(150), || {
@@ -144,15 +140,15 @@ fn adopt_a_held_machine_with_keystrokes() {
         text.contains("# the control plane") && text.contains("role: k3s-agent"),
         "{text}"
     );
-    t.wait_screen("adopted", 5);
+    t.wait_screen("adopted", 15);
 
     // The machine's next ask boots it; the console follows it.
-    let script = common::wait_for(Duration::from_secs(5), Duration::from_millis(200), || {
+    let script = common::wait_for(Duration::from_secs(30), Duration::from_millis(200), || {
         curl(&url).filter(|s| s.contains("kernel "))
     })
     .expect("the adopted machine gets its iPXE script");
     assert!(script.starts_with("#!ipxe"), "{script}");
-    let screen = t.wait_screen("script-served", 5);
+    let screen = t.wait_screen("script-served", 15);
     assert!(
         screen.contains("node-1") && screen.contains("k3s-agent"),
         "{screen}"

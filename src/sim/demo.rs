@@ -100,29 +100,45 @@ pub struct DemoPorts {
     pub ssh: u16,
 }
 
-fn free_udp() -> std::io::Result<u16> {
-    Ok(std::net::UdpSocket::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
-}
-
-fn free_tcp() -> std::io::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
-}
-
 impl DemoPorts {
-    /// Picks free ports (the OS chooses; they are released before the servers bind).
+    /// Picks six distinct ports free for both UDP and TCP, below the kernel's ephemeral
+    /// range (32768 and up) so that no outgoing socket takes one before the servers bind.
+    /// The probe sockets are held until all six are chosen, then released; a process
+    /// never probes the same port twice (so labs picked one after another differ).
     pub fn pick() -> std::io::Result<DemoPorts> {
-        Ok(DemoPorts {
-            dhcp: free_udp()?,
-            pxe: free_udp()?,
-            tftp: free_udp()?,
-            http: free_tcp()?,
-            admin: free_tcp()?,
-            ssh: free_tcp()?,
-        })
+        use std::sync::atomic::AtomicU32;
+        const LOW: u32 = 20_000;
+        const SPAN: u32 = 12_000;
+        static PROBED: AtomicU32 = AtomicU32::new(0);
+        let start = std::process::id().wrapping_mul(7919) % SPAN;
+        let mut held = Vec::new();
+        let mut ports = Vec::new();
+        for _ in 0..SPAN {
+            let n = PROBED.fetch_add(1, Ordering::Relaxed);
+            let port = (LOW + (start + n.wrapping_mul(13)) % SPAN) as u16;
+            let (Ok(t), Ok(u)) = (
+                std::net::TcpListener::bind(("0.0.0.0", port)),
+                std::net::UdpSocket::bind(("0.0.0.0", port)),
+            ) else {
+                continue;
+            };
+            held.push((t, u));
+            ports.push(port);
+            if let [dhcp, pxe, tftp, http, admin, ssh] = ports[..] {
+                return Ok(DemoPorts {
+                    dhcp,
+                    pxe,
+                    tftp,
+                    http,
+                    admin,
+                    ssh,
+                });
+            }
+        }
+        Err(std::io::Error::new(
+            std::io::ErrorKind::AddrInUse,
+            "no six free ports in 20000..32000",
+        ))
     }
 }
 
@@ -304,11 +320,19 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
         }
     }
     let rx = engine.subscribe();
+    let mut starting = engine.subscribe();
     let n = engine.lab().file.nodes.len();
     engine.emit(None, EventKind::ConfigLoaded { nodes: n });
     let tasks = crate::app::start_servers(&engine, &cancel);
-    // Let the servers bind before the first machine powers on.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The servers listen before the first machine powers on.
+    let listeners = crate::app::listeners(&engine.lab());
+    if let Err(e) =
+        crate::app::wait_listening(&mut starting, &listeners, Duration::from_secs(10)).await
+    {
+        cancel.cancel();
+        return Err(e.context("pxelab demo could not start its servers on loopback"));
+    }
+    drop(starting);
     let speed = if opts.speed.is_finite() && opts.speed > 0.0 {
         opts.speed
     } else {
@@ -418,6 +442,20 @@ fn stop_when_done(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ports_are_distinct_across_picks_and_below_the_ephemeral_range() {
+        let mut all = Vec::new();
+        for _ in 0..3 {
+            let p = DemoPorts::pick().unwrap();
+            all.extend([p.dhcp, p.pxe, p.tftp, p.http, p.admin, p.ssh]);
+        }
+        assert!(all.iter().all(|p| (20_000..32_000).contains(p)), "{all:?}");
+        let mut unique = all.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(unique.len(), all.len(), "{all:?}");
+    }
 
     #[test]
     fn seven_nodes_like_the_seed_lab() {

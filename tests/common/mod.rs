@@ -212,3 +212,22 @@ pub fn wait_for<T>(limit: Duration, step: Duration, mut f: impl FnMut() -> Optio
 pub fn pxelab_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_pxelab"))
 }
+
+/// A port free for both TCP and UDP on every address, below the kernel's ephemeral range
+/// (32768 and up) so that no outgoing socket (curl's source port, a TFTP transfer, an SSH
+/// client of another test) can take it between this check and the server's bind. Spread
+/// by process id; a counter keeps the ports of one test binary distinct.
+pub fn free_port() -> u16 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    for _ in 0..500 {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = 20_000 + ((std::process::id().wrapping_mul(97) + n * 7) % 12_000) as u16;
+        if std::net::TcpListener::bind(("0.0.0.0", port)).is_ok()
+            && std::net::UdpSocket::bind(("0.0.0.0", port)).is_ok()
+        {
+            return port;
+        }
+    }
+    panic!("no free port in 20000..32000");
+}

@@ -12,22 +12,14 @@ use serde_json::Value;
 
 use crate::common::{self, ChildGuard};
 
-/// A free UDP port on loopback (for unprivileged test servers).
+/// A free UDP port (see `common::free_port`).
 pub fn free_udp_port() -> u16 {
-    std::net::UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    common::free_port()
 }
 
-/// A free TCP port on loopback.
+/// A free TCP port (see `common::free_port`).
 pub fn free_tcp_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    common::free_port()
 }
 
 /// Writes `lab.yaml` (and a dummy kernel so asset checks pass) into `dir`.

@@ -3,7 +3,6 @@
 //! and `curl` as the client.
 #![allow(dead_code)]
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -19,20 +18,9 @@ pub const NODE2: &str = "52:54:00:00:00:02";
 /// Text that only exists outside the assets folder.
 pub const SECRET: &str = "TOP-SECRET-OUTSIDE-ASSETS";
 
-/// A free TCP port on 127.0.0.1, below the kernel's ephemeral range (32768+) so that
-/// no outgoing connection (curl's own source port, another test's client) takes it
-/// between this check and the server's bind. Spread by process id and a counter.
+/// A free port (see `common::free_port`).
 pub fn free_port() -> u16 {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    for _ in 0..500 {
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let port = 20_000 + ((std::process::id().wrapping_mul(97) + n * 7) % 12_000) as u16;
-        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-    panic!("no free port in 20000..32000");
+    crate::common::free_port()
 }
 
 /// Deterministic, position-dependent content (so a wrong offset shows).
