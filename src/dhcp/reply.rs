@@ -72,12 +72,25 @@ fn pxe_vendor_options(pi: bool) -> Vec<u8> {
     v
 }
 
+/// The BOOTP broadcast flag (RFC 1542 §3.1.1).
+const BROADCAST_FLAG: u16 = 0x8000;
+
 /// Builds the reply to `req` from `server` according to `plan`.
 pub fn build(req: &Request, server: Ipv4Addr, plan: &Plan) -> Result<Vec<u8>, EncodeFailed> {
+    // A relay can deliver a reply that carries no address (a proxy offer, a NAK) only by
+    // broadcast on the client's segment; without the broadcast bit it would unicast to
+    // yiaddr 0.0.0.0, i.e. nowhere (dnsmasq's relay drops it). RFC 2131 §4.3.2 asks for
+    // the bit on relayed NAKs; the same reasoning holds for proxy offers.
+    let addressless = plan.msg == MessageType::Nak || plan.lease.is_none();
+    let flags = if !req.giaddr.is_unspecified() && addressless {
+        req.flags | BROADCAST_FLAG
+    } else {
+        req.flags
+    };
     let mut m = Message::default();
     m.set_opcode(Opcode::BootReply)
         .set_xid(req.xid)
-        .set_flags(Flags::new(req.flags))
+        .set_flags(Flags::new(flags))
         .set_giaddr(req.giaddr)
         .set_chaddr(&req.chaddr[..6])
         .set_siaddr(Ipv4Addr::UNSPECIFIED);
@@ -173,6 +186,42 @@ mod tests {
             pxe_discovery_control: true,
             raspberry_pi: pi,
         }
+    }
+
+    #[test]
+    fn relayed_replies_without_an_address_ask_the_relay_to_broadcast() {
+        let mut b = req_bytes(
+            [0x52, 0x54, 0, 0, 0, 1],
+            &[(53, &[1]), (60, b"PXEClient:Arch:00000:UNDI:002001")],
+        );
+        b[10] = 0; // the client did not ask for broadcast
+        b[24..28].copy_from_slice(&[10, 78, 1, 1]); // relayed
+        let relayed = parse(&b).unwrap();
+        let proxy = Plan {
+            msg: MessageType::Offer,
+            boot: Some(target("undionly.kpxe", false)),
+            lease: None,
+            no_pxedhcp: false,
+            inform: false,
+        };
+        let server = "10.78.2.1".parse().unwrap();
+        let flags = |req: &Request, plan: &Plan| {
+            Message::from_bytes(&build(req, server, plan).unwrap())
+                .unwrap()
+                .flags()
+                .broadcast()
+        };
+        assert!(flags(&relayed, &proxy), "relayed proxy offer");
+        let nak = Plan {
+            msg: MessageType::Nak,
+            boot: None,
+            ..proxy.clone()
+        };
+        assert!(flags(&relayed, &nak), "relayed NAK");
+        // Not relayed: the client's own choice stands (replies go out broadcast anyway).
+        b[24..28].copy_from_slice(&[0, 0, 0, 0]);
+        let direct = parse(&b).unwrap();
+        assert!(!flags(&direct, &proxy));
     }
 
     #[test]
