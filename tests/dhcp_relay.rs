@@ -58,7 +58,6 @@ fn topology(name: &str) -> (NetNs, NetNs, NetNs) {
     ]);
     relay.exec_ok(&["ip", "addr", "add", &format!("{RELAY}/24"), "dev", "eth1"]);
     relay.exec_ok(&["ip", "link", "set", "eth1", "up"]);
-    relay.exec_ok(&["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
     client.exec_ok(&["ip", "link", "set", "eth0", "address", PXE_MAC]);
     client.exec_ok(&["ip", "link", "set", "eth0", "up"]);
     (srv, relay, client)
