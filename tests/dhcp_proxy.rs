@@ -7,11 +7,10 @@
 mod common;
 mod dhcp_support;
 
-use std::process::Stdio;
 use std::time::Duration;
 
 use common::{ChildGuard, NetNs};
-use dhcp_support::{write_lab, Pxelab};
+use dhcp_support::{dnsmasq, write_lab, Pxelab};
 
 const PXE_MAC: &str = "52:54:00:77:00:01";
 const PLAIN_MAC: &str = "52:54:00:77:00:02";
@@ -25,36 +24,17 @@ fn lab_yaml(ip: &str) -> String {
     )
 }
 
-fn dnsmasq(ns: &NetNs, range: &str, dir: &std::path::Path) -> ChildGuard {
-    let pid = dir.join("dnsmasq.pid");
-    let child = ns
-        .command(&[
-            "dnsmasq",
-            "--no-daemon",
-            "--port=0",
-            &format!("--dhcp-range={range},12h"),
-            "-i",
-            "br0",
-            "--conf-file=/dev/null",
-            "--leasefile-ro",
-            "--dhcp-authoritative",
-            "--log-dhcp",
-            "--user=root",
-            &format!("--pid-file={}", pid.display()),
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start dnsmasq");
-    // dnsmasq is up when it holds port 67.
-    common::wait_for(Duration::from_secs(10), Duration::from_millis(100), || {
-        let out = ns.exec(&["ss", "-uanp"]);
-        String::from_utf8_lossy(&out.stdout)
-            .contains("dnsmasq")
-            .then_some(())
-    })
-    .expect("dnsmasq did not bind port 67");
-    ChildGuard(child)
+/// The LAN's DHCP server: dnsmasq on br0, holding port 67 on the wildcard address.
+fn lan_dhcp(ns: &NetNs, range: &str) -> ChildGuard {
+    dnsmasq(
+        ns,
+        &[
+            format!("--dhcp-range={range},12h"),
+            "-i".to_string(),
+            "br0".to_string(),
+            "--dhcp-authoritative".to_string(),
+        ],
+    )
 }
 
 fn addr_of(ns: &NetNs) -> Option<String> {
@@ -78,7 +58,7 @@ fn proxy_beside_dnsmasq() {
     }
     let dir = tempfile::tempdir().unwrap();
     let ns = NetNs::with_bridge("pxtproxy", "10.77.1.1/24");
-    let _dns = dnsmasq(&ns, "10.77.1.100,10.77.1.150", dir.path());
+    let _dns = lan_dhcp(&ns, "10.77.1.100,10.77.1.150");
     let lab = write_lab(dir.path(), &lab_yaml("10.77.1.1"));
     let p = Pxelab::start(ns.command(&[]), &lab, &["dhcp", "tftp"]);
     // dnsmasq still holds 67: pxelab did not take it.

@@ -21,7 +21,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use common::{ChildGuard, NetNs};
-use dhcp_support::{write_lab, Pxelab};
+use dhcp_support::{dnsmasq, write_lab, Pxelab};
 
 const PXE_MAC: &str = "52:54:00:78:00:01";
 const RELAY: &str = "10.78.1.1";
@@ -61,39 +61,6 @@ fn topology(name: &str) -> (NetNs, NetNs, NetNs) {
     client.exec_ok(&["ip", "link", "set", "eth0", "address", PXE_MAC]);
     client.exec_ok(&["ip", "link", "set", "eth0", "up"]);
     (srv, relay, client)
-}
-
-/// dnsmasq in `ns` with `args`, up once it holds UDP 67.
-fn dnsmasq(ns: &NetNs, args: &[String]) -> ChildGuard {
-    let mut argv: Vec<String> = [
-        "dnsmasq",
-        "--no-daemon",
-        "--port=0",
-        "--conf-file=/dev/null",
-        "--leasefile-ro",
-        "--log-dhcp",
-        "--user=root",
-        "--pid-file=",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    argv.extend_from_slice(args);
-    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
-    let child = ns
-        .command(&argv)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start dnsmasq");
-    common::wait_for(Duration::from_secs(10), Duration::from_millis(100), || {
-        let out = ns.exec(&["ss", "-uanp"]);
-        String::from_utf8_lossy(&out.stdout)
-            .contains("dnsmasq")
-            .then_some(())
-    })
-    .expect("dnsmasq did not bind port 67");
-    ChildGuard(child)
 }
 
 /// The relay, forwarding the client segment's requests to each of `servers`.

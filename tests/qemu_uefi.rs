@@ -12,6 +12,10 @@
 //!   `http://SERVER:PORT/ipxe/snponly.efi`, serves it over HTTP from the TFTP root, and
 //!   that iPXE fetches boot.ipxe.
 //!
+//! - The same HTTP boot in proxy mode: dnsmasq on the bridge is the LAN's DHCP server
+//!   and gives the address; pxelab's proxy offer gives the URL; the fetch is attributed
+//!   to the machine through the kernel's ARP table.
+//!
 //! TCG unless `PXELAB_QEMU_ACCEL=kvm`; the VM and pxelab are killed when the test ends
 //! and the namespace is removed.
 
@@ -24,7 +28,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::{ChildGuard, NetNs};
-use dhcp_support::{write_lab, Pxelab};
+use dhcp_support::{dnsmasq, write_lab, Pxelab};
 
 const OVMF_CODE: &str = "/usr/share/OVMF/OVMF_CODE_4M.fd";
 const OVMF_VARS: &str = "/usr/share/OVMF/OVMF_VARS_4M.fd";
@@ -49,25 +53,53 @@ fn can_run() -> bool {
         )
 }
 
-/// pxelab (server mode) and one OVMF VM on a bridge in a namespace of their own.
+/// Who gives the VM its address.
+#[derive(Clone, Copy, PartialEq)]
+enum Dhcp {
+    /// pxelab's own DHCP server.
+    Server,
+    /// The LAN's (dnsmasq on the bridge); pxelab answers as proxyDHCP beside it.
+    Proxy,
+}
+
+/// pxelab and one OVMF VM on a bridge in a namespace of their own (and, in proxy mode,
+/// dnsmasq as the LAN's DHCP server).
 struct Rig {
     pxelab: Pxelab,
     started: Instant,
     _vm: ChildGuard,
+    _lan_dhcp: Option<ChildGuard>,
     _ns: NetNs,
     _dir: tempfile::TempDir,
 }
 
 impl Rig {
-    fn start(ns_name: &str, net: &str, mac: &str, tftp: bool) -> Rig {
+    fn start(ns_name: &str, net: &str, mac: &str, tftp: bool, mode: Dhcp) -> Rig {
         let dir = tempfile::tempdir().unwrap();
         let ns = NetNs::with_bridge(ns_name, &format!("{net}.1/24"));
         ns.add_tap("tap0");
+        let lan_dhcp = (mode == Dhcp::Proxy).then(|| {
+            dnsmasq(
+                &ns,
+                &[
+                    format!("--dhcp-range={net}.100,{net}.150,1h"),
+                    "-i".to_string(),
+                    "br0".to_string(),
+                    "--dhcp-authoritative".to_string(),
+                ],
+            )
+        });
+        let dhcp = match mode {
+            Dhcp::Server => format!(
+                "{{mode: server, subnet: {net}.0/24, range: [{net}.100, {net}.150], snponly: true}}"
+            ),
+            Dhcp::Proxy => "{mode: proxy, snponly: true}".to_string(),
+        };
         let lab = write_lab(
             dir.path(),
             &format!(
                 "name: uefi\ninterface: br0\nserver_address: {net}.1\n\
-                 dhcp: {{mode: server, subnet: {net}.0/24, range: [{net}.100, {net}.150], snponly: true}}\n\
+                 dhcp: {dhcp}\n\
                  tftp: {{enabled: {tftp}, root: {IPXE_ROOT}}}\nhttp: {{port: 8080, admin_port: 7480}}\n\
                  ssh: {{watch: false}}\nboot: {{kernel: vmlinuz, initrds: [initrd]}}\nunknown: hold\n"
             ),
@@ -122,6 +154,7 @@ impl Rig {
             pxelab,
             started: Instant::now(),
             _vm: ChildGuard(child),
+            _lan_dhcp: lan_dhcp,
             _ns: ns,
             _dir: dir,
         }
@@ -175,7 +208,7 @@ fn ovmf_boots_over_pxe_tftp_then_ipxe_asks_for_its_script() {
     }
     let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let mac = "52:54:00:5e:00:07";
-    let rig = Rig::start("pxtuefi", "10.81.0", mac, true);
+    let rig = Rig::start("pxtuefi", "10.81.0", mac, true, Dhcp::Server);
     let d = rig.step("OVMF's DISCOVER", |e| {
         e["event"] == "dhcp-discover" && e["mac"] == mac && e["ipxe"] == false
     });
@@ -208,7 +241,7 @@ fn ovmf_http_boot_fetches_ipxe_over_http_then_its_script() {
     }
     let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let mac = "52:54:00:5e:00:10";
-    let rig = Rig::start("pxtuefih", "10.83.0", mac, false);
+    let rig = Rig::start("pxtuefih", "10.83.0", mac, false, Dhcp::Server);
     let d = rig.step("OVMF's HTTP-boot DISCOVER", |e| {
         e["event"] == "dhcp-discover"
             && e["mac"] == mac
@@ -227,6 +260,45 @@ fn ovmf_http_boot_fetches_ipxe_over_http_then_its_script() {
     });
     assert_eq!(f["bytes"], snponly_size(), "{f}");
     assert_eq!(f["mac"], mac, "attributed through the lease: {f}");
+    rig.ipxe_asks_for_its_script(mac);
+    rig.pxelab.stop();
+}
+
+#[test]
+fn ovmf_http_boot_through_proxy_dhcp_beside_the_lan_server() {
+    if !(can_run() && common::require_program("dnsmasq") && common::require_program("ss")) {
+        return;
+    }
+    let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let mac = "52:54:00:5e:00:11";
+    let rig = Rig::start("pxtuefip", "10.84.0", mac, false, Dhcp::Proxy);
+    let d = rig.step("OVMF's HTTP-boot DISCOVER", |e| {
+        e["event"] == "dhcp-discover"
+            && e["mac"] == mac
+            && e["vendor_class"]
+                .as_str()
+                .unwrap_or("")
+                .starts_with("HTTPClient")
+    });
+    assert_eq!(d["arch"], 16, "x64 UEFI HTTP boot: {d}");
+    let url = "http://10.84.0.1:8080/ipxe/snponly.efi";
+    let offer = rig.step("the binary's URL in a proxy offer", |e| {
+        e["event"] == "dhcp-reply" && e["mac"] == mac && e["boot_file"] == url
+    });
+    assert_eq!(offer["proxy"], true, "{offer}");
+    assert!(offer.get("yiaddr").is_none(), "{offer}");
+    let f = rig.step("snponly.efi over HTTP", |e| {
+        e["event"] == "http-fetch" && e["what"] == "ipxe" && e["status"] == 200
+    });
+    assert_eq!(f["bytes"], snponly_size(), "{f}");
+    // The address came from dnsmasq, which pxelab never hears about: the kernel's ARP
+    // entry names the machine.
+    assert_eq!(f["mac"], mac, "attributed through ARP: {f}");
+    let client = f["client"].as_str().unwrap_or("");
+    assert!(
+        client.starts_with("10.84.0.1"),
+        "an address from dnsmasq's range: {f}"
+    );
     rig.ipxe_asks_for_its_script(mac);
     rig.pxelab.stop();
 }

@@ -67,11 +67,13 @@ async fn resolve_inside(root: &Path, name: &str) -> Result<PathBuf, &'static str
 
 /// The MAC an asset fetch belongs to: the `?mac=` the script appended, else the
 /// machine that last fetched a boot script from this address, else a node whose
-/// configured, observed or leased address it is.
+/// configured, observed or leased address it is, else the kernel's ARP entry for the
+/// address (proxy mode: UEFI HTTP boot fetches its iPXE binary before any script).
 fn attribute(ctx: &Ctx, from_query: Option<Mac>) -> Option<Mac> {
     from_query
         .or_else(|| ctx.clients.mac_of(&ctx.client))
         .or_else(|| ctx.engine.mac_by_ip(ctx.client))
+        .or_else(|| crate::arp::mac_of(ctx.client))
 }
 
 fn http_date(t: std::time::SystemTime) -> String {

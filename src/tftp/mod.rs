@@ -130,7 +130,7 @@ impl Ctx {
     /// The machine at `ip`: the kernel's ARP table, else the engine (a configured,
     /// booted-from or leased address; this is what names loopback clients).
     fn mac_of(&self, ip: IpAddr) -> Option<Mac> {
-        mac_of(ip).or_else(|| self.engine.mac_by_ip(ip))
+        crate::arp::mac_of(ip).or_else(|| self.engine.mac_by_ip(ip))
     }
 
     fn count_refused(&self) {
@@ -235,46 +235,5 @@ impl Ctx {
                 self.iface.as_deref(),
             )
         })
-    }
-}
-
-/// The MAC the kernel's ARP table has for `ip`, if any.
-pub fn mac_of(ip: IpAddr) -> Option<Mac> {
-    let IpAddr::V4(ip) = ip else { return None };
-    if ip.is_loopback() {
-        return None;
-    }
-    let table = std::fs::read_to_string("/proc/net/arp").ok()?;
-    arp_lookup(&table, ip)
-}
-
-fn arp_lookup(table: &str, ip: Ipv4Addr) -> Option<Mac> {
-    table.lines().skip(1).find_map(|l| {
-        let f: Vec<&str> = l.split_whitespace().collect();
-        if f.len() >= 4 && f[0].parse::<Ipv4Addr>().ok() == Some(ip) {
-            f[3].parse::<Mac>().ok().filter(|m| m.0 != [0; 6])
-        } else {
-            None
-        }
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn arp_table_lookup() {
-        let t = "IP address       HW type     Flags       HW address            Mask     Device\n\
-                 10.77.0.50       0x1         0x2         52:54:00:12:34:56     *        br0\n\
-                 10.77.0.51       0x1         0x0         00:00:00:00:00:00     *        br0\n";
-        assert_eq!(
-            arp_lookup(t, "10.77.0.50".parse().unwrap())
-                .unwrap()
-                .to_string(),
-            "52:54:00:12:34:56"
-        );
-        assert!(arp_lookup(t, "10.77.0.51".parse().unwrap()).is_none());
-        assert!(arp_lookup(t, "10.77.0.52".parse().unwrap()).is_none());
     }
 }

@@ -22,6 +22,40 @@ pub fn free_tcp_port() -> u16 {
     common::free_port()
 }
 
+/// A real dnsmasq in `ns` (no DNS, no lease or pid file, `--log-dhcp`) with `args` added:
+/// the LAN's DHCP server, or a relay. Returns once it holds UDP port 67.
+pub fn dnsmasq(ns: &common::NetNs, args: &[String]) -> ChildGuard {
+    let mut argv: Vec<String> = [
+        "dnsmasq",
+        "--no-daemon",
+        "--port=0",
+        "--conf-file=/dev/null",
+        "--leasefile-ro",
+        "--log-dhcp",
+        "--user=root",
+        "--pid-file=",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    argv.extend_from_slice(args);
+    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+    let child = ns
+        .command(&argv)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start dnsmasq");
+    common::wait_for(Duration::from_secs(10), Duration::from_millis(100), || {
+        let out = ns.exec(&["ss", "-uanp"]);
+        String::from_utf8_lossy(&out.stdout)
+            .contains("dnsmasq")
+            .then_some(())
+    })
+    .expect("dnsmasq did not bind port 67");
+    ChildGuard(child)
+}
+
 /// Writes `lab.yaml` (and a dummy kernel so asset checks pass) into `dir`.
 pub fn write_lab(dir: &Path, yaml: &str) -> PathBuf {
     std::fs::create_dir_all(dir.join("assets")).unwrap();

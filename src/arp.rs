@@ -1,0 +1,52 @@
+//! The kernel's neighbour (ARP) table: which MAC is at an address on a directly attached
+//! segment. TFTP and HTTP name the machine behind a request with it when DHCP did not
+//! tell (proxy mode, where pxelab never learns a node's address): the kernel has just
+//! exchanged packets with the client, so its entry is fresh.
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use crate::mac::Mac;
+
+/// The MAC the kernel's ARP table has for `ip`, if any (never for loopback).
+pub fn mac_of(ip: IpAddr) -> Option<Mac> {
+    let IpAddr::V4(ip) = ip else { return None };
+    if ip.is_loopback() {
+        return None;
+    }
+    let table = std::fs::read_to_string("/proc/net/arp").ok()?;
+    lookup(&table, ip)
+}
+
+/// Looks `ip` up in the text of `/proc/net/arp`; incomplete entries (all-zero MAC) are
+/// not answers.
+fn lookup(table: &str, ip: Ipv4Addr) -> Option<Mac> {
+    table.lines().skip(1).find_map(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        if f.len() >= 4 && f[0].parse::<Ipv4Addr>().ok() == Some(ip) {
+            f[3].parse::<Mac>().ok().filter(|m| m.0 != [0; 6])
+        } else {
+            None
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arp_table_lookup() {
+        let t = "IP address       HW type     Flags       HW address            Mask     Device\n\
+                 10.77.0.50       0x1         0x2         52:54:00:12:34:56     *        br0\n\
+                 10.77.0.51       0x1         0x0         00:00:00:00:00:00     *        br0\n";
+        assert_eq!(
+            lookup(t, "10.77.0.50".parse().unwrap())
+                .unwrap()
+                .to_string(),
+            "52:54:00:12:34:56"
+        );
+        assert!(lookup(t, "10.77.0.51".parse().unwrap()).is_none());
+        assert!(lookup(t, "10.77.0.52".parse().unwrap()).is_none());
+        assert!(mac_of("127.0.0.1".parse().unwrap()).is_none());
+    }
+}
