@@ -1,7 +1,11 @@
 //! The inventory: every MAC pxelab has heard of, with its state and bounded history.
 //!
 //! Each record keeps a timeline of its last [`TIMELINE_CAP`] events and a ring of its last
-//! [`LOG_CAP`] log lines, so memory per node is bounded however long the lab runs.
+//! [`LOG_CAP`] log lines, so memory per node is bounded however long the lab runs. The
+//! number of machines lab.yaml does not list is bounded too ([`UNKNOWN_CAP`]): a LAN full
+//! of PXE clients, a DHCP load generator or a hostile host sending random MACs cannot
+//! grow the inventory without end. The machine first seen longest ago goes first; one
+//! still booting is back at its next request.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr};
@@ -17,6 +21,8 @@ use crate::mac::Mac;
 pub const TIMELINE_CAP: usize = 256;
 /// Log lines kept per node.
 pub const LOG_CAP: usize = 400;
+/// Records kept of machines lab.yaml does not list.
+pub const UNKNOWN_CAP: usize = 4096;
 
 /// One timeline entry.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -208,6 +214,13 @@ impl NodeRecord {
 #[derive(Debug, Default, Clone)]
 pub struct Inventory {
     nodes: HashMap<Mac, NodeRecord>,
+    /// Records lab.yaml lists.
+    known: usize,
+    /// Unknown MACs in the order their records were created (entries whose record has
+    /// since become known or gone are skipped when met).
+    unknown_order: VecDeque<Mac>,
+    /// Unknown records forgotten to stay within [`UNKNOWN_CAP`].
+    forgotten: u64,
 }
 
 impl Inventory {
@@ -228,20 +241,63 @@ impl Inventory {
                 .or_insert_with(|| NodeRecord::new(e.mac))
                 .apply_entry(e);
         }
+        self.known = 0;
         for rec in self.nodes.values_mut() {
-            if !rec.known {
+            if rec.known {
+                self.known += 1;
+            } else {
                 rec.hostname = None;
                 rec.role = None;
                 rec.ip = None;
             }
         }
+        // Machines no longer listed queue for forgetting like any unknown one.
+        let queued: std::collections::HashSet<Mac> = self.unknown_order.iter().copied().collect();
+        let newly_unknown: Vec<Mac> = self
+            .nodes
+            .values()
+            .filter(|r| !r.known && !queued.contains(&r.mac))
+            .map(|r| r.mac)
+            .collect();
+        self.unknown_order.extend(newly_unknown);
+        self.forget_beyond_cap();
     }
 
-    /// The record for a MAC, created if missing.
+    /// The record for a MAC, created if missing (an unknown machine's creation may
+    /// forget the unknown machine first seen longest ago).
     pub fn entry(&mut self, mac: Mac) -> &mut NodeRecord {
+        if !self.nodes.contains_key(&mac) {
+            self.nodes.insert(mac, NodeRecord::new(mac));
+            self.unknown_order.push_back(mac);
+            self.forget_beyond_cap();
+        }
         self.nodes
             .entry(mac)
             .or_insert_with(|| NodeRecord::new(mac))
+    }
+
+    /// Unknown records forgotten so far to stay within [`UNKNOWN_CAP`].
+    pub fn forgotten(&self) -> u64 {
+        self.forgotten
+    }
+
+    fn forget_beyond_cap(&mut self) {
+        // Bounded: each turn pops one queue entry.
+        while self.nodes.len().saturating_sub(self.known) > UNKNOWN_CAP {
+            let Some(mac) = self.unknown_order.pop_front() else {
+                break;
+            };
+            if self.nodes.get(&mac).is_some_and(|r| !r.known) {
+                self.nodes.remove(&mac);
+                self.forgotten += 1;
+                if self.forgotten == 1 || self.forgotten.is_multiple_of(1000) {
+                    tracing::warn!(
+                        "more than {UNKNOWN_CAP} machines not in lab.yaml: forgot {} so far, oldest first",
+                        self.forgotten
+                    );
+                }
+            }
+        }
     }
 
     /// The record for a MAC.
@@ -251,7 +307,11 @@ impl Inventory {
 
     /// Removes a record entirely.
     pub fn remove(&mut self, mac: &Mac) -> Option<NodeRecord> {
-        self.nodes.remove(mac)
+        let r = self.nodes.remove(mac);
+        if r.as_ref().is_some_and(|r| r.known) {
+            self.known -= 1;
+        }
+        r
     }
 
     /// All records.
@@ -267,5 +327,56 @@ impl Inventory {
     /// Whether there are none.
     pub fn is_empty(&self) -> bool {
         self.nodes.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mac(n: u32) -> Mac {
+        let b = n.to_be_bytes();
+        Mac([0x02, 0, b[0], b[1], b[2], b[3]])
+    }
+
+    #[test]
+    fn unknown_machines_are_bounded_oldest_first_and_known_ones_kept() {
+        let listed: NodeEntry = yaml_serde::from_str(&format!(
+            "{{mac: '{}', hostname: n, role: k3s-agent}}",
+            mac(0)
+        ))
+        .unwrap();
+        let mut inv = Inventory::new();
+        inv.sync_with(std::slice::from_ref(&listed));
+        let extra = 10;
+        for n in 1..=(UNKNOWN_CAP as u32 + extra) {
+            inv.entry(mac(n));
+        }
+        assert_eq!(inv.len(), UNKNOWN_CAP + 1);
+        assert_eq!(inv.forgotten(), u64::from(extra));
+        assert!(
+            inv.get(&mac(0)).is_some_and(|r| r.known),
+            "a listed node stays"
+        );
+        assert!(inv.get(&mac(1)).is_none() && inv.get(&mac(extra)).is_none());
+        assert!(inv.get(&mac(extra + 1)).is_some());
+        // A machine seen again after being forgotten is simply new again.
+        inv.entry(mac(1));
+        assert!(inv.get(&mac(1)).is_some());
+        assert!(inv.get(&mac(extra + 1)).is_none());
+        assert_eq!(inv.len(), UNKNOWN_CAP + 1);
+        // Adopted (listed) machines leave the queue's reach.
+        let adopted: NodeEntry = yaml_serde::from_str(&format!(
+            "{{mac: '{}', hostname: m, role: k3s-agent}}",
+            mac(extra + 2)
+        ))
+        .unwrap();
+        inv.sync_with(&[listed, adopted]);
+        for n in 0..(UNKNOWN_CAP as u32) {
+            inv.entry(mac(1_000_000 + n));
+        }
+        assert!(inv.get(&mac(0)).is_some_and(|r| r.known));
+        assert!(inv.get(&mac(extra + 2)).is_some_and(|r| r.known));
+        assert_eq!(inv.len(), UNKNOWN_CAP + 2);
     }
 }

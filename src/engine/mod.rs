@@ -99,6 +99,9 @@ pub struct Counters {
     pub tftp_refused: AtomicU64,
     /// Events emitted.
     pub events: AtomicU64,
+    /// Records of machines not in lab.yaml forgotten to stay within
+    /// [`inventory::UNKNOWN_CAP`].
+    pub unknown_forgotten: AtomicU64,
 }
 
 struct Inner {
@@ -212,6 +215,10 @@ impl Engine {
             let rec = inv.entry(m);
             rec.apply(&ev);
             ev.hostname = rec.hostname.clone();
+            self.inner
+                .counters
+                .unknown_forgotten
+                .store(inv.forgotten(), Ordering::Relaxed);
         }
         if let EventKind::ServerUp { source, addr } = &ev.kind {
             self.set_server(*source, true, addr.clone());

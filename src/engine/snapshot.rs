@@ -95,6 +95,9 @@ pub struct Snapshot {
     pub tftp_refused: u64,
     /// Events emitted so far.
     pub events: u64,
+    /// Records of machines not in lab.yaml forgotten to stay within the inventory's cap.
+    #[serde(default)]
+    pub unknown_forgotten: u64,
     /// Engine version at the time of the snapshot.
     pub version: u64,
 }
@@ -125,6 +128,7 @@ impl Snapshot {
             http_refused: c.http_refused.load(Ordering::Relaxed),
             tftp_refused: c.tftp_refused.load(Ordering::Relaxed),
             events: c.events.load(Ordering::Relaxed),
+            unknown_forgotten: c.unknown_forgotten.load(Ordering::Relaxed),
             version,
         }
     }
