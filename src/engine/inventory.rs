@@ -266,8 +266,8 @@ impl Inventory {
     /// The record for a MAC, created if missing (an unknown machine's creation may
     /// forget the unknown machine first seen longest ago).
     pub fn entry(&mut self, mac: Mac) -> &mut NodeRecord {
-        if !self.nodes.contains_key(&mac) {
-            self.nodes.insert(mac, NodeRecord::new(mac));
+        if let std::collections::hash_map::Entry::Vacant(v) = self.nodes.entry(mac) {
+            v.insert(NodeRecord::new(mac));
             self.unknown_order.push_back(mac);
             self.forget_beyond_cap();
         }
