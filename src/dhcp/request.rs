@@ -249,16 +249,19 @@ impl Request {
 
     /// Option 97 as `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx`.
     pub fn uuid(&self) -> Option<String> {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
         let u = self.uuid_raw()?;
-        let h: String = u[1..].iter().map(|b| format!("{b:02x}")).collect();
-        Some(format!(
-            "{}-{}-{}-{}-{}",
-            &h[0..8],
-            &h[8..12],
-            &h[12..16],
-            &h[16..20],
-            &h[20..32]
-        ))
+        // One allocation: this runs for every PXE request (a `format!` per byte was 5 %
+        // of pxelab's CPU under perfdhcp).
+        let mut s = String::with_capacity(36);
+        for (i, b) in u[1..].iter().enumerate() {
+            if matches!(i, 4 | 6 | 8 | 10) {
+                s.push('-');
+            }
+            s.push(char::from(HEX[usize::from(b >> 4)]));
+            s.push(char::from(HEX[usize::from(b & 15)]));
+        }
+        Some(s)
     }
 
     /// The client is iPXE: option 77 says `iPXE` (raw or RFC 3004 length-prefixed), or
