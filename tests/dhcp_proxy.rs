@@ -10,7 +10,7 @@ mod dhcp_support;
 use std::time::Duration;
 
 use common::{ChildGuard, NetNs};
-use dhcp_support::{dnsmasq, write_lab, Pxelab};
+use dhcp_support::{dnsmasq, pxe_dhclient, write_lab, Pxelab};
 
 const PXE_MAC: &str = "52:54:00:77:00:01";
 const PLAIN_MAC: &str = "52:54:00:77:00:02";
@@ -35,15 +35,6 @@ fn lan_dhcp(ns: &NetNs, range: &str) -> ChildGuard {
             "--dhcp-authoritative".to_string(),
         ],
     )
-}
-
-fn addr_of(ns: &NetNs) -> Option<String> {
-    let out = ns.exec(&["ip", "-4", "-o", "addr", "show", "dev", "eth0"]);
-    let s = String::from_utf8_lossy(&out.stdout).to_string();
-    s.split_whitespace()
-        .skip_while(|w| *w != "inet")
-        .nth(1)
-        .map(|a| a.split('/').next().unwrap_or_default().to_string())
 }
 
 #[test]
@@ -73,33 +64,8 @@ fn proxy_beside_dnsmasq() {
     // so it binds dnsmasq's address while pxelab's proxy offer is seen on the wire.
     let c1 = ns.add_veth_host("c1");
     c1.exec_ok(&["ip", "link", "set", "eth0", "address", PXE_MAC]);
-    let conf = dir.path().join("dhclient.conf");
-    std::fs::write(
-        &conf,
-        "option pxe-arch code 93 = unsigned integer 16;\n\
-         send vendor-class-identifier \"PXEClient:Arch:00000:UNDI:002001\";\n\
-         send pxe-arch 0;\nrequire subnet-mask;\n\
-         request subnet-mask, routers, domain-name-servers;\ntimeout 20;\n",
-    )
-    .unwrap();
-    let leases = dir.path().join("c1.leases");
-    let pidf = dir.path().join("c1.pid");
-    let out = c1.exec(&[
-        "timeout",
-        "40",
-        "dhclient",
-        "-1",
-        "-v",
-        "-cf",
-        conf.to_str().unwrap(),
-        "-lf",
-        leases.to_str().unwrap(),
-        "-pf",
-        pidf.to_str().unwrap(),
-        "eth0",
-    ]);
-    let log = String::from_utf8_lossy(&out.stderr).to_string();
-    let ip = addr_of(&c1).unwrap_or_else(|| panic!("dhclient got no address: {log}"));
+    let (ip, log) = pxe_dhclient(&c1, dir.path(), 40);
+    let ip = ip.unwrap_or_else(|| panic!("dhclient got no address: {log}"));
     assert!(
         ip.starts_with("10.77.1.1") && ip != "10.77.1.1",
         "address {ip} not from dnsmasq: {log}"

@@ -21,7 +21,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use common::{ChildGuard, NetNs};
-use dhcp_support::{dnsmasq, write_lab, Pxelab};
+use dhcp_support::{dnsmasq, pxe_dhclient, write_lab, Pxelab};
 
 const PXE_MAC: &str = "52:54:00:78:00:01";
 const RELAY: &str = "10.78.1.1";
@@ -99,15 +99,6 @@ fn lab_yaml(dhcp: &str) -> String {
          tftp: {{root: /usr/lib/ipxe}}\nhttp: {{port: 8080, admin_port: 7480}}\n\
          ssh: {{watch: false}}\nboot: {{kernel: vmlinuz, initrds: [initrd]}}\nunknown: hold\n"
     )
-}
-
-fn addr_of(ns: &NetNs) -> Option<String> {
-    let out = ns.exec(&["ip", "-4", "-o", "addr", "show", "dev", "eth0"]);
-    let s = String::from_utf8_lossy(&out.stdout).to_string();
-    s.split_whitespace()
-        .skip_while(|w| *w != "inet")
-        .nth(1)
-        .map(|a| a.split('/').next().unwrap_or_default().to_string())
 }
 
 #[test]
@@ -218,17 +209,6 @@ fn proxy_mode_answers_the_relay_beside_the_lan_dhcp() {
     let lab = write_lab(dir.path(), &lab_yaml("dhcp: {mode: proxy}\n"));
     let p = Pxelab::start(srv.command(&[]), &lab, &["dhcp"]);
 
-    // dhclient requires a subnet mask, which only the LAN server's offer has: it binds
-    // that address while pxelab's proxy offer travels back through the relay too.
-    let conf = dir.path().join("dhclient.conf");
-    std::fs::write(
-        &conf,
-        "option pxe-arch code 93 = unsigned integer 16;\n\
-         send vendor-class-identifier \"PXEClient:Arch:00000:UNDI:002001\";\n\
-         send pxe-arch 0;\nrequire subnet-mask;\n\
-         request subnet-mask, routers;\ntimeout 30;\n",
-    )
-    .unwrap();
     // A sniffer on the client's wire (AF_PACKET, bounded in time) records each BOOTREPLY.
     let sniffed = dir.path().join("sniffed.txt");
     let mut sniffer = ChildGuard(
@@ -250,23 +230,10 @@ fn proxy_mode_answers_the_relay_beside_the_lan_dhcp() {
         sniffed.exists().then_some(())
     })
     .expect("the sniffer did not start");
-    let (leases, pidf) = (dir.path().join("c.leases"), dir.path().join("c.pid"));
-    let out = client.exec(&[
-        "timeout",
-        "50",
-        "dhclient",
-        "-1",
-        "-v",
-        "-cf",
-        conf.to_str().unwrap(),
-        "-lf",
-        leases.to_str().unwrap(),
-        "-pf",
-        pidf.to_str().unwrap(),
-        "eth0",
-    ]);
-    let log = String::from_utf8_lossy(&out.stderr).to_string();
-    let ip = addr_of(&client).unwrap_or_else(|| panic!("dhclient got no address: {log}"));
+    // dhclient binds the LAN server's address (it requires a subnet mask, which a proxy
+    // offer never has) while pxelab's proxy offer travels back through the relay too.
+    let (ip, log) = pxe_dhclient(&client, dir.path(), 50);
+    let ip = ip.unwrap_or_else(|| panic!("dhclient got no address: {log}"));
     assert!(
         ip.starts_with("10.78.1.5") || ip == "10.78.1.60",
         "address {ip} not from the LAN's DHCP server: {log}"

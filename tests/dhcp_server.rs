@@ -10,7 +10,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use common::{ChildGuard, NetNs};
-use dhcp_support::{write_lab, Pxelab};
+use dhcp_support::{addr_of, write_lab, Pxelab};
 
 const RESERVED_MAC: &str = "52:54:00:88:00:01";
 const DYN_MAC: &str = "52:54:00:88:00:02";
@@ -25,15 +25,6 @@ fn lab_yaml() -> String {
          k3s: {{server_url: \"https://10.77.2.1:6443\"}}\nssh: {{watch: false}}\nboot: {{kernel: vmlinuz, initrds: [initrd]}}\n\
          nodes:\n  - mac: {RESERVED_MAC}\n    hostname: node-a\n    role: k3s-agent\n    ip: 10.77.2.50\n"
     )
-}
-
-fn addr_of(ns: &NetNs) -> Option<String> {
-    let out = ns.exec(&["ip", "-4", "-o", "addr", "show", "dev", "eth0"]);
-    let s = String::from_utf8_lossy(&out.stdout).to_string();
-    s.split_whitespace()
-        .skip_while(|w| *w != "inet")
-        .nth(1)
-        .map(|a| a.split('/').next().unwrap_or_default().to_string())
 }
 
 /// A udhcpc in the foreground whose script records each event's environment.

@@ -167,6 +167,34 @@ impl Rig {
         ev
     }
 
+    /// OVMF's HTTP-boot DISCOVER (option 60 `HTTPClient`, 93 = 16), the reply carrying
+    /// the binary's URL on pxelab at `server`, and the binary's fetch over HTTP, whole.
+    /// Returns the reply and the fetch.
+    fn http_boot_fetches_the_binary(
+        &self,
+        mac: &str,
+        server: &str,
+    ) -> (serde_json::Value, serde_json::Value) {
+        let d = self.step("OVMF's HTTP-boot DISCOVER", |e| {
+            e["event"] == "dhcp-discover"
+                && e["mac"] == mac
+                && e["vendor_class"]
+                    .as_str()
+                    .unwrap_or("")
+                    .starts_with("HTTPClient")
+        });
+        assert_eq!(d["arch"], 16, "x64 UEFI HTTP boot: {d}");
+        let url = format!("http://{server}:8080/ipxe/snponly.efi");
+        let reply = self.step("the binary's URL in a DHCP reply", |e| {
+            e["event"] == "dhcp-reply" && e["mac"] == mac && e["boot_file"] == url.as_str()
+        });
+        let f = self.step("snponly.efi over HTTP", |e| {
+            e["event"] == "http-fetch" && e["what"] == "ipxe" && e["status"] == 200
+        });
+        assert_eq!(f["bytes"], snponly_size(), "{f}");
+        (reply, f)
+    }
+
     /// iPXE's DISCOVER, its boot.ipxe fetch and the hold of the unknown MAC; and iPXE
     /// was given its script URL, never the binary again.
     fn ipxe_asks_for_its_script(&self, mac: &str) {
@@ -242,23 +270,7 @@ fn ovmf_http_boot_fetches_ipxe_over_http_then_its_script() {
     let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let mac = "52:54:00:5e:00:10";
     let rig = Rig::start("pxtuefih", "10.83.0", mac, false, Dhcp::Server);
-    let d = rig.step("OVMF's HTTP-boot DISCOVER", |e| {
-        e["event"] == "dhcp-discover"
-            && e["mac"] == mac
-            && e["vendor_class"]
-                .as_str()
-                .unwrap_or("")
-                .starts_with("HTTPClient")
-    });
-    assert_eq!(d["arch"], 16, "x64 UEFI HTTP boot: {d}");
-    let url = "http://10.83.0.1:8080/ipxe/snponly.efi";
-    rig.step("the binary's URL in an OFFER or ACK", |e| {
-        e["event"] == "dhcp-reply" && e["mac"] == mac && e["boot_file"] == url
-    });
-    let f = rig.step("snponly.efi over HTTP", |e| {
-        e["event"] == "http-fetch" && e["what"] == "ipxe" && e["status"] == 200
-    });
-    assert_eq!(f["bytes"], snponly_size(), "{f}");
+    let (_, f) = rig.http_boot_fetches_the_binary(mac, "10.83.0.1");
     assert_eq!(f["mac"], mac, "attributed through the lease: {f}");
     rig.ipxe_asks_for_its_script(mac);
     rig.pxelab.stop();
@@ -272,25 +284,9 @@ fn ovmf_http_boot_through_proxy_dhcp_beside_the_lan_server() {
     let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let mac = "52:54:00:5e:00:11";
     let rig = Rig::start("pxtuefip", "10.84.0", mac, false, Dhcp::Proxy);
-    let d = rig.step("OVMF's HTTP-boot DISCOVER", |e| {
-        e["event"] == "dhcp-discover"
-            && e["mac"] == mac
-            && e["vendor_class"]
-                .as_str()
-                .unwrap_or("")
-                .starts_with("HTTPClient")
-    });
-    assert_eq!(d["arch"], 16, "x64 UEFI HTTP boot: {d}");
-    let url = "http://10.84.0.1:8080/ipxe/snponly.efi";
-    let offer = rig.step("the binary's URL in a proxy offer", |e| {
-        e["event"] == "dhcp-reply" && e["mac"] == mac && e["boot_file"] == url
-    });
+    let (offer, f) = rig.http_boot_fetches_the_binary(mac, "10.84.0.1");
     assert_eq!(offer["proxy"], true, "{offer}");
     assert!(offer.get("yiaddr").is_none(), "{offer}");
-    let f = rig.step("snponly.efi over HTTP", |e| {
-        e["event"] == "http-fetch" && e["what"] == "ipxe" && e["status"] == 200
-    });
-    assert_eq!(f["bytes"], snponly_size(), "{f}");
     // The address came from dnsmasq, which pxelab never hears about: the kernel's ARP
     // entry names the machine.
     assert_eq!(f["mac"], mac, "attributed through ARP: {f}");

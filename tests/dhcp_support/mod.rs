@@ -56,6 +56,54 @@ pub fn dnsmasq(ns: &common::NetNs, args: &[String]) -> ChildGuard {
     ChildGuard(child)
 }
 
+/// The IPv4 address on `eth0` in `ns`, if any.
+pub fn addr_of(ns: &common::NetNs) -> Option<String> {
+    let out = ns.exec(&["ip", "-4", "-o", "addr", "show", "dev", "eth0"]);
+    let s = String::from_utf8_lossy(&out.stdout).to_string();
+    s.split_whitespace()
+        .skip_while(|w| *w != "inet")
+        .nth(1)
+        .map(|a| a.split('/').next().unwrap_or_default().to_string())
+}
+
+/// Runs a PXE-flavoured dhclient once on `eth0` in `ns` (option 60 `PXEClient…`, 93 = 0),
+/// bounded by `secs`. It requires a subnet mask, which a proxy offer never has, so the
+/// address it binds is the full DHCP server's. Returns its address and its log.
+pub fn pxe_dhclient(ns: &common::NetNs, dir: &Path, secs: u32) -> (Option<String>, String) {
+    let conf = dir.join(format!("{}.dhclient.conf", ns.name));
+    std::fs::write(
+        &conf,
+        format!(
+            "option pxe-arch code 93 = unsigned integer 16;\n\
+             send vendor-class-identifier \"PXEClient:Arch:00000:UNDI:002001\";\n\
+             send pxe-arch 0;\nrequire subnet-mask;\n\
+             request subnet-mask, routers;\ntimeout {};\n",
+            secs.saturating_sub(10).max(5)
+        ),
+    )
+    .unwrap();
+    let leases = dir.join(format!("{}.leases", ns.name));
+    let pidf = dir.join(format!("{}.pid", ns.name));
+    let out = ns.exec(&[
+        "timeout",
+        &secs.to_string(),
+        "dhclient",
+        "-1",
+        "-v",
+        "-cf",
+        conf.to_str().unwrap(),
+        "-lf",
+        leases.to_str().unwrap(),
+        "-pf",
+        pidf.to_str().unwrap(),
+        "eth0",
+    ]);
+    (
+        addr_of(ns),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
 /// Writes `lab.yaml` (and a dummy kernel so asset checks pass) into `dir`.
 pub fn write_lab(dir: &Path, yaml: &str) -> PathBuf {
     std::fs::create_dir_all(dir.join("assets")).unwrap();
