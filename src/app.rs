@@ -69,6 +69,20 @@ pub fn cancel_on_signals(cancel: CancellationToken) {
     });
 }
 
+/// An error and its causes on one line, each said once: a message that already quotes
+/// its cause (`cannot bind …: Permission denied`) does not repeat it.
+pub fn error_chain(e: &anyhow::Error) -> String {
+    let mut line = e.to_string();
+    for cause in e.chain().skip(1) {
+        let c = cause.to_string();
+        if !line.contains(&c) {
+            line.push_str(": ");
+            line.push_str(&c);
+        }
+    }
+    line
+}
+
 /// Starts every server the lab asks for on `engine`, each as its own task. A server
 /// that fails reports `server-down` and the others keep running.
 pub fn start_servers(
@@ -83,14 +97,9 @@ pub fn start_servers(
          engine: Engine| {
             tokio::spawn(async move {
                 if let Err(e) = fut.await {
-                    tracing::error!("{source:?} server failed: {e:#}");
-                    engine.emit(
-                        None,
-                        EventKind::ServerDown {
-                            source,
-                            reason: format!("{e:#}"),
-                        },
-                    );
+                    let reason = error_chain(&e);
+                    tracing::error!("{source:?} server failed: {reason}");
+                    engine.emit(None, EventKind::ServerDown { source, reason });
                 }
             })
         };
@@ -224,4 +233,35 @@ pub async fn up(opts: UpOptions) -> anyhow::Result<()> {
     engine.emit(None, EventKind::ConfigLoaded { nodes: n });
     let tasks = start_servers(&engine, &cancel);
     run_face(engine, rx, cancel, opts.face, tasks).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_error_chain_says_each_cause_once_and_how_to_get_privilege() {
+        let denied = crate::dhcp::net::BindError {
+            what: "bind UDP",
+            addr: "0.0.0.0:69".parse().unwrap(),
+            interface: Some("eth0".into()),
+            source: std::io::Error::from_raw_os_error(13),
+        };
+        let e = anyhow::Error::new(denied).context("TFTP");
+        let line = error_chain(&e);
+        assert!(
+            line.starts_with("TFTP: cannot bind UDP 0.0.0.0:69 on eth0: Permission denied"),
+            "{line}"
+        );
+        assert_eq!(line.matches("Permission denied").count(), 1, "{line}");
+        assert!(line.contains("sudo pxelab up"), "{line}");
+        let other = anyhow::Error::new(crate::dhcp::net::BindError {
+            what: "bind UDP",
+            addr: "0.0.0.0:69".parse().unwrap(),
+            interface: None,
+            source: std::io::Error::from_raw_os_error(98),
+        });
+        let line = error_chain(&other);
+        assert!(line.contains("in use") && !line.contains("sudo"), "{line}");
+    }
 }

@@ -138,7 +138,7 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("pxelab: {e:#}");
+            eprintln!("pxelab: {}", pxelab::app::error_chain(&e));
             ExitCode::from(1)
         }
     }

@@ -7,7 +7,11 @@ use socket2::{Domain, Protocol, Socket, Type};
 
 /// A socket could not be set up.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot {what} {addr}{}: {source}", .interface.as_ref().map(|i| format!(" on {i}")).unwrap_or_default())]
+#[error(
+    "cannot {what} {addr}{}: {source}{}",
+    .interface.as_ref().map(|i| format!(" on {i}")).unwrap_or_default(),
+    privilege_hint(source)
+)]
 pub struct BindError {
     /// What was attempted (`bind UDP`, `open raw socket on`).
     pub what: &'static str,
@@ -17,6 +21,18 @@ pub struct BindError {
     pub interface: Option<String>,
     /// The OS error.
     pub source: std::io::Error,
+}
+
+/// What to do when the OS refused for lack of privilege: ports below 1024 need
+/// CAP_NET_BIND_SERVICE, proxy mode's raw socket CAP_NET_RAW.
+fn privilege_hint(e: &std::io::Error) -> &'static str {
+    match e.kind() {
+        std::io::ErrorKind::PermissionDenied => {
+            " (boot servers need root: `sudo pxelab up`, or give the binary \
+             cap_net_bind_service,cap_net_raw with setcap)"
+        }
+        _ => "",
+    }
 }
 
 /// Binds a non-blocking UDP socket on `addr`, on `interface` when given.
