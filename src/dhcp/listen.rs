@@ -23,7 +23,7 @@ pub enum Listener {
 }
 
 impl Listener {
-    async fn recv(&self, buf: &mut [u8]) -> std::io::Result<(usize, SocketAddr)> {
+    async fn recv(&mut self, buf: &mut [u8]) -> std::io::Result<(usize, SocketAddr)> {
         match self {
             Listener::Udp(s) => s.recv_from(buf).await,
             Listener::Raw(r) => r.recv(buf).await,
@@ -76,7 +76,7 @@ pub type Observe = Arc<dyn Fn(&Engine, &Request, &PortRole) -> bool + Send + Syn
 /// Serves one listener until `cancel` fires.
 pub async fn run(
     engine: Engine,
-    listener: Listener,
+    mut listener: Listener,
     role: PortRole,
     observe: Observe,
     decide: Decide,
