@@ -35,10 +35,37 @@ fn privilege_hint(e: &std::io::Error) -> &'static str {
     }
 }
 
-/// Binds a non-blocking UDP socket on `addr`, on `interface` when given.
+/// Binds a non-blocking UDP socket on `addr`, on `interface` when given, with
+/// SO_REUSEADDR and SO_REUSEPORT (a restarted server gets its port back at once).
 pub fn bind_udp(
     addr: SocketAddrV4,
     interface: Option<&str>,
+) -> Result<std::net::UdpSocket, BindError> {
+    bind_udp_with(addr, interface, true)
+}
+
+/// Binds a non-blocking UDP socket on an ephemeral port of `ip` (a TFTP transfer's),
+/// on `interface` when given. Without SO_REUSEPORT: Linux hands the same ephemeral port
+/// to two SO_REUSEPORT sockets of one user and then splits their packets between them
+/// (concurrent transfers were told "unknown transfer ID").
+pub fn bind_udp_ephemeral(
+    ip: Ipv4Addr,
+    interface: Option<&str>,
+) -> Result<tokio::net::UdpSocket, BindError> {
+    let addr = SocketAddrV4::new(ip, 0);
+    let std = bind_udp_with(addr, interface, false)?;
+    tokio::net::UdpSocket::from_std(std).map_err(|source| BindError {
+        what: "register with tokio",
+        addr: SocketAddr::V4(addr),
+        interface: interface.map(str::to_string),
+        source,
+    })
+}
+
+fn bind_udp_with(
+    addr: SocketAddrV4,
+    interface: Option<&str>,
+    shared: bool,
 ) -> Result<std::net::UdpSocket, BindError> {
     let err = |what, source| BindError {
         what,
@@ -48,10 +75,12 @@ pub fn bind_udp(
     };
     let s = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))
         .map_err(|e| err("create UDP socket for", e))?;
-    s.set_reuse_address(true)
-        .map_err(|e| err("set SO_REUSEADDR for", e))?;
-    s.set_reuse_port(true)
-        .map_err(|e| err("set SO_REUSEPORT for", e))?;
+    if shared {
+        s.set_reuse_address(true)
+            .map_err(|e| err("set SO_REUSEADDR for", e))?;
+        s.set_reuse_port(true)
+            .map_err(|e| err("set SO_REUSEPORT for", e))?;
+    }
     s.set_broadcast(true)
         .map_err(|e| err("set SO_BROADCAST for", e))?;
     if let Some(i) = interface {
@@ -87,5 +116,26 @@ pub fn listen_ip(server: Ipv4Addr, interface: Option<&str>) -> Ipv4Addr {
         server
     } else {
         Ipv4Addr::UNSPECIFIED
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Many transfer sockets open at once never share a port (with SO_REUSEPORT, Linux
+    /// gave 151 of 3000 a port another already had).
+    #[tokio::test]
+    async fn ephemeral_sockets_get_ports_of_their_own() {
+        let mut held = Vec::new();
+        let mut ports = std::collections::HashSet::new();
+        for _ in 0..2000 {
+            let s = bind_udp_ephemeral(Ipv4Addr::LOCALHOST, None).unwrap();
+            assert!(
+                ports.insert(s.local_addr().unwrap().port()),
+                "a port given twice"
+            );
+            held.push(s);
+        }
     }
 }

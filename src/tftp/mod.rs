@@ -229,11 +229,7 @@ impl Ctx {
     fn transfer_socket(&self) -> Result<tokio::net::UdpSocket, net::BindError> {
         // Answer from the server's own address when it is ours, so the client sees the
         // address it asked; fall back to any address on the interface.
-        net::bind_tokio(SocketAddrV4::new(self.server, 0), self.iface.as_deref()).or_else(|_| {
-            net::bind_tokio(
-                SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0),
-                self.iface.as_deref(),
-            )
-        })
+        net::bind_udp_ephemeral(self.server, self.iface.as_deref())
+            .or_else(|_| net::bind_udp_ephemeral(Ipv4Addr::UNSPECIFIED, self.iface.as_deref()))
     }
 }
