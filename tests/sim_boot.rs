@@ -93,6 +93,16 @@ async fn fifty_nodes_boot_in_server_mode() {
         .await
         .expect("50 nodes did not finish in 240 s");
     assert_eq!(results.len(), n);
+    let not_joined: Vec<String> = results
+        .iter()
+        .filter(|r| r.outcome != Outcome::Joined)
+        .map(|r| format!("{} {:?} {:?}", r.mac, r.outcome, r.steps.last()))
+        .collect();
+    assert!(
+        not_joined.is_empty(),
+        "not joined: {not_joined:#?}\nnode-0: {:#?}",
+        results.first()
+    );
     for r in &results {
         assert_eq!(r.outcome, Outcome::Joined, "{r:#?}");
         for s in [
@@ -141,6 +151,35 @@ async fn fifty_nodes_boot_in_server_mode() {
     lab.cancel.cancel();
 }
 
+/// Fewer boot slots than agents, the k3s server listed last: the server still gets a
+/// slot first, so the agents holding the others are not left waiting for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_boots_first_when_slots_are_few() {
+    let (lab, known) = start(4, false, false).await;
+    let mut nodes: Vec<Node> = known
+        .iter()
+        .enumerate()
+        .map(|(i, (mac, ip))| {
+            Node::new(*mac, *ip).role(if i == 0 { Role::Server } else { Role::Agent })
+        })
+        .collect();
+    nodes.rotate_left(1);
+    let sim = sim::Lab::for_lab(lab.engine.lab())
+        .speed(50.0)
+        .concurrency(2)
+        .step_timeout(Duration::from_secs(20))
+        .k3s_timeout(Duration::from_secs(20))
+        .cancel_on(lab.cancel.clone());
+    let results = tokio::time::timeout(Duration::from_secs(120), sim.run(nodes))
+        .await
+        .expect("4 nodes did not finish in 120 s");
+    assert_eq!(results.len(), 4);
+    for r in &results {
+        assert_eq!(r.outcome, Outcome::Joined, "{r:#?}");
+    }
+    lab.cancel.cancel();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn proxy_mode_nodes_keep_their_own_address_and_are_watched() {
     let n = 4;
@@ -158,6 +197,16 @@ async fn proxy_mode_nodes_keep_their_own_address_and_are_watched() {
     let results = tokio::time::timeout(Duration::from_secs(120), sim.run(nodes))
         .await
         .expect("nodes did not finish");
+    let not_joined: Vec<String> = results
+        .iter()
+        .filter(|r| r.outcome != Outcome::Joined)
+        .map(|r| format!("{} {:?} {:?}", r.mac, r.outcome, r.steps.last()))
+        .collect();
+    assert!(
+        not_joined.is_empty(),
+        "not joined: {not_joined:#?}\nnode-0: {:#?}",
+        results.first()
+    );
     for r in &results {
         assert_eq!(r.outcome, Outcome::Joined, "{r:#?}");
         // No address from a proxy, no initramfs DHCP answered by it.

@@ -230,6 +230,28 @@ mod tests {
         assert_eq!(v["items"][0]["status"]["conditions"][0]["status"], "True");
     }
 
+    /// Every agent waiting for the API is released when it comes up.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn every_waiting_agent_sees_the_api_come_up() {
+        for round in 0..200 {
+            let c = Cluster::new();
+            let waiters: Vec<_> = (0..20)
+                .map(|_| {
+                    let c = c.clone();
+                    tokio::spawn(async move { c.wait_api(Duration::from_secs(5)).await })
+                })
+                .collect();
+            tokio::task::yield_now().await;
+            c.api_up();
+            for w in waiters {
+                assert!(
+                    w.await.unwrap(),
+                    "round {round}: a waiter never saw the API"
+                );
+            }
+        }
+    }
+
     #[test]
     fn token_check_compares_ca_hashes() {
         let c = Cluster::new();

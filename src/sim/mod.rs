@@ -192,10 +192,18 @@ impl Lab {
     pub async fn run(&self, nodes: Vec<Node>) -> Vec<NodeResult> {
         let sem = Arc::new(tokio::sync::Semaphore::new(self.concurrency));
         let mut set = tokio::task::JoinSet::new();
-        for (i, n) in nodes.into_iter().enumerate() {
-            let (env, sem) = (self.env.clone(), sem.clone());
+        // Permits are taken here, in order, k3s servers first: taken inside the tasks,
+        // their order was the scheduler's, and agents holding every permit while they
+        // waited for a server still queued for one stalled the lab until k3s_timeout.
+        let mut order: Vec<(usize, Node)> = nodes.into_iter().enumerate().collect();
+        order.sort_by_key(|(i, n)| (n.role != Role::Server, *i));
+        for (i, n) in order {
+            let Ok(permit) = sem.clone().acquire_owned().await else {
+                break;
+            };
+            let env = self.env.clone();
             set.spawn(async move {
-                let _permit = sem.acquire_owned().await;
+                let _permit = permit;
                 (i, node::boot(&env, &n).await)
             });
         }
