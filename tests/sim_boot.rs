@@ -62,6 +62,27 @@ fn drain(rx: &mut tokio::sync::broadcast::Receiver<Event>) -> Vec<Event> {
     v
 }
 
+/// The lab's nodes as simulated machines: the first the k3s server, agents after it.
+fn server_then_agents(known: &[(Mac, std::net::Ipv4Addr)]) -> Vec<Node> {
+    known
+        .iter()
+        .enumerate()
+        .map(|(i, (mac, ip))| {
+            Node::new(*mac, *ip).role(if i == 0 { Role::Server } else { Role::Agent })
+        })
+        .collect()
+}
+
+/// The simulator at 50x speed with `slots` machines booting at once.
+fn fast_sim(lab: &Running, slots: usize, k3s_timeout: Duration) -> sim::Lab {
+    sim::Lab::for_lab(lab.engine.lab())
+        .speed(50.0)
+        .concurrency(slots)
+        .step_timeout(Duration::from_secs(20))
+        .k3s_timeout(k3s_timeout)
+        .cancel_on(lab.cancel.clone())
+}
+
 fn fetched(events: &[Event], what: FetchKind) -> HashSet<Mac> {
     events
         .iter()
@@ -76,19 +97,8 @@ fn fetched(events: &[Event], what: FetchKind) -> HashSet<Mac> {
 async fn fifty_nodes_boot_in_server_mode() {
     let n = 50;
     let (mut lab, known) = start(n, false, false).await;
-    let nodes: Vec<Node> = known
-        .iter()
-        .enumerate()
-        .map(|(i, (mac, ip))| {
-            Node::new(*mac, *ip).role(if i == 0 { Role::Server } else { Role::Agent })
-        })
-        .collect();
-    let sim = sim::Lab::for_lab(lab.engine.lab())
-        .speed(50.0)
-        .concurrency(25)
-        .step_timeout(Duration::from_secs(20))
-        .k3s_timeout(Duration::from_secs(60))
-        .cancel_on(lab.cancel.clone());
+    let nodes = server_then_agents(&known);
+    let sim = fast_sim(&lab, 25, Duration::from_secs(60));
     let results = tokio::time::timeout(Duration::from_secs(240), sim.run(nodes))
         .await
         .expect("50 nodes did not finish in 240 s");
@@ -156,20 +166,9 @@ async fn fifty_nodes_boot_in_server_mode() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_server_boots_first_when_slots_are_few() {
     let (lab, known) = start(4, false, false).await;
-    let mut nodes: Vec<Node> = known
-        .iter()
-        .enumerate()
-        .map(|(i, (mac, ip))| {
-            Node::new(*mac, *ip).role(if i == 0 { Role::Server } else { Role::Agent })
-        })
-        .collect();
+    let mut nodes = server_then_agents(&known);
     nodes.rotate_left(1);
-    let sim = sim::Lab::for_lab(lab.engine.lab())
-        .speed(50.0)
-        .concurrency(2)
-        .step_timeout(Duration::from_secs(20))
-        .k3s_timeout(Duration::from_secs(20))
-        .cancel_on(lab.cancel.clone());
+    let sim = fast_sim(&lab, 2, Duration::from_secs(20));
     let results = tokio::time::timeout(Duration::from_secs(120), sim.run(nodes))
         .await
         .expect("4 nodes did not finish in 120 s");
