@@ -73,6 +73,21 @@ fn server_then_agents(known: &[(Mac, std::net::Ipv4Addr)]) -> Vec<Node> {
         .collect()
 }
 
+/// Every machine joined; else names each that did not, with its last step, and shows
+/// the k3s server's whole record (the usual culprit).
+fn assert_all_joined(results: &[sim::NodeResult]) {
+    let not_joined: Vec<String> = results
+        .iter()
+        .filter(|r| r.outcome != Outcome::Joined)
+        .map(|r| format!("{} {:?} {:?}", r.mac, r.outcome, r.steps.last()))
+        .collect();
+    assert!(
+        not_joined.is_empty(),
+        "not joined: {not_joined:#?}\nnode-0: {:#?}",
+        results.first()
+    );
+}
+
 /// The simulator at 50x speed with `slots` machines booting at once.
 fn fast_sim(lab: &Running, slots: usize, k3s_timeout: Duration) -> sim::Lab {
     sim::Lab::for_lab(lab.engine.lab())
@@ -103,16 +118,7 @@ async fn fifty_nodes_boot_in_server_mode() {
         .await
         .expect("50 nodes did not finish in 240 s");
     assert_eq!(results.len(), n);
-    let not_joined: Vec<String> = results
-        .iter()
-        .filter(|r| r.outcome != Outcome::Joined)
-        .map(|r| format!("{} {:?} {:?}", r.mac, r.outcome, r.steps.last()))
-        .collect();
-    assert!(
-        not_joined.is_empty(),
-        "not joined: {not_joined:#?}\nnode-0: {:#?}",
-        results.first()
-    );
+    assert_all_joined(&results);
     for r in &results {
         assert_eq!(r.outcome, Outcome::Joined, "{r:#?}");
         for s in [
@@ -173,9 +179,7 @@ async fn the_server_boots_first_when_slots_are_few() {
         .await
         .expect("4 nodes did not finish in 120 s");
     assert_eq!(results.len(), 4);
-    for r in &results {
-        assert_eq!(r.outcome, Outcome::Joined, "{r:#?}");
-    }
+    assert_all_joined(&results);
     lab.cancel.cancel();
 }
 
@@ -196,16 +200,7 @@ async fn proxy_mode_nodes_keep_their_own_address_and_are_watched() {
     let results = tokio::time::timeout(Duration::from_secs(120), sim.run(nodes))
         .await
         .expect("nodes did not finish");
-    let not_joined: Vec<String> = results
-        .iter()
-        .filter(|r| r.outcome != Outcome::Joined)
-        .map(|r| format!("{} {:?} {:?}", r.mac, r.outcome, r.steps.last()))
-        .collect();
-    assert!(
-        not_joined.is_empty(),
-        "not joined: {not_joined:#?}\nnode-0: {:#?}",
-        results.first()
-    );
+    assert_all_joined(&results);
     for r in &results {
         assert_eq!(r.outcome, Outcome::Joined, "{r:#?}");
         // No address from a proxy, no initramfs DHCP answered by it.
