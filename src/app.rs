@@ -31,6 +31,8 @@ pub struct UpOptions {
     pub face: Face,
     /// Write events as JSON lines to this file.
     pub record: Option<PathBuf>,
+    /// Keep running when some servers cannot start (else `up` stops and says which).
+    pub keep_going: bool,
 }
 
 /// Loads and validates lab.yaml, failing with every problem listed.
@@ -83,8 +85,9 @@ pub fn error_chain(e: &anyhow::Error) -> String {
     line
 }
 
-/// Starts every server the lab asks for on `engine`, each as its own task. A server
-/// that fails reports `server-down` and the others keep running.
+/// Starts every server the lab asks for on `engine`, each as its own task. Every server
+/// reports `server-down` when it ends: `stopped` at shutdown, the reason when it failed
+/// (the others keep running).
 pub fn start_servers(
     engine: &Engine,
     cancel: &CancellationToken,
@@ -96,11 +99,15 @@ pub fn start_servers(
          fut: std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<()>> + Send>>,
          engine: Engine| {
             tokio::spawn(async move {
-                if let Err(e) = fut.await {
-                    let reason = error_chain(&e);
-                    tracing::error!("{source:?} server failed: {reason}");
-                    engine.emit(None, EventKind::ServerDown { source, reason });
-                }
+                let reason = match fut.await {
+                    Ok(()) => "stopped".to_string(),
+                    Err(e) => {
+                        let reason = error_chain(&e);
+                        tracing::error!("{source:?} server failed: {reason}");
+                        reason
+                    }
+                };
+                engine.emit(None, EventKind::ServerDown { source, reason });
             })
         };
     tasks.push(spawn(
@@ -160,32 +167,89 @@ pub fn listeners(lab: &config::Lab) -> Vec<Source> {
     v
 }
 
-/// Waits (at most `limit`) until every one of `sources` reported `server-up` on `rx`,
-/// which must have been subscribed before the servers started. A `server-down` first
-/// (port taken, no permission) is an error naming the server and the reason.
-pub async fn wait_listening(
+/// Waits (at most `limit`) until every one of `sources` reported `server-up` or
+/// `server-down` on `rx`, which must have been subscribed before the servers started.
+/// Returns the servers that could not start, each with its reason (a server still
+/// silent at the deadline counts, as "not listening after …").
+pub async fn wait_started(
     rx: &mut tokio::sync::broadcast::Receiver<crate::engine::Event>,
     sources: &[Source],
     limit: Duration,
-) -> anyhow::Result<()> {
+) -> Vec<(Source, String)> {
     let mut waiting: Vec<Source> = sources.to_vec();
+    let mut failed = Vec::new();
     let deadline = tokio::time::Instant::now() + limit;
     while !waiting.is_empty() {
         let ev = match tokio::time::timeout_at(deadline, rx.recv()).await {
-            Err(_) => anyhow::bail!("not listening after {limit:?}: {waiting:?}"),
+            Err(_) => break,
             Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => continue,
-            Ok(Err(e)) => anyhow::bail!("event stream ended while starting: {e}"),
+            Ok(Err(_)) => break,
             Ok(Ok(ev)) => ev,
         };
         match ev.kind {
             EventKind::ServerUp { source, .. } => waiting.retain(|s| *s != source),
             EventKind::ServerDown { source, reason } if waiting.contains(&source) => {
-                anyhow::bail!("the {source:?} server could not start: {reason}")
+                waiting.retain(|s| *s != source);
+                failed.push((source, reason));
             }
             _ => {}
         }
     }
-    Ok(())
+    for source in waiting {
+        failed.push((source, format!("not listening after {limit:?}")));
+    }
+    failed
+}
+
+/// [`wait_started`] as an error naming every server that could not start.
+pub async fn wait_listening(
+    rx: &mut tokio::sync::broadcast::Receiver<crate::engine::Event>,
+    sources: &[Source],
+    limit: Duration,
+) -> anyhow::Result<()> {
+    let failed = wait_started(rx, sources, limit).await;
+    if failed.is_empty() {
+        return Ok(());
+    }
+    anyhow::bail!("{}", not_started(&failed))
+}
+
+/// "the DHCP server could not start: …; the TFTP server could not start: …".
+fn not_started(failed: &[(Source, String)]) -> String {
+    failed
+        .iter()
+        .map(|(s, r)| format!("the {} server could not start: {r}", s.label()))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// When lab.yaml names an interface this machine does not have: the error, listing the
+/// interfaces it does have (from /sys/class/net).
+pub fn missing_interface(lab: &config::Lab) -> Option<String> {
+    let name = lab.file.interface.as_deref()?;
+    let sys = std::path::Path::new("/sys/class/net");
+    if sys.join(name).exists() {
+        return None;
+    }
+    let mut have: Vec<String> = std::fs::read_dir(sys)
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    have.sort();
+    let (line, col) =
+        config::spans::Spans::new(&lab.source).locate(&[config::spans::Seg::Key("interface")]);
+    let at = format!("{}:{line}:{col}: ", lab.path.display());
+    Some(format!(
+        "{at}interface `{name}` does not exist on this machine (interfaces here: {})",
+        if have.is_empty() {
+            "none found".to_string()
+        } else {
+            have.join(", ")
+        }
+    ))
 }
 
 /// How long the servers get, all together, to stop after the face ends.
@@ -205,8 +269,14 @@ pub async fn run_face(
         Face::Headless(fmt) => crate::headless::run(rx, cancel.clone(), fmt).await,
     };
     cancel.cancel();
-    // Servers finish their last writes (the DHCP lease file) before the process ends;
-    // one deadline for all of them, so a stuck one cannot hold the exit for long.
+    stop_servers(tasks).await;
+    result
+}
+
+/// Waits for the servers to end after the cancellation: they finish their last writes
+/// (the DHCP lease file) before the process ends; one deadline for all of them, so a
+/// stuck one cannot hold the exit for long.
+async fn stop_servers(tasks: Vec<tokio::task::JoinHandle<()>>) {
     let deadline = tokio::time::Instant::now() + SHUTDOWN_GRACE;
     for t in tasks {
         if tokio::time::timeout_at(deadline, t).await.is_err() {
@@ -214,25 +284,55 @@ pub async fn run_face(
             break;
         }
     }
-    engine.flush();
-    result
 }
 
-/// `pxelab up`.
+/// How long `up` waits for every listener to bind before calling it failed.
+const START_LIMIT: Duration = Duration::from_secs(10);
+
+/// `pxelab up`. Stops with an error naming each server that could not start (and, for
+/// an interface this machine lacks, the interfaces it has) unless `keep_going`.
 pub async fn up(opts: UpOptions) -> anyhow::Result<()> {
     let lab = load_lab(&opts.config)?;
-    let engine = Engine::new(lab);
-    if let Some(r) = &opts.record {
-        engine.record_to(r)?;
+    if let Some(e) = missing_interface(&lab) {
+        if !opts.keep_going {
+            anyhow::bail!(
+                "{e}\n(fix `interface:` in lab.yaml, or pass --keep-going to start what can start)"
+            );
+        }
+        tracing::warn!("{e}");
     }
+    let engine = Engine::new(lab);
+    let recorder = match &opts.record {
+        Some(r) => Some(crate::record::start(&engine, r)?),
+        None => None,
+    };
     let cancel = CancellationToken::new();
     cancel_on_signals(cancel.clone());
     // The face subscribes first so it sees the servers come up.
     let rx = engine.subscribe();
+    let mut started = engine.subscribe();
     let n = engine.lab().file.nodes.len();
     engine.emit(None, EventKind::ConfigLoaded { nodes: n });
     let tasks = start_servers(&engine, &cancel);
-    run_face(engine, rx, cancel, opts.face, tasks).await
+    let failed = wait_started(&mut started, &listeners(&engine.lab()), START_LIMIT).await;
+    drop(started);
+    let result = if !failed.is_empty() && !opts.keep_going {
+        cancel.cancel();
+        stop_servers(tasks).await;
+        Err(anyhow::anyhow!(
+            "{}\n(pass --keep-going to run with the servers that did start)",
+            not_started(&failed)
+        ))
+    } else {
+        for (s, r) in &failed {
+            tracing::warn!("{} server not running (--keep-going): {r}", s.label());
+        }
+        run_face(engine, rx, cancel, opts.face, tasks).await
+    };
+    if let Some(r) = recorder {
+        r.finish().await;
+    }
+    result
 }
 
 #[cfg(test)]

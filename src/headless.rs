@@ -448,6 +448,7 @@ mod tests {
             cloud_phase: None,
             failure: None,
             boot_started_ms: None,
+            boot: 0,
             last_event_ms: None,
             last_event: Some("HTTP 200".into()),
         };

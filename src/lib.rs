@@ -20,6 +20,7 @@ pub mod engine;
 pub mod headless;
 pub mod http;
 pub mod mac;
+pub mod record;
 pub mod render;
 pub mod secrets;
 pub mod sim;

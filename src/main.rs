@@ -66,6 +66,10 @@ enum Command {
         /// Console theme: a name from themes/ (dark, light, high-contrast) or a YAML file.
         #[arg(long)]
         theme: Option<String>,
+        /// Run even when some servers cannot start (no such interface, no root, port
+        /// taken). Without it `up` stops, naming each server and why, and exits 1.
+        #[arg(long)]
+        keep_going: bool,
     },
     /// Validate lab.yaml, print the plan per node; exit 1 on any error.
     Check {
@@ -180,6 +184,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             json,
             record,
             theme,
+            keep_going,
         } => {
             let face = if no_tui {
                 init_logging(None);
@@ -192,6 +197,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 config: cli.config,
                 face,
                 record,
+                keep_going,
             }))?;
             Ok(ExitCode::SUCCESS)
         }

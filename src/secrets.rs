@@ -145,17 +145,7 @@ fn unhex32(text: &str) -> Option<[u8; 32]> {
 
 /// Creates `dir` (and parents) with mode 0700 for the last component.
 fn ensure_dir(dir: &Path) -> Result<(), SecretsError> {
-    if dir.is_dir() {
-        return Ok(());
-    }
-    let mut b = std::fs::DirBuilder::new();
-    b.recursive(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::DirBuilderExt;
-        b.mode(0o700);
-    }
-    b.create(dir).map_err(io_err(dir))
+    crate::config::atomic::create_private_dir(dir).map_err(io_err(dir))
 }
 
 /// Writes `content` to `path` with mode 0600 unless the file already exists; returns the

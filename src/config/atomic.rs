@@ -1,25 +1,96 @@
 //! Crash-safe file replacement: write a temporary file beside the target, fsync it,
 //! rename it over the target, fsync the folder. A crash at any point leaves either the
 //! old file or the new one, never a half-written one.
+//!
+//! The temporary file is created new (never opened if it exists), mode 0600, under a
+//! random name: another local user can neither predict it nor read a secret through
+//! it while it is being written. Private state (`.pxelab/`) goes through
+//! [`write_private`] and [`create_private_dir`], so its folder is 0700 and its files
+//! 0600 whichever part of pxelab (secrets, DHCP leases) creates them first.
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-/// Replaces `path` with `contents` atomically, keeping the old file's permissions.
+/// Replaces `path` with `contents` atomically, keeping the old file's permissions (a new
+/// file gets 0644: lab.yaml is the operator's to read).
 pub fn write_atomic(path: &Path, contents: &[u8]) -> std::io::Result<()> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => std::path::PathBuf::from("."),
-    };
+    replace(path, contents, Mode::KeepOr(0o644))
+}
+
+/// Replaces `path` with `contents` atomically, mode 0600 whatever it was.
+pub fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    replace(path, contents, Mode::Exactly(0o600))
+}
+
+/// Creates `dir` (and missing parents) with mode 0700 for the last component, and
+/// tightens an existing one to 0700.
+pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    if !dir.is_dir() {
+        let mut b = std::fs::DirBuilder::new();
+        b.recursive(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::DirBuilderExt;
+            b.mode(0o700);
+        }
+        b.create(dir)?;
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let meta = std::fs::metadata(dir)?;
+        if meta.permissions().mode() & 0o077 != 0 {
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+        }
+    }
+    Ok(())
+}
+
+/// The permissions a replaced file ends with.
+#[derive(Clone, Copy)]
+enum Mode {
+    /// The old file's, else this.
+    KeepOr(u32),
+    /// This, always.
+    Exactly(u32),
+}
+
+/// A fresh temporary path beside `path`: `.NAME.pxelab-tmp-<random>`.
+fn temp_beside(dir: &Path, path: &Path) -> PathBuf {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "file".to_string());
-    let tmp = dir.join(format!(".{name}.pxelab-tmp-{}", std::process::id()));
+    dir.join(format!(".{name}.pxelab-tmp-{:016x}", rand::random::<u64>()))
+}
+
+fn replace(path: &Path, contents: &[u8], mode: Mode) -> std::io::Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let tmp = temp_beside(&dir, path);
     let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        if let Ok(meta) = std::fs::metadata(path) {
-            let _ = f.set_permissions(meta.permissions());
+        let mut o = std::fs::OpenOptions::new();
+        o.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            o.mode(0o600);
+        }
+        let mut f = o.open(&tmp)?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let want = match mode {
+                Mode::Exactly(m) => m,
+                Mode::KeepOr(m) => std::fs::metadata(path)
+                    .map(|meta| meta.permissions().mode() & 0o7777)
+                    .unwrap_or(m),
+            };
+            if want != 0o600 {
+                f.set_permissions(std::fs::Permissions::from_mode(want))?;
+            }
         }
         f.write_all(contents)?;
         f.sync_all()?;
@@ -34,4 +105,42 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> std::io::Result<()> {
         let _ = std::fs::remove_file(&tmp);
     }
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn mode(p: &Path) -> u32 {
+        std::fs::metadata(p).unwrap().permissions().mode() & 0o7777
+    }
+
+    #[test]
+    fn private_state_is_0700_and_0600_and_lab_yaml_keeps_its_mode() {
+        let d = tempfile::tempdir().unwrap();
+        let state = d.path().join("lab/.pxelab");
+        create_private_dir(&state).unwrap();
+        assert_eq!(mode(&state), 0o700);
+        let leases = state.join("leases.json");
+        write_private(&leases, b"{}").unwrap();
+        assert_eq!(mode(&leases), 0o600);
+        // An existing 0755 folder is tightened.
+        std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o755)).unwrap();
+        create_private_dir(&state).unwrap();
+        assert_eq!(mode(&state), 0o700);
+        let lab = d.path().join("lab/lab.yaml");
+        write_atomic(&lab, b"a").unwrap();
+        assert_eq!(mode(&lab), 0o644);
+        std::fs::set_permissions(&lab, std::fs::Permissions::from_mode(0o640)).unwrap();
+        write_atomic(&lab, b"b").unwrap();
+        assert_eq!(mode(&lab), 0o640);
+        assert_eq!(std::fs::read(&lab).unwrap(), b"b");
+        // Nothing temporary is left behind.
+        let names: Vec<String> = std::fs::read_dir(d.path().join("lab"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(names.iter().all(|n| !n.contains("pxelab-tmp")), "{names:?}");
+    }
 }

@@ -422,9 +422,10 @@ fn flush(table: &Mutex<Leases>, path: &std::path::Path) {
     };
     let data = leases::encode(data);
     if let Some(d) = path.parent() {
-        let _ = std::fs::create_dir_all(d);
+        // `.pxelab/` holds secrets too: 0700 whoever creates it first.
+        let _ = crate::config::atomic::create_private_dir(d);
     }
-    if let Err(e) = crate::config::atomic::write_atomic(path, &data) {
+    if let Err(e) = crate::config::atomic::write_private(path, &data) {
         tracing::warn!("cannot write leases to {}: {e}", path.display());
         // Try again next round.
         crate::engine::lock(table).mark_dirty();

@@ -47,6 +47,20 @@ pub enum Source {
     Engine,
 }
 
+impl Source {
+    /// The name an operator knows it by (`DHCP`, `admin API`).
+    pub fn label(&self) -> &'static str {
+        match self {
+            Source::Dhcp => "DHCP",
+            Source::Tftp => "TFTP",
+            Source::Http => "HTTP",
+            Source::Admin => "admin API",
+            Source::Ssh => "SSH watcher",
+            Source::Engine => "engine",
+        }
+    }
+}
+
 /// How a TFTP transfer ended.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -13,7 +13,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use serde::{Deserialize, Serialize};
 
 use super::event::{CloudPhase, Event, EventKind, FetchKind};
-use super::state::{cloud_phase, transition, NodeState};
+use super::state::{cloud_phase, new_boot, transition, NodeState};
 use crate::config::NodeEntry;
 use crate::mac::Mac;
 
@@ -35,6 +35,26 @@ pub struct TimelineEntry {
     pub text: String,
     /// Whether it is a problem.
     pub problem: bool,
+}
+
+/// The boot before the current one, kept whole so an operator can still read what
+/// happened to it (the detail view's `p`, the admin API's node record).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PreviousBoot {
+    /// Its number (1 = the first boot pxelab saw this run).
+    pub number: u32,
+    /// When it began, ms since epoch.
+    pub started_ms: Option<u64>,
+    /// Where it had got when the next boot began.
+    pub state: NodeState,
+    /// Why it failed, when it did.
+    pub failure: Option<String>,
+    /// When each state was reached.
+    pub reached_ms: BTreeMap<NodeState, u64>,
+    /// Its events.
+    pub timeline: VecDeque<TimelineEntry>,
+    /// Its log lines.
+    pub log_tail: VecDeque<String>,
 }
 
 /// What pxelab knows about one machine.
@@ -76,6 +96,12 @@ pub struct NodeRecord {
     pub timeline: VecDeque<TimelineEntry>,
     /// The last log lines streamed from the node.
     pub log_tail: VecDeque<String>,
+    /// Which boot this is (1 = the first pxelab saw this run; 0 = none yet).
+    #[serde(default)]
+    pub boot: u32,
+    /// The boot before this one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_boot: Option<Box<PreviousBoot>>,
 }
 
 impl NodeRecord {
@@ -99,6 +125,8 @@ impl NodeRecord {
             last_event: None,
             timeline: VecDeque::new(),
             log_tail: VecDeque::new(),
+            boot: 0,
+            previous_boot: None,
         }
     }
 
@@ -170,18 +198,22 @@ impl NodeRecord {
         let stays_held = self.state == NodeState::Held
             && !self.known
             && !matches!(ev.kind, EventKind::NodeAdopted { .. });
-        let next = if stays_held {
+        let fresh = if stays_held {
             None
         } else {
-            transition(self.state, &ev.kind)
+            new_boot(self.state, &ev.kind)
+        };
+        let next = match fresh {
+            Some(start) => {
+                self.start_boot(ev.at_ms, true);
+                Some(start)
+            }
+            None if stays_held => None,
+            None => transition(self.state, &ev.kind),
         };
         if let Some(next) = next {
-            if next == NodeState::Discovered || self.boot_started_ms.is_none() {
-                // A new power-on: forget the previous boot's progress.
-                self.boot_started_ms = Some(ev.at_ms);
-                self.reached_ms.clear();
-                self.failure = None;
-                self.cloud_phase = cloud_phase(&ev.kind);
+            if self.boot_started_ms.is_none() {
+                self.start_boot(ev.at_ms, false);
             }
             self.state = next;
             self.reached_ms.entry(next).or_insert(ev.at_ms);
@@ -207,6 +239,31 @@ impl NodeRecord {
         self.last_event_ms = Some(ev.at_ms);
         self.last_event = Some(text);
         true
+    }
+}
+
+impl NodeRecord {
+    /// Begins a boot at `at_ms`; with `archive`, the boot under way becomes the
+    /// previous boot (its timeline, progress, failure and log lines move there).
+    fn start_boot(&mut self, at_ms: u64, archive: bool) {
+        if archive && self.boot_started_ms.is_some() {
+            self.previous_boot = Some(Box::new(PreviousBoot {
+                number: self.boot,
+                started_ms: self.boot_started_ms,
+                state: self.state,
+                failure: self.failure.take(),
+                reached_ms: std::mem::take(&mut self.reached_ms),
+                timeline: std::mem::take(&mut self.timeline),
+                log_tail: std::mem::take(&mut self.log_tail),
+            }));
+        }
+        self.boot = self.boot.saturating_add(1);
+        self.boot_started_ms = Some(at_ms);
+        self.reached_ms.clear();
+        self.failure = None;
+        if archive {
+            self.cloud_phase = None;
+        }
     }
 }
 
@@ -337,6 +394,86 @@ mod tests {
     fn mac(n: u32) -> Mac {
         let b = n.to_be_bytes();
         Mac([0x02, 0, b[0], b[1], b[2], b[3]])
+    }
+
+    fn ev(seq: u64, kind: EventKind) -> Event {
+        Event {
+            seq,
+            at_ms: seq * 1000,
+            mac: Some(mac(7)),
+            hostname: None,
+            kind,
+        }
+    }
+
+    #[test]
+    fn a_power_cycle_of_ipxe_firmware_is_a_new_boot_with_the_last_one_kept() {
+        use crate::engine::event::K3sStep;
+        let listed: NodeEntry = yaml_serde::from_str(&format!(
+            "{{mac: '{}', hostname: n, role: k3s-agent}}",
+            mac(7)
+        ))
+        .unwrap();
+        let mut inv = Inventory::new();
+        inv.sync_with(std::slice::from_ref(&listed));
+        let discover = EventKind::DhcpDiscover {
+            msg: "discover".into(),
+            arch: Some(0),
+            vendor_class: Some("PXEClient:Arch:00000:UNDI:002001".into()),
+            uuid: None,
+            relay: None,
+            ipxe: true,
+            pxe_port: false,
+        };
+        let script = EventKind::HttpFetch {
+            path: "/boot.ipxe".into(),
+            client: "10.0.0.5".parse().unwrap(),
+            what: FetchKind::Script,
+            status: 200,
+            bytes: 1,
+            ms: 1,
+        };
+        let rec = inv.entry(mac(7));
+        let mut seq = 0;
+        let mut feed = |rec: &mut NodeRecord, kind: EventKind| {
+            seq += 1;
+            rec.apply(&ev(seq, kind));
+        };
+        feed(rec, discover.clone());
+        feed(rec, script.clone());
+        feed(
+            rec,
+            EventKind::LogLine {
+                file: "k3s.log".into(),
+                line: "first boot".into(),
+            },
+        );
+        feed(
+            rec,
+            EventKind::K3s {
+                step: K3sStep::Joined,
+            },
+        );
+        assert_eq!((rec.state, rec.boot), (NodeState::Joined, 1));
+        // Powered off and on: QEMU's ROM asks as iPXE first thing.
+        feed(rec, discover);
+        assert_eq!((rec.state, rec.boot), (NodeState::IpxeLoaded, 2));
+        assert_eq!(
+            rec.timeline.len(),
+            1,
+            "the new boot's timeline starts fresh"
+        );
+        assert!(rec.log_tail.is_empty());
+        assert_eq!(rec.boot_started_ms, Some(5000));
+        let prev = rec.previous_boot.as_ref().expect("previous boot kept");
+        assert_eq!((prev.number, prev.state), (1, NodeState::Joined));
+        assert_eq!(prev.timeline.len(), 3);
+        assert_eq!(prev.log_tail.len(), 1);
+        assert_eq!(prev.started_ms, Some(1000));
+        // The new boot moves on normally.
+        feed(rec, script);
+        assert_eq!(rec.state, NodeState::ScriptServed);
+        assert_eq!(rec.boot, 2);
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! The engine: inventory, node state machine, boot policy, event bus and commands.
 //!
 //! Wire servers call [`Engine::decide`] ("what does this MAC get?") and
-//! [`Engine::emit`] (what happened). Faces call [`Engine::snapshot`] and
+//! [`Engine::emit`] (what happened). The event record (`--record`) is one more
+//! subscriber of the bus ([`crate::record`]), not written here. Faces call [`Engine::snapshot`] and
 //! [`Engine::subscribe`], and send commands ([`Engine::adopt`], [`Engine::forget`], …).
 //! Nothing here knows about terminals or sockets.
 //!
@@ -15,9 +16,7 @@ pub mod inventory;
 pub mod snapshot;
 pub mod state;
 
-use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr};
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -67,14 +66,6 @@ pub enum EngineError {
         /// Why.
         reason: String,
     },
-    /// The recorder file could not be opened.
-    #[error("cannot write event record {path}: {source}")]
-    Record {
-        /// The file.
-        path: PathBuf,
-        /// The OS error.
-        source: std::io::Error,
-    },
 }
 
 /// What a MAC gets when it asks to boot.
@@ -111,7 +102,6 @@ struct Inner {
     bus: broadcast::Sender<Event>,
     seq: AtomicU64,
     version: AtomicU64,
-    recorder: Mutex<Option<std::io::BufWriter<std::fs::File>>>,
     counters: Counters,
     /// Serialises lab.yaml write-backs.
     write_lock: Mutex<()>,
@@ -144,31 +134,9 @@ impl Engine {
                 bus,
                 seq: AtomicU64::new(0),
                 version: AtomicU64::new(1),
-                recorder: Mutex::new(None),
                 counters: Counters::default(),
                 write_lock: Mutex::new(()),
             }),
-        }
-    }
-
-    /// Writes every event from now on as a JSON line to `path` (`--record`).
-    pub fn record_to(&self, path: &std::path::Path) -> Result<(), EngineError> {
-        let f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .map_err(|source| EngineError::Record {
-                path: path.to_path_buf(),
-                source,
-            })?;
-        *lock(&self.inner.recorder) = Some(std::io::BufWriter::new(f));
-        Ok(())
-    }
-
-    /// Flushes the recorder (called on shutdown).
-    pub fn flush(&self) {
-        if let Some(w) = lock(&self.inner.recorder).as_mut() {
-            let _ = w.flush();
         }
     }
 
@@ -227,13 +195,6 @@ impl Engine {
             self.set_server(*source, false, reason.clone());
         }
         self.bump();
-        if !matches!(ev.kind, EventKind::LogLine { .. }) {
-            if let Some(w) = lock(&self.inner.recorder).as_mut() {
-                if let Ok(line) = serde_json::to_string(&ev) {
-                    let _ = writeln!(w, "{line}");
-                }
-            }
-        }
         let _ = self.inner.bus.send(ev.clone());
         ev
     }

@@ -48,6 +48,9 @@ pub struct NodeView {
     pub failure: Option<String>,
     /// Boot start, ms since epoch.
     pub boot_started_ms: Option<u64>,
+    /// Which boot this is (1 = the first pxelab saw this run).
+    #[serde(default)]
+    pub boot: u32,
     /// Last event time, ms since epoch.
     pub last_event_ms: Option<u64>,
     /// Last event text.
@@ -66,6 +69,7 @@ impl From<&NodeRecord> for NodeView {
             cloud_phase: r.cloud_phase,
             failure: r.failure.clone(),
             boot_started_ms: r.boot_started_ms,
+            boot: r.boot,
             last_event_ms: r.last_event_ms,
             last_event: r.last_event.clone(),
         }

@@ -1,9 +1,11 @@
 //! The node state machine: where a machine is in the boot chain.
 //!
-//! States only move forward during one boot; a new DHCPDISCOVER from the PXE ROM (not
-//! from iPXE) starts a new boot and resets the node to `Discovered`. Failure is sticky
-//! until the next boot. The order of the enum is the order of the boot chain, so the
-//! TUI can show progress as "step k of n".
+//! States only move forward during one boot ([`transition`]); failure is sticky until
+//! the next boot. What starts a new boot is decided apart ([`new_boot`]): a machine
+//! that powers on again says so at its firmware's first DHCPDISCOVER, and that firmware
+//! may itself be iPXE (QEMU's ROM, NICs flashed with iPXE), so "iPXE is talking" does
+//! not mean "same boot as before". The order of the enum is the order of the boot
+//! chain, so the TUI can show progress as "step k of n".
 
 use serde::{Deserialize, Serialize};
 
@@ -120,25 +122,8 @@ impl NodeState {
 pub fn transition(current: NodeState, kind: &EventKind) -> Option<NodeState> {
     use NodeState as S;
     let target = match kind {
-        // A PXE ROM (not iPXE) asking again means the machine powered on again.
-        // (Only boot firmware: the kernel's own `ip=dhcp` DISCOVER is not a new boot.)
-        EventKind::DhcpDiscover {
-            ipxe: false,
-            pxe_port: false,
-            msg,
-            vendor_class,
-            ..
-        } if msg == "discover"
-            && vendor_class
-                .as_deref()
-                .is_some_and(|v| v.starts_with("PXEClient") || v.starts_with("HTTPClient")) =>
-        {
-            return match current {
-                S::Held | S::Adopted | S::Discovered => None,
-                _ => Some(S::Discovered),
-            };
-        }
         EventKind::DhcpDiscover { ipxe: true, .. } => S::IpxeLoaded,
+        EventKind::DhcpDiscover { ipxe: false, .. } if is_firmware_discover(kind) => S::Discovered,
         EventKind::DhcpReply { boot_file, .. } if boot_file.is_some() => S::Offered,
         EventKind::TftpEnd { outcome, .. }
             if *outcome == super::event::TransferOutcome::Complete =>
@@ -180,6 +165,54 @@ pub fn transition(current: NodeState, kind: &EventKind) -> Option<NodeState> {
         None
     } else {
         Some(target)
+    }
+}
+
+/// Whether `kind` is boot firmware's DHCPDISCOVER: a PXE ROM, UEFI HTTP boot or iPXE
+/// (option 60 `PXEClient`/`HTTPClient`; iPXE sends `PXEClient` too). The kernel's own
+/// `ip=dhcp` (udhcpc) and the node's later renewals carry another class or none.
+fn is_firmware_discover(kind: &EventKind) -> bool {
+    matches!(kind, EventKind::DhcpDiscover {
+            msg,
+            vendor_class,
+            pxe_port: false,
+            ..
+        } if msg == "discover"
+            && vendor_class
+                .as_deref()
+                .is_some_and(|v| v.starts_with("PXEClient") || v.starts_with("HTTPClient")))
+}
+
+/// Whether an event starts a new boot of a machine now in `current`, and the state the
+/// new boot starts in. `None`: the event belongs to the boot under way.
+///
+/// - Firmware that is not iPXE asking DHCP: new unless the boot has not got past the
+///   offer yet (a retransmitted DISCOVER is the same boot).
+/// - iPXE asking DHCP: new once the machine is past loading iPXE. A chainloaded iPXE
+///   asks right after its TFTP download (`ipxe-loaded`: same boot); iPXE as firmware
+///   asks first thing after a power cycle, when the last boot had got further.
+/// - A boot script fetched by a machine already past its kernel: it booted again
+///   without pxelab seeing its DHCP (`dhcp.mode: off`, another server's DHCP).
+///
+/// Held and adopted machines are between boots already: their next step is their boot.
+pub fn new_boot(current: NodeState, kind: &EventKind) -> Option<NodeState> {
+    use NodeState as S;
+    if matches!(current, S::Idle | S::Held | S::Adopted) {
+        return None;
+    }
+    match kind {
+        EventKind::DhcpDiscover { ipxe: false, .. } if is_firmware_discover(kind) => {
+            (current > S::Offered).then_some(S::Discovered)
+        }
+        EventKind::DhcpDiscover { ipxe: true, .. } if is_firmware_discover(kind) => {
+            (current > S::IpxeLoaded).then_some(S::IpxeLoaded)
+        }
+        EventKind::HttpFetch {
+            what: FetchKind::Script,
+            status,
+            ..
+        } if (200..300).contains(status) => (current > S::Kernel).then_some(S::ScriptServed),
+        _ => None,
     }
 }
 
@@ -292,14 +325,69 @@ mod tests {
             ipxe: false,
             pxe_port: false,
         };
+        assert_eq!(new_boot(NodeState::Ready, &d), Some(NodeState::Discovered));
+        assert_eq!(new_boot(NodeState::Failed, &d), Some(NodeState::Discovered));
+        assert_eq!(new_boot(NodeState::Held, &d), None);
+        // A retransmitted DISCOVER before the boot got anywhere is the same boot.
+        assert_eq!(new_boot(NodeState::Offered, &d), None);
+        assert_eq!(transition(NodeState::Idle, &d), Some(NodeState::Discovered));
+    }
+
+    fn ipxe_discover(vendor_class: Option<&str>) -> EventKind {
+        EventKind::DhcpDiscover {
+            msg: "discover".into(),
+            arch: Some(0),
+            vendor_class: vendor_class.map(String::from),
+            uuid: None,
+            relay: None,
+            ipxe: true,
+            pxe_port: false,
+        }
+    }
+
+    #[test]
+    fn ipxe_as_firmware_starts_a_new_boot_once_past_loading_ipxe() {
+        let d = ipxe_discover(Some("PXEClient:Arch:00000:UNDI:002001"));
+        // Chainloaded iPXE right after its TFTP download: the same boot.
+        assert_eq!(new_boot(NodeState::IpxeLoaded, &d), None);
+        assert_eq!(new_boot(NodeState::Offered, &d), None);
+        // QEMU's ROM after a power cycle of a joined or failed node: a new boot.
+        for s in [
+            NodeState::ScriptServed,
+            NodeState::Kernel,
+            NodeState::Joined,
+            NodeState::Ready,
+            NodeState::Failed,
+        ] {
+            assert_eq!(new_boot(s, &d), Some(NodeState::IpxeLoaded), "{s:?}");
+        }
+        // The kernel's udhcpc (another class) and held machines never start one.
         assert_eq!(
-            transition(NodeState::Ready, &d),
-            Some(NodeState::Discovered)
+            new_boot(NodeState::Ready, &ipxe_discover(Some("udhcp 1.35.0"))),
+            None
+        );
+        assert_eq!(new_boot(NodeState::Held, &d), None);
+    }
+
+    #[test]
+    fn a_boot_script_after_the_kernel_starts_a_new_boot() {
+        let s = fetch(FetchKind::Script, 200);
+        assert_eq!(new_boot(NodeState::Kernel, &s), None);
+        assert_eq!(
+            new_boot(NodeState::Initrd, &s),
+            Some(NodeState::ScriptServed)
         );
         assert_eq!(
-            transition(NodeState::Failed, &d),
-            Some(NodeState::Discovered)
+            new_boot(NodeState::Ready, &s),
+            Some(NodeState::ScriptServed)
         );
-        assert_eq!(transition(NodeState::Held, &d), None);
+        assert_eq!(
+            new_boot(NodeState::Ready, &fetch(FetchKind::Script, 404)),
+            None
+        );
+        assert_eq!(
+            new_boot(NodeState::Ready, &fetch(FetchKind::Kernel, 200)),
+            None
+        );
     }
 }

@@ -87,7 +87,6 @@ impl From<EngineError> for ApiError {
                     StatusCode::INTERNAL_SERVER_ERROR
                 }
             },
-            _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
         ApiError::new(status, e.to_string())
     }
@@ -317,16 +316,7 @@ pub async fn serve(engine: Engine, cancel: CancellationToken) -> anyhow::Result<
     let res = axum::serve(listener, app)
         .with_graceful_shutdown(cancel.cancelled_owned())
         .await;
-    engine.emit(
-        None,
-        EventKind::ServerDown {
-            source: Source::Admin,
-            reason: match &res {
-                Ok(()) => "stopped".to_string(),
-                Err(e) => e.to_string(),
-            },
-        },
-    );
+    // `server-down` is reported by app::start_servers for every server alike.
     res.map_err(|source| HttpError::Serve { addr, source })?;
     Ok(())
 }

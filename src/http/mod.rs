@@ -283,16 +283,7 @@ pub async fn serve_listener_with(
     let res = axum::serve(conn::Guarded::new(listener, limits), app)
         .with_graceful_shutdown(cancel.cancelled_owned())
         .await;
-    engine.emit(
-        None,
-        EventKind::ServerDown {
-            source: Source::Http,
-            reason: match &res {
-                Ok(()) => "stopped".to_string(),
-                Err(e) => e.to_string(),
-            },
-        },
-    );
+    // `server-down` is reported by app::start_servers for every server alike.
     res.map_err(|source| HttpError::Serve { addr, source })?;
     Ok(())
 }

@@ -114,6 +114,13 @@ async fn supervise(
     cancel: CancellationToken,
     opts: WatchOptions,
 ) -> anyhow::Result<()> {
+    engine.emit(
+        None,
+        EventKind::ServerUp {
+            source: crate::engine::Source::Ssh,
+            addr: format!("following nodes on port {}", engine.lab().file.ssh.port),
+        },
+    );
     let mut sup = Supervisor {
         engine: engine.clone(),
         tasks: HashMap::new(),
