@@ -6,6 +6,7 @@ mod tui_support;
 use crossterm::event::KeyCode;
 use pxelab::engine::Snapshot;
 use pxelab::tui::app::{App, Effect, Focus, Level, Overlay};
+use pxelab::tui::capture;
 use tui_support::*;
 
 fn select(app: &mut App, snap: &Snapshot, mac: &str) {
@@ -201,4 +202,39 @@ fn theme_comes_from_cli_then_lab_yaml_then_default() {
         e.contains("mine.yaml:3:") && e.contains("state.ready"),
         "{e}"
     );
+}
+
+#[test]
+fn a_rebooted_node_shows_a_fresh_timeline_and_p_shows_the_previous_boot() {
+    use pxelab::engine::{EventKind, NodeState};
+    let lab = TestLab::booting();
+    let mac = "a0:1a:2c:c3:d4:e0"; // Ready
+    // Power cycled: QEMU's ROM (iPXE as firmware) asks DHCP as iPXE first thing.
+    let mut again = discover();
+    if let EventKind::DhcpDiscover { ipxe, .. } = &mut again {
+        *ipxe = true;
+    }
+    lab.emit(mac, again);
+    let rec = lab.engine.node(&TestLab::mac(mac)).unwrap();
+    assert_eq!((rec.state, rec.boot), (NodeState::IpxeLoaded, 2));
+    assert_eq!(rec.previous_boot.as_ref().unwrap().state, NodeState::Ready);
+    let (mut app, snap) = lab.app("dark");
+    select(&mut app, &snap, mac);
+    press(&lab, &mut app, &snap, &[code(KeyCode::Enter)]);
+    let now = capture::text(&capture::draw(&app, &snap, 120, 36));
+    assert!(now.contains("boot 2") && now.contains("↺ boot 1: ready"), "{now}");
+    assert!(!now.contains("previous one"), "{now}");
+    press(&lab, &mut app, &snap, &[key('p')]);
+    let before = capture::text(&capture::draw(&app, &snap, 120, 36));
+    assert!(before.contains("boot 1, the previous one"), "{before}");
+    assert!(before.contains("Ready"), "{before}");
+    press(&lab, &mut app, &snap, &[key('p')]);
+    let back = capture::text(&capture::draw(&app, &snap, 120, 36));
+    assert!(!back.contains("previous one"), "{back}");
+    // A node with one boot only says so.
+    press(&lab, &mut app, &snap, &[code(KeyCode::Esc)]);
+    select(&mut app, &snap, "a0:1a:2c:c3:d4:e1");
+    press(&lab, &mut app, &snap, &[code(KeyCode::Enter), key('p')]);
+    let f = app.flash.clone().unwrap();
+    assert!(f.text.contains("no earlier boot"), "{}", f.text);
 }

@@ -243,6 +243,24 @@ impl NodeRecord {
 }
 
 impl NodeRecord {
+    /// The previous boot as a record of its own (same machine, that boot's state,
+    /// timeline, log lines and times), for faces that show a boot.
+    pub fn previous(&self) -> Option<NodeRecord> {
+        let p = self.previous_boot.as_deref()?;
+        let mut r = self.clone();
+        r.previous_boot = None;
+        r.boot = p.number;
+        r.boot_started_ms = p.started_ms;
+        r.state = p.state;
+        r.failure = p.failure.clone();
+        r.reached_ms = p.reached_ms.clone();
+        r.timeline = p.timeline.clone();
+        r.log_tail = p.log_tail.clone();
+        r.last_event_ms = p.timeline.back().map(|t| t.at_ms);
+        r.last_event = p.timeline.back().map(|t| t.text.clone());
+        Some(r)
+    }
+
     /// Begins a boot at `at_ms`; with `archive`, the boot under way becomes the
     /// previous boot (its timeline, progress, failure and log lines move there).
     fn start_boot(&mut self, at_ms: u64, archive: bool) {

@@ -148,6 +148,8 @@ pub struct Detail {
     pub tab: usize,
     /// Scroll of the served file.
     pub scroll: u16,
+    /// Show the previous boot instead of the current one (`p`).
+    pub previous: bool,
 }
 
 /// A server the lab runs, as the header shows it.
@@ -670,6 +672,10 @@ impl App {
     }
 
     fn act_detail(&mut self, a: Action) {
+        if a == Action::PreviousBoot {
+            self.toggle_previous_boot();
+            return;
+        }
         let Some(d) = &mut self.detail else {
             self.screen = Screen::Main;
             return;
@@ -687,6 +693,20 @@ impl App {
             Action::Up => d.scroll = d.scroll.saturating_sub(1),
             Action::Top => d.scroll = 0,
             _ => {}
+        }
+    }
+
+    /// `p` in the detail view: the previous boot, or back to the current one.
+    fn toggle_previous_boot(&mut self) {
+        let Some(d) = &mut self.detail else { return };
+        let has = d
+            .record
+            .as_ref()
+            .is_some_and(|r| r.previous_boot.is_some());
+        if has || d.previous {
+            d.previous = !d.previous;
+        } else {
+            self.flash(Level::Info, "no earlier boot of this node seen in this run");
         }
     }
 

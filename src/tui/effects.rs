@@ -55,12 +55,12 @@ pub fn dialog(engine: &Engine, kind: DialogKind, mac: Mac) -> NodeDialog {
 /// Loads a node's record and what it is served into `app.detail` (keeping the tab).
 pub fn load_detail(engine: &Engine, app: &mut App, mac: Mac) {
     let lab = engine.lab();
-    let (tab, scroll) = app
+    let (tab, scroll, previous) = app
         .detail
         .as_ref()
         .filter(|d| d.mac == mac)
-        .map(|d| (d.tab, d.scroll))
-        .unwrap_or((0, 0));
+        .map(|d| (d.tab, d.scroll, d.previous))
+        .unwrap_or((0, 0, false));
     let served = served(&lab, mac);
     app.detail = Some(Detail {
         mac,
@@ -68,6 +68,7 @@ pub fn load_detail(engine: &Engine, app: &mut App, mac: Mac) {
         tab: tab.min(served.len().saturating_sub(1)),
         served,
         scroll,
+        previous,
     });
 }
 

@@ -50,6 +50,8 @@ pub enum Action {
     Confirm,
     /// Next field of a dialog.
     NextField,
+    /// Show the node's previous boot instead of the current one (and back).
+    PreviousBoot,
     /// Complete the command being typed.
     Complete,
 }
@@ -441,6 +443,14 @@ pub const KEYS: &[Binding] = &[
         C::Detail,
         "next served file (script, user-data…)",
         Some("served"),
+        false,
+    ),
+    b(
+        K::ch('p'),
+        A::PreviousBoot,
+        C::Detail,
+        "the previous boot (again: this boot)",
+        Some("prev boot"),
         false,
     ),
     b(

@@ -124,7 +124,13 @@ pub fn render(app: &App, snap: &Snapshot, f: &mut Frame, area: Rect) {
         return;
     };
     let view = snap.nodes.iter().find(|n| n.mac == d.mac);
-    let rec = d.record.as_ref();
+    let earlier = if d.previous {
+        d.record.as_ref().and_then(NodeRecord::previous)
+    } else {
+        None
+    };
+    let showing_previous = earlier.is_some();
+    let rec = earlier.as_ref().or(d.record.as_ref());
     let state = rec
         .map(|r| r.state)
         .or(view.map(|v| v.state))
@@ -150,9 +156,21 @@ pub fn render(app: &App, snap: &Snapshot, f: &mut Frame, area: Rect) {
         format!("{} {}", fmt::glyph(state), state.name()),
         st,
     ));
-    if let Some(t) = rec.and_then(|r| r.boot_started_ms) {
+    if showing_previous {
+        let n = rec.map(|r| r.boot).unwrap_or(0);
         title.push(Span::styled(
-            format!(" · up {} ", fmt::duration(app.now_ms.saturating_sub(t))),
+            format!(" · boot {n}, the previous one (p: this boot) "),
+            style(ui.choice),
+        ));
+    } else if let Some(t) = rec.and_then(|r| r.boot_started_ms) {
+        let n = rec.map(|r| r.boot).unwrap_or(0);
+        let boot = if n > 1 {
+            format!(" · boot {n}")
+        } else {
+            String::new()
+        };
+        title.push(Span::styled(
+            format!("{boot} · up {} ", fmt::duration(app.now_ms.saturating_sub(t))),
             style(ui.muted),
         ));
     }
@@ -182,7 +200,13 @@ pub fn render(app: &App, snap: &Snapshot, f: &mut Frame, area: Rect) {
             )));
         }
         Some(r) => {
-            for row in timeline(r, app.now_ms) {
+            // A previous boot stopped where it was: its last step ran until its last event.
+            let now = if showing_previous {
+                r.last_event_ms.unwrap_or(app.now_ms)
+            } else {
+                app.now_ms
+            };
+            for row in timeline(r, now) {
                 let (g, s) = match row.status {
                     StepStatus::Done => ("✓", ui.step_done),
                     StepStatus::Current => ("▶", ui.step_current),
@@ -205,6 +229,12 @@ pub fn render(app: &App, snap: &Snapshot, f: &mut Frame, area: Rect) {
                 lines.push(Line::from(Span::styled(
                     format!("✗ {}", fmt::cut(fl, 33)),
                     style(ui.step_failed),
+                )));
+            }
+            if let Some(p) = r.previous_boot.as_deref().filter(|_| !showing_previous) {
+                lines.push(Line::from(Span::styled(
+                    fmt::cut(&format!("↺ boot {}: {} · p shows it", p.number, p.state.name()), 33),
+                    style(ui.muted),
                 )));
             }
         }
