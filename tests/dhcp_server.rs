@@ -190,6 +190,13 @@ fn server_mode_obtain_renew_release_reserve_restart() {
         leases.contains(DYN_MAC) && leases.contains(&ip2),
         "{leases}"
     );
+    // The lease writer is the first to create `.pxelab/` here: private all the same.
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&dir.path().join(".pxelab")), 0o700, ".pxelab/");
+        assert_eq!(mode(&lease_file), 0o600, "leases.json");
+    }
     let p = Pxelab::start(ns.command(&[]), &lab, &["dhcp"]);
     let c3 = ns.add_veth_host("c3");
     c3.exec_ok(&["ip", "link", "set", "eth0", "address", OTHER_MAC]);

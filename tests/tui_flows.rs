@@ -209,7 +209,7 @@ fn a_rebooted_node_shows_a_fresh_timeline_and_p_shows_the_previous_boot() {
     use pxelab::engine::{EventKind, NodeState};
     let lab = TestLab::booting();
     let mac = "a0:1a:2c:c3:d4:e0"; // Ready
-    // Power cycled: QEMU's ROM (iPXE as firmware) asks DHCP as iPXE first thing.
+                                   // Power cycled: QEMU's ROM (iPXE as firmware) asks DHCP as iPXE first thing.
     let mut again = discover();
     if let EventKind::DhcpDiscover { ipxe, .. } = &mut again {
         *ipxe = true;
@@ -222,7 +222,10 @@ fn a_rebooted_node_shows_a_fresh_timeline_and_p_shows_the_previous_boot() {
     select(&mut app, &snap, mac);
     press(&lab, &mut app, &snap, &[code(KeyCode::Enter)]);
     let now = capture::text(&capture::draw(&app, &snap, 120, 36));
-    assert!(now.contains("boot 2") && now.contains("↺ boot 1: ready"), "{now}");
+    assert!(
+        now.contains("boot 2") && now.contains("↺ boot 1: ready"),
+        "{now}"
+    );
     assert!(!now.contains("previous one"), "{now}");
     press(&lab, &mut app, &snap, &[key('p')]);
     let before = capture::text(&capture::draw(&app, &snap, 120, 36));

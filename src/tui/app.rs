@@ -699,10 +699,7 @@ impl App {
     /// `p` in the detail view: the previous boot, or back to the current one.
     fn toggle_previous_boot(&mut self) {
         let Some(d) = &mut self.detail else { return };
-        let has = d
-            .record
-            .as_ref()
-            .is_some_and(|r| r.previous_boot.is_some());
+        let has = d.record.as_ref().is_some_and(|r| r.previous_boot.is_some());
         if has || d.previous {
             d.previous = !d.previous;
         } else {

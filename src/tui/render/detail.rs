@@ -170,7 +170,10 @@ pub fn render(app: &App, snap: &Snapshot, f: &mut Frame, area: Rect) {
             String::new()
         };
         title.push(Span::styled(
-            format!("{boot} · up {} ", fmt::duration(app.now_ms.saturating_sub(t))),
+            format!(
+                "{boot} · up {} ",
+                fmt::duration(app.now_ms.saturating_sub(t))
+            ),
             style(ui.muted),
         ));
     }
@@ -233,7 +236,10 @@ pub fn render(app: &App, snap: &Snapshot, f: &mut Frame, area: Rect) {
             }
             if let Some(p) = r.previous_boot.as_deref().filter(|_| !showing_previous) {
                 lines.push(Line::from(Span::styled(
-                    fmt::cut(&format!("↺ boot {}: {} · p shows it", p.number, p.state.name()), 33),
+                    fmt::cut(
+                        &format!("↺ boot {}: {} · p shows it", p.number, p.state.name()),
+                        33,
+                    ),
                     style(ui.muted),
                 )));
             }
