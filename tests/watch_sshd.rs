@@ -442,7 +442,29 @@ async fn follows_tiny_cloud_and_k3s_to_ready() {
         }),
     )
     .await;
-    // kubectl on the server: server Ready, agent NotReady, then the agent Ready.
+    // kubectl on the server: the agent counts as Ready once it joined in its current
+    // boot (the server may list it Ready from an earlier boot), and as NotReady when a
+    // Ready agent stops posting its status.
+    rig.engine.emit(
+        Some(mac(M2)),
+        EventKind::K3s {
+            step: K3sStep::Joined,
+        },
+    );
+    let ready_json = NODES_NOT_READY.replace(
+        r#""status":"False","reason":"KubeletNotReady""#,
+        r#""status":"True","reason":"KubeletReady""#,
+    );
+    std::fs::write(rig.root.join("nodes.json"), &ready_json).unwrap();
+    rig.expect(
+        "agent Ready",
+        is(M2, |k| {
+            *k == EventKind::K3s {
+                step: K3sStep::Ready,
+            }
+        }),
+    )
+    .await;
     std::fs::write(rig.root.join("nodes.json"), NODES_NOT_READY).unwrap();
     rig.expect(
         "agent NotReady",
@@ -453,23 +475,25 @@ async fn follows_tiny_cloud_and_k3s_to_ready() {
         }),
     )
     .await;
-    std::fs::write(
-        rig.root.join("nodes.json"),
-        NODES_NOT_READY.replace(
-            r#""status":"False","reason":"KubeletNotReady""#,
-            r#""status":"True","reason":"KubeletReady""#,
-        ),
-    )
-    .unwrap();
-    rig.expect(
-        "agent Ready",
-        is(M2, |k| {
+    assert_eq!(
+        rig.engine.node(&mac(M2)).map(|r| r.state),
+        Some(NodeState::Joined)
+    );
+    // Reported once per change, not at every poll.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    while let Ok(ev) = rig.rx.try_recv() {
+        rig.seen.push(ev);
+    }
+    let not_ready = rig
+        .kinds_for(M2)
+        .into_iter()
+        .filter(|k| {
             *k == EventKind::K3s {
-                step: K3sStep::Ready,
+                step: K3sStep::NotReady,
             }
-        }),
-    )
-    .await;
+        })
+        .count();
+    assert_eq!(not_ready, 1);
 
     let got: Vec<EventKind> = rig
         .kinds_for(M1)
@@ -530,7 +554,8 @@ async fn follows_tiny_cloud_and_k3s_to_ready() {
         .log_tail
         .iter()
         .any(|l| l.contains("k3s.log: ") && l.contains("Wrote kubeconfig")));
-    assert_eq!(rig.engine.node(&mac(M2)).unwrap().state, NodeState::Ready);
+    // The agent stopped posting its status: back from Ready to joined.
+    assert_eq!(rig.engine.node(&mac(M2)).unwrap().state, NodeState::Joined);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,7 +1,7 @@
 //! One node's watch: wait for its SSH port, log in, follow its logs and polls, notice it
 //! going away and follow it again when it returns. Bounded in time; cancellable.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -29,7 +29,6 @@ struct Progress {
     lines: [Arc<AtomicU64>; 2],
     complete: bool,
     transient: HashSet<String>,
-    ready: HashMap<String, bool>,
 }
 
 impl Progress {
@@ -417,17 +416,19 @@ fn on_poll(engine: &Engine, mac: Mac, p: Poll, progress: &mut Progress) {
         }
         Poll::Nodes(nodes) => {
             let lab = engine.lab();
+            // Reported against the node's state in the engine, not against the last
+            // poll: a node that booted again must be seen Ready again in its new boot
+            // (the server may still list it Ready from before, which must not make a
+            // node that has not joined yet Ready).
             for (name, ready) in nodes {
                 let Some(node) = lab.node_by_hostname(&name) else {
                     continue;
                 };
-                if progress.ready.insert(name, ready) == Some(ready) {
-                    continue;
-                }
-                let step = if ready {
-                    K3sStep::Ready
-                } else {
-                    K3sStep::NotReady
+                let state = engine.node(&node.mac).map(|r| r.state);
+                let step = match (ready, state) {
+                    (true, Some(crate::engine::NodeState::Joined)) => K3sStep::Ready,
+                    (false, Some(crate::engine::NodeState::Ready)) => K3sStep::NotReady,
+                    _ => continue,
                 };
                 engine.emit(Some(node.mac), EventKind::K3s { step });
             }

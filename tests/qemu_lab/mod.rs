@@ -131,7 +131,11 @@ pub struct Vm {
     pub name: String,
     /// Its MAC.
     pub mac: String,
-    /// Serial console log file.
+    /// Its tap device on the namespace's bridge.
+    pub tap: String,
+    /// Power-ons so far (1 after `start`).
+    pub boots: u32,
+    /// Serial console log file (of the current power-on).
     pub serial: PathBuf,
     /// When QEMU was started.
     pub started: Instant,
@@ -148,11 +152,51 @@ impl Vm {
     /// QEMU's own iPXE ROM for virtio-net.
     pub fn start(ns: &NetNs, name: &str, tap: &str, mac: &str, dir: &Path) -> Vm {
         ns.add_tap(tap);
+        let (child, serial) = Self::power_on(ns, name, tap, mac, dir, 1);
+        Vm {
+            name: name.to_string(),
+            mac: mac.to_string(),
+            tap: tap.to_string(),
+            boots: 1,
+            serial,
+            started: Instant::now(),
+            started_ms: now_ms(),
+            steps: BTreeMap::new(),
+            order: Vec::new(),
+            _child: ChildGuard(child),
+        }
+    }
+
+    /// Pulls the plug (QEMU killed: no shutdown, no DHCP release) and powers the same
+    /// machine on again after `off`: same MAC, same tap, a fresh serial log. Steps
+    /// and times start again from the new power-on.
+    pub fn power_cycle(&mut self, ns: &NetNs, dir: &Path, off: Duration) {
+        let _ = self._child.0.kill();
+        let _ = self._child.0.wait();
+        std::thread::sleep(off);
+        self.boots += 1;
+        let (child, serial) = Self::power_on(ns, &self.name, &self.tap, &self.mac, dir, self.boots);
+        self._child = ChildGuard(child);
+        self.serial = serial;
+        self.started = Instant::now();
+        self.started_ms = now_ms();
+        self.steps.clear();
+        self.order.clear();
+    }
+
+    fn power_on(
+        ns: &NetNs,
+        name: &str,
+        tap: &str,
+        mac: &str,
+        dir: &Path,
+        boot: u32,
+    ) -> (std::process::Child, PathBuf) {
         let accel = accel();
-        let serial = dir.join(format!("{name}.serial.log"));
+        let serial = dir.join(format!("{name}.boot{boot}.serial.log"));
         let _ = std::fs::remove_file(&serial);
-        let qemu_err =
-            std::fs::File::create(dir.join(format!("{name}.qemu.log"))).expect("qemu log");
+        let qemu_err = std::fs::File::create(dir.join(format!("{name}.boot{boot}.qemu.log")))
+            .expect("qemu log");
         let child = ns
             .command(&[
                 "qemu-system-x86_64",
@@ -178,19 +222,7 @@ impl Vm {
             .stderr(qemu_err)
             .spawn()
             .expect("start qemu-system-x86_64");
-        Vm {
-            name: name.to_string(),
-            mac: mac.to_string(),
-            serial,
-            started: Instant::now(),
-            started_ms: std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_millis() as u64)
-                .unwrap_or(0),
-            steps: BTreeMap::new(),
-            order: Vec::new(),
-            _child: ChildGuard(child),
-        }
+        (child, serial)
     }
 
     /// The serial console so far.
@@ -230,6 +262,14 @@ impl Vm {
         }
         s
     }
+}
+
+/// Now, in ms since the Unix epoch (to compare with event `at_ms`).
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 /// Console markers printed by the node image's /init, as (marker, step).
