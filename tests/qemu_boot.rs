@@ -1,27 +1,31 @@
 //! A real PXE boot of three VMs against `pxelab up --no-tui --json`, inside a network
-//! namespace: QEMU's iPXE ROM, pxelab's DHCP (server mode; then proxy mode beside
-//! dnsmasq as the LAN's DHCP server), HTTP (script, kernel, initrd, NoCloud), the SSH
-//! watcher (pinned host keys) and k3s status, all asserted from pxelab's own JSON events.
+//! namespace: QEMU's iPXE ROM, pxelab's DHCP, HTTP (script, kernel, initrd, NoCloud), the
+//! SSH watcher and k3s status, all asserted from pxelab's own JSON events.
+//!
+//! - Server mode: pxelab ALONE on the segment, as an operator runs it: no other DHCP
+//!   server, no router. pxelab's own router advertisements end iPXE's IPv6 wait (without
+//!   them boot.ipxe came ~16 s after the DHCP ACK); its option 175.176 stops iPXE waiting
+//!   for ProxyDHCP offers. Host keys under `tofu` (the node makes its own every boot).
+//! - Proxy mode: beside dnsmasq as the LAN's DHCP server and router (its RAs); host keys
+//!   pinned, delivered in dropbear's own format to a node image that runs dropbear as
+//!   Alpine's package does (no conversion).
 //!
 //! Two VMs are in lab.yaml (a k3s server and an agent); the third is unknown: pxelab holds
 //! it in the iPXE wait loop until the test adopts it with `pxelab adopt` as an agent.
+//! Then the agent is powered off and on twice (QEMU killed and started again on the same
+//! tap): each boot must start a fresh timeline and reach Ready, with no host-key mismatch.
 //! The node image is scripts/build-node-image.sh's (kernel + busybox + dropbear + a
 //! tiny-cloud-like /init + a k3s stand-in; see README "End-to-end: real VMs").
-//!
-//! dnsmasq also sends router advertisements on the bridge so iPXE does not wait ~13 s for
-//! IPv6 autoconfiguration; in server mode pxelab's option 175.176 stops iPXE waiting for
-//! ProxyDHCP offers.
 
 mod common;
 mod qemu_lab;
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Seek, SeekFrom};
-use std::path::Path;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use pxelab::engine::event::{Event, EventKind, FetchKind, K3sFailure, K3sStep};
+use qemu_lab::tail::EventTail;
 use qemu_lab::Vm;
 
 /// The two modes run one after the other: three TCG VMs at a time is what 2 cores carry.
@@ -38,16 +42,20 @@ enum Mode {
 }
 
 #[test]
-fn three_vms_boot_join_and_one_is_adopted_server_mode() {
+fn three_vms_boot_join_one_is_adopted_and_one_power_cycled_pxelab_alone_in_server_mode() {
     let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     run(Mode::Server);
 }
 
 #[test]
-fn three_vms_boot_join_and_one_is_adopted_proxy_mode_beside_dnsmasq() {
+fn three_vms_boot_join_one_is_adopted_and_one_power_cycled_proxy_mode_beside_dnsmasq() {
     let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     run(Mode::Proxy);
 }
+
+/// The role settings that make pxelab deliver host keys in dropbear's format (proxy
+/// mode's node image runs dropbear as Alpine's package does: it reads only that).
+const DROPBEAR_ROLES: &str = "roles:\n  k3s-server:\n    ssh_server: dropbear\n  k3s-agent:\n    ssh_server: dropbear\n";
 
 fn lab_yaml(mode: Mode, net: &str) -> String {
     let dhcp = match mode {
@@ -60,8 +68,18 @@ fn lab_yaml(mode: Mode, net: &str) -> String {
     y.push_str("tftp:\n  enabled: false\n");
     y.push_str("http:\n  port: 8080\n  admin_port: 7480\n");
     y.push_str("boot:\n  assets_dir: assets\n  kernel: vmlinuz\n  initrds: [initramfs]\n");
-    y.push_str("  cmdline: \"console=ttyS0 quiet ip=dhcp\"\n");
-    y.push_str("ssh:\n  user: lab\nunknown: hold\nnodes:\n");
+    match mode {
+        Mode::Server => {
+            y.push_str("  cmdline: \"console=ttyS0 quiet ip=dhcp\"\n");
+            y.push_str("ssh:\n  user: lab\n  host_keys: tofu\n");
+        }
+        Mode::Proxy => {
+            y.push_str("  cmdline: \"console=ttyS0 quiet ip=dhcp pxelab_node_sshd=dropbear\"\n");
+            y.push_str("ssh:\n  user: lab\n");
+            y.push_str(DROPBEAR_ROLES);
+        }
+    }
+    y.push_str("unknown: hold\nnodes:\n");
     y.push_str(&format!(
         "  - mac: {SERVER_MAC}\n    hostname: node-0\n    role: k3s-server\n    ip: {net}.10\n"
     ));
@@ -73,17 +91,18 @@ fn lab_yaml(mode: Mode, net: &str) -> String {
 
 /// The steps each node must reach, as named in the timeline.
 fn required(mac: &str) -> Vec<&'static str> {
-    let mut v = vec!["dhcp-discover(iPXE)", "dhcp-reply"];
+    let mut v = vec!["dhcp-discover(iPXE)", "dhcp-ack"];
     if mac == UNKNOWN_MAC {
         v.extend(["held", "hold-script", "adopted"]);
     }
     v.extend([
         "script",
+        "kernel-start",
         "kernel",
         "initrd",
         "meta-data",
         "user-data",
-        "ssh-up(pinned)",
+        "ssh-up",
         "tiny-cloud complete",
     ]);
     v.push(if mac == SERVER_MAC {
@@ -99,9 +118,19 @@ fn required(mac: &str) -> Vec<&'static str> {
 fn step_of(kind: &EventKind, mode: Mode) -> Option<&'static str> {
     Some(match kind {
         EventKind::DhcpDiscover { ipxe: true, .. } => "dhcp-discover(iPXE)",
-        EventKind::DhcpReply { proxy, .. } if *proxy == (mode == Mode::Proxy) => "dhcp-reply",
+        // Server mode: the ACK of the address; proxy mode: pxelab's proxy answer (the
+        // address comes from the LAN's server).
+        EventKind::DhcpReply { proxy, msg, .. }
+            if *proxy == (mode == Mode::Proxy) && (msg == "ack" || mode == Mode::Proxy) =>
+        {
+            "dhcp-ack"
+        }
         EventKind::NodeHeld => "held",
         EventKind::NodeAdopted { .. } => "adopted",
+        EventKind::HttpStart {
+            what: FetchKind::Kernel,
+            ..
+        } => "kernel-start",
         EventKind::HttpFetch { what, status, .. } if (200..300).contains(status) => match what {
             FetchKind::HoldScript => "hold-script",
             FetchKind::Script => "script",
@@ -111,7 +140,7 @@ fn step_of(kind: &EventKind, mode: Mode) -> Option<&'static str> {
             FetchKind::UserData => "user-data",
             _ => return None,
         },
-        EventKind::SshUp { .. } => "ssh-up(pinned)",
+        EventKind::SshUp { .. } => "ssh-up",
         EventKind::TinyCloudComplete => "tiny-cloud complete",
         EventKind::K3s { step } => match step {
             K3sStep::ServerUp => "k3s up",
@@ -123,66 +152,111 @@ fn step_of(kind: &EventKind, mode: Mode) -> Option<&'static str> {
     })
 }
 
-/// pxelab's JSON lines, read incrementally from its stdout file.
-struct EventTail {
-    file: std::fs::File,
-    pos: u64,
-    partial: String,
-    all: Vec<Event>,
-    bad: Vec<String>,
-}
+/// Steps (first time each) per MAC, in ms from that machine's latest power-on.
+type Steps = BTreeMap<String, Vec<(&'static str, u64)>>;
 
-impl EventTail {
-    fn new(path: &Path) -> EventTail {
-        EventTail {
-            file: std::fs::File::open(path).expect("pxelab stdout"),
-            pos: 0,
-            partial: String::new(),
-            all: Vec::new(),
-            bad: Vec::new(),
+/// Files each new event into `steps`, timed from the power-on of its VM.
+fn file_steps(steps: &mut Steps, events: &[Event], vms: &[Vm], mode: Mode) {
+    for ev in events {
+        let Some(mac) = ev.mac else { continue };
+        let mac = mac.to_string();
+        let Some(vm) = vms.iter().find(|v| v.mac == mac) else {
+            continue;
+        };
+        if ev.at_ms < vm.started_ms {
+            continue; // the previous power-on's
+        }
+        if let Some(step) = step_of(&ev.kind, mode) {
+            let list = steps.entry(mac).or_default();
+            if !list.iter().any(|(s, _)| *s == step) {
+                list.push((step, ev.at_ms - vm.started_ms));
+            }
         }
     }
+}
 
-    /// The events written since the last call.
-    fn read_new(&mut self) -> Vec<Event> {
-        let mut out = Vec::new();
-        if self.file.seek(SeekFrom::Start(self.pos)).is_err() {
-            return out;
+fn reached_all(steps: &Steps, mac: &str, want: &[&str]) -> bool {
+    let have = steps.get(mac).cloned().unwrap_or_default();
+    want.iter().all(|r| have.iter().any(|(s, _)| s == r))
+}
+
+fn at(steps: &Steps, mac: &str, step: &str) -> Option<u64> {
+    steps
+        .get(mac)?
+        .iter()
+        .find(|(s, _)| *s == step)
+        .map(|(_, t)| *t)
+}
+
+/// The namespace's own pxelab and, in proxy mode, the LAN's dnsmasq (DHCP and RAs).
+struct Rig {
+    pxelab: common::ChildGuard,
+    err_path: std::path::PathBuf,
+    _dnsmasq: Option<common::ChildGuard>,
+}
+
+fn start_rig(mode: Mode, ns: &common::NetNs, d: &std::path::Path, net: &str, lab_s: &str) -> Rig {
+    let dnsmasq = (mode == Mode::Proxy).then(|| {
+        ns.exec_ok(&["ip", "addr", "add", "fd00:96::1/64", "dev", "br0"]);
+        let mut args: Vec<String> = [
+            "dnsmasq",
+            "--keep-in-foreground",
+            "--conf-file=/dev/null",
+            "--port=0",
+            "--interface=br0",
+            "--bind-interfaces",
+            "--log-dhcp",
+            "--log-facility=-",
+            "--enable-ra",
+            "--dhcp-range=::,constructor:br0,ra-only",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        args.push(format!("--pid-file={}", d.join("dnsmasq.pid").display()));
+        args.push(format!("--dhcp-leasefile={}", d.join("leases").display()));
+        args.push(format!("--dhcp-range={net}.100,{net}.150,1h"));
+        for (mac, ip) in [(SERVER_MAC, 10), (AGENT_MAC, 11), (UNKNOWN_MAC, 12)] {
+            args.push(format!("--dhcp-host={mac},{net}.{ip}"));
         }
-        let mut r = BufReader::new(&self.file);
-        let mut line = String::new();
-        while let Ok(n) = r.read_line(&mut line) {
-            if n == 0 {
-                break;
-            }
-            self.pos += n as u64;
-            if !line.ends_with('\n') {
-                self.partial.push_str(&line);
-                line.clear();
-                continue;
-            }
-            let full = format!("{}{}", std::mem::take(&mut self.partial), line.trim_end());
-            line.clear();
-            match serde_json::from_str::<Event>(&full) {
-                Ok(ev) => out.push(ev),
-                Err(_) => self.bad.push(full),
-            }
-        }
-        self.all.extend(out.iter().cloned());
-        out
+        let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+        qemu_lab::spawn_logged(ns, &argv, &d.join("dnsmasq.log"))
+    });
+    let out = std::fs::File::create(d.join("pxelab.jsonl")).expect("pxelab out");
+    let err_path = d.join("pxelab.stderr");
+    let err = std::fs::File::create(&err_path).expect("pxelab err");
+    let pxelab_bin = common::pxelab_bin().to_string_lossy().to_string();
+    let pxelab = common::ChildGuard(
+        ns.command(&[&pxelab_bin, "--config", lab_s, "up", "--no-tui", "--json"])
+            .env("RUST_LOG", "info")
+            .stdin(std::process::Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .expect("start pxelab"),
+    );
+    Rig {
+        pxelab,
+        err_path,
+        _dnsmasq: dnsmasq,
     }
 }
 
 fn run(mode: Mode) {
-    if !common::require_root() {
+    if !common::require_root() || !qemu_lab::require_vm_tools() {
         return;
     }
-    if !(qemu_lab::require_vm_tools() && common::require_program("dnsmasq")) {
+    if mode == Mode::Proxy && !common::require_program("dnsmasq") {
         return;
     }
-    let (ns_name, net, v6) = match mode {
-        Mode::Server => ("pxq-srv", "10.97.0", "fd00:97::1/64"),
-        Mode::Proxy => ("pxq-prx", "10.96.0", "fd00:96::1/64"),
+    let (ns_name, net) = match mode {
+        Mode::Server => ("pxq-srv", "10.97.0"),
+        Mode::Proxy => ("pxq-prx", "10.96.0"),
+    };
+    let mode_name = if mode == Mode::Server {
+        "server"
+    } else {
+        "proxy"
     };
     let img = qemu_lab::node_image();
     let dir = tempfile::tempdir().expect("tempdir");
@@ -199,62 +273,22 @@ fn run(mode: Mode) {
     let lab_s = lab.to_string_lossy().to_string();
     let pxelab = common::pxelab_bin().to_string_lossy().to_string();
 
-    // ---- namespace; dnsmasq: RAs, and in proxy mode the LAN's DHCP server ----
     let ns = common::NetNs::with_bridge(ns_name, &format!("{net}.1/24"));
-    ns.exec_ok(&["ip", "addr", "add", v6, "dev", "br0"]);
-    let dns_log = d.join("dnsmasq.log");
-    let pid_file = format!("--pid-file={}", d.join("dnsmasq.pid").display());
-    let lease_file = format!("--dhcp-leasefile={}", d.join("leases").display());
-    let mut dns_args: Vec<String> = [
-        "dnsmasq",
-        "--keep-in-foreground",
-        "--conf-file=/dev/null",
-        "--port=0",
-        "--interface=br0",
-        "--bind-interfaces",
-        "--log-dhcp",
-        "--log-facility=-",
-        "--enable-ra",
-        "--dhcp-range=::,constructor:br0,ra-only",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    dns_args.push(pid_file);
-    dns_args.push(lease_file);
-    if mode == Mode::Proxy {
-        dns_args.push(format!("--dhcp-range={net}.100,{net}.150,1h"));
-        for (mac, ip) in [(SERVER_MAC, 10), (AGENT_MAC, 11), (UNKNOWN_MAC, 12)] {
-            dns_args.push(format!("--dhcp-host={mac},{net}.{ip}"));
-        }
-    }
-    let dns_argv: Vec<&str> = dns_args.iter().map(String::as_str).collect();
-    let _dnsmasq = qemu_lab::spawn_logged(&ns, &dns_argv, &dns_log);
-
-    // ---- pxelab ----
-    let out_path = d.join("pxelab.jsonl");
-    let err_path = d.join("pxelab.stderr");
-    let out = std::fs::File::create(&out_path).expect("pxelab out");
-    let err = std::fs::File::create(&err_path).expect("pxelab err");
-    let mut pxelab_child = common::ChildGuard(
-        ns.command(&[&pxelab, "--config", &lab_s, "up", "--no-tui", "--json"])
-            .env("RUST_LOG", "info")
-            .stdin(std::process::Stdio::null())
-            .stdout(out)
-            .stderr(err)
-            .spawn()
-            .expect("start pxelab"),
-    );
-    let mut tail = EventTail::new(&out_path);
+    let mut rig = start_rig(mode, &ns, d, net, &lab_s);
+    let err_path = rig.err_path.clone();
+    let mut tail = EventTail::new(&d.join("pxelab.jsonl"));
+    let up = |tail: &EventTail, src: &str| {
+        tail.all.iter().any(|e| {
+            matches!(&e.kind, EventKind::ServerUp { source, .. } if format!("{source:?}") == src)
+        })
+    };
     let http_up = qemu_lab::until(Duration::from_secs(30), || {
         tail.read_new();
-        tail.all.iter().any(|e| matches!(&e.kind, EventKind::ServerUp { source, .. } if format!("{source:?}") == "Http"))
-            && tail.all.iter().any(|e| matches!(&e.kind, EventKind::ServerUp { source, .. } if format!("{source:?}") == "Dhcp"))
+        up(&tail, "Http") && up(&tail, "Dhcp")
     });
     assert!(
         http_up,
-        "pxelab did not report its HTTP and DHCP servers up within 30 s:\n{}\n{}",
-        std::fs::read_to_string(&out_path).unwrap_or_default(),
+        "pxelab did not report its HTTP and DHCP servers up within 30 s:\n{}",
         std::fs::read_to_string(&err_path).unwrap_or_default()
     );
 
@@ -267,34 +301,18 @@ fn run(mode: Mode) {
         .enumerate()
         .map(|(i, mac)| Vm::start(&ns, names[i], &format!("tap{i}"), mac, d))
         .collect();
-    let mut steps: BTreeMap<String, Vec<(&'static str, u64)>> = BTreeMap::new();
+    let mut steps: Steps = BTreeMap::new();
     let mut adopt_out: Option<std::process::Output> = None;
     let deadline = Instant::now() + Duration::from_secs(300);
     let mut done = false;
     while Instant::now() < deadline {
-        for ev in tail.read_new() {
-            let Some(mac) = ev.mac else { continue };
-            let mac = mac.to_string();
-            if let Some(step) = step_of(&ev.kind, mode) {
-                let list = steps.entry(mac.clone()).or_default();
-                let start_ms = vms
-                    .iter()
-                    .find(|v| v.mac == mac)
-                    .map(|v| v.started_ms)
-                    .unwrap_or(0);
-                if !list.iter().any(|(s, _)| *s == step) {
-                    list.push((step, ev.at_ms.saturating_sub(start_ms)));
-                }
-            }
-        }
+        let new = tail.read_new();
+        file_steps(&mut steps, &new, &vms, mode);
         for vm in vms.iter_mut() {
             vm.scan_console(qemu_lab::CONSOLE_MARKERS);
         }
         // The unknown machine waits in the loop: adopt it once it fetched the wait script.
-        let held = steps
-            .get(UNKNOWN_MAC)
-            .is_some_and(|l| l.iter().any(|(s, _)| *s == "hold-script"));
-        if held && adopt_out.is_none() {
+        if at(&steps, UNKNOWN_MAC, "hold-script").is_some() && adopt_out.is_none() {
             let o = ns
                 .command(&[
                     "timeout",
@@ -321,39 +339,35 @@ fn run(mode: Mode) {
             );
             adopt_out = Some(o);
         }
-        if let Ok(Some(st)) = pxelab_child.0.try_wait() {
+        if let Ok(Some(st)) = rig.pxelab.0.try_wait() {
             panic!(
                 "pxelab exited ({st}) during the boot:\n{}",
                 std::fs::read_to_string(&err_path).unwrap_or_default()
             );
         }
-        done = macs.iter().all(|m| {
-            let have = steps.get(*m).cloned().unwrap_or_default();
-            required(m).iter().all(|r| have.iter().any(|(s, _)| s == r))
-        });
+        done = macs.iter().all(|m| reached_all(&steps, m, &required(m)));
         if done {
             break;
         }
         std::thread::sleep(Duration::from_millis(500));
     }
-
-    // ---- report ----
-    let mode_name = if mode == Mode::Server {
-        "server"
-    } else {
-        "proxy"
-    };
-    for (i, m) in macs.iter().enumerate() {
-        let mut line = format!("[{mode_name} mode] {} ({m}), ms from VM start:", names[i]);
-        for (s, t) in steps.get(*m).cloned().unwrap_or_default() {
-            line.push_str(&format!(" {s} {:.1}s;", t as f64 / 1000.0));
+    let report_steps = |steps: &Steps, vms: &[Vm], label: &str| {
+        for (i, vm) in vms.iter().enumerate() {
+            let mut line = format!(
+                "[{mode_name} mode{label}] {} ({}), s from power-on:",
+                names[i], vm.mac
+            );
+            for (s, t) in steps.get(&vm.mac).cloned().unwrap_or_default() {
+                line.push_str(&format!(" {s} {:.1};", t as f64 / 1000.0));
+            }
+            eprintln!("{line}");
+            eprintln!("  console: {}", vm.timeline());
         }
-        eprintln!("{line}");
-        eprintln!("  console: {}", vms[i].timeline());
-    }
-    let report = || {
+    };
+    report_steps(&steps, &vms, "");
+    let report = |tail: &EventTail, vms: &[Vm]| {
         let mut s = String::new();
-        for vm in &vms {
+        for vm in vms {
             s.push_str(&format!("\n--- {} console ---\n{}", vm.name, vm.console()));
         }
         let problems: Vec<String> = tail
@@ -372,12 +386,6 @@ fn run(mode: Mode) {
             "\n--- pxelab stderr (last 40) ---\n{}",
             tail_err.into_iter().rev().collect::<Vec<_>>().join("\n")
         ));
-        if !tail.bad.is_empty() {
-            s.push_str(&format!(
-                "\n--- non-JSON stdout lines ---\n{}",
-                tail.bad.join("\n")
-            ));
-        }
         s
     };
     for m in macs {
@@ -386,19 +394,108 @@ fn run(mode: Mode) {
             assert!(
                 have.iter().any(|(s, _)| *s == r),
                 "[{mode_name} mode] {m} never reached `{r}` in pxelab's events{}",
-                report()
+                report(&tail, &vms)
             );
         }
     }
     assert!(done);
-    // Every line of the JSON face is a typed event.
+
+    // ---- alone on the segment: no IPv6 wait between the ACK and boot.ipxe ----
+    if mode == Mode::Server {
+        for m in macs {
+            let script = if m == UNKNOWN_MAC {
+                "hold-script"
+            } else {
+                "script"
+            };
+            let (ack, fetched) = (at(&steps, m, "dhcp-ack"), at(&steps, m, script));
+            let gap = fetched.zip(ack).map(|(f, a)| f.saturating_sub(a));
+            assert!(
+                gap.is_some_and(|g| g <= 1_000),
+                "[server mode] {m}: boot.ipxe {gap:?} ms after the DHCP ACK (iPXE waited for IPv6?){}",
+                report(&tail, &vms)
+            );
+        }
+    }
+    // ---- the held machine: boots at its next ask after the adoption ----
+    let (held_at, adopted, kernel) = (
+        at(&steps, UNKNOWN_MAC, "held").unwrap_or(0),
+        at(&steps, UNKNOWN_MAC, "adopted").unwrap_or(0),
+        at(&steps, UNKNOWN_MAC, "kernel-start").unwrap_or(u64::MAX),
+    );
+    assert!(
+        held_at <= adopted && adopted <= kernel,
+        "held → adopted → kernel order: {:?}",
+        steps[UNKNOWN_MAC]
+    );
+    assert!(
+        kernel - adopted <= 3_000 + 1_000,
+        "[{mode_name} mode] the adopted machine's kernel fetch came {} ms after the adoption \
+         (wait loop sleeps 3 s)",
+        kernel - adopted
+    );
+    let adopt_stdout =
+        String::from_utf8_lossy(&adopt_out.as_ref().expect("adopted").stdout).to_string();
+    assert!(
+        adopt_stdout.contains("running pxelab"),
+        "adopt did not go through the admin API: {adopt_stdout}"
+    );
+    let yaml = std::fs::read_to_string(&lab).expect("lab.yaml");
+    assert!(
+        yaml.contains(UNKNOWN_MAC) && yaml.contains("node-2"),
+        "lab.yaml lacks the adopted node:\n{yaml}"
+    );
+
+    // ---- the agent powered off and on, twice: every boot a new boot ----
+    for cycle in 1..=2u32 {
+        vms[1].power_cycle(&ns, d, Duration::from_secs(1));
+        let power_on = vms[1].started_ms;
+        steps.remove(AGENT_MAC);
+        let want = required(AGENT_MAC);
+        let back = qemu_lab::until(Duration::from_secs(180), || {
+            let new = tail.read_new();
+            file_steps(&mut steps, &new, &vms, mode);
+            vms[1].scan_console(qemu_lab::CONSOLE_MARKERS);
+            reached_all(&steps, AGENT_MAC, &want)
+        });
+        report_steps(&steps, &vms[1..2], &format!(", power cycle {cycle}"));
+        assert!(
+            back,
+            "[{mode_name} mode] node-1 did not come back to Ready after power cycle {cycle}: {:?}{}",
+            steps.get(AGENT_MAC),
+            report(&tail, &vms)
+        );
+        // Its record: boot number, a fresh timeline, the last boot kept as the previous.
+        let rec = ns.exec(&[
+            "curl",
+            "-s",
+            "--max-time",
+            "10",
+            &format!("http://127.0.0.1:7480/api/nodes/{AGENT_MAC}"),
+        ]);
+        let rec: serde_json::Value = serde_json::from_slice(&rec.stdout).unwrap_or_else(|e| {
+            panic!("{e}: {}", String::from_utf8_lossy(&rec.stdout))
+        });
+        assert_eq!(rec["boot"], 1 + cycle, "{rec}");
+        assert_eq!(rec["state"], "ready", "{rec}");
+        assert_eq!(rec["previous_boot"]["number"], cycle, "{rec}");
+        // Ready when the plug was pulled (joined if the server saw its heartbeat stop
+        // before the new boot's first DISCOVER).
+        let prev = rec["previous_boot"]["state"].as_str().unwrap_or("");
+        assert!(prev == "ready" || prev == "joined", "{rec}");
+        let first = rec["timeline"][0]["at_ms"].as_u64().unwrap_or(0);
+        assert!(
+            first >= power_on,
+            "the new boot's timeline starts at its power-on: {rec}"
+        );
+    }
+
+    // ---- nothing failed in any boot, no host key refused ----
     assert!(
         tail.bad.is_empty(),
         "[{mode_name} mode] stdout lines that are not events: {:?}",
         tail.bad
     );
-    // Nobody presented a host key other than the pinned one, and nothing failed (an agent
-    // that starts before the server logs "server is not ready" once: transient, allowed).
     for e in &tail.all {
         assert!(
             !matches!(
@@ -416,34 +513,7 @@ fn run(mode: Mode) {
             ),
             "[{mode_name} mode] unexpected {}{}",
             serde_json::to_string(e).unwrap_or_default(),
-            report()
+            report(&tail, &vms)
         );
     }
-    // The held machine booted only after the adoption.
-    let unknown = &steps[UNKNOWN_MAC];
-    let at = |name: &str| {
-        unknown
-            .iter()
-            .find(|(s, _)| *s == name)
-            .map(|(_, t)| *t)
-            .unwrap_or(0)
-    };
-    assert!(
-        at("held") <= at("hold-script")
-            && at("hold-script") <= at("adopted")
-            && at("adopted") <= at("script"),
-        "held → hold-script → adopted → script order: {unknown:?}"
-    );
-    // adoption went through the running instance and was written to lab.yaml
-    let adopt_stdout =
-        String::from_utf8_lossy(&adopt_out.as_ref().expect("adopted").stdout).to_string();
-    assert!(
-        adopt_stdout.contains("running pxelab"),
-        "adopt did not go through the admin API: {adopt_stdout}"
-    );
-    let yaml = std::fs::read_to_string(&lab).expect("lab.yaml");
-    assert!(
-        yaml.contains(UNKNOWN_MAC) && yaml.contains("node-2"),
-        "lab.yaml lacks the adopted node:\n{yaml}"
-    );
 }

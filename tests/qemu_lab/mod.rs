@@ -5,6 +5,8 @@
 //! Include with `mod common; mod qemu_lab;`. Everything it starts is killed in `Drop`.
 #![allow(dead_code)]
 
+pub mod tail;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -144,7 +146,7 @@ pub struct Vm {
     /// First time each step was seen, from VM start.
     pub steps: BTreeMap<String, Duration>,
     order: Vec<String>,
-    _child: ChildGuard,
+    child: ChildGuard,
 }
 
 impl Vm {
@@ -163,7 +165,7 @@ impl Vm {
             started_ms: now_ms(),
             steps: BTreeMap::new(),
             order: Vec::new(),
-            _child: ChildGuard(child),
+            child: ChildGuard(child),
         }
     }
 
@@ -171,12 +173,12 @@ impl Vm {
     /// machine on again after `off`: same MAC, same tap, a fresh serial log. Steps
     /// and times start again from the new power-on.
     pub fn power_cycle(&mut self, ns: &NetNs, dir: &Path, off: Duration) {
-        let _ = self._child.0.kill();
-        let _ = self._child.0.wait();
+        let _ = self.child.0.kill();
+        let _ = self.child.0.wait();
         std::thread::sleep(off);
         self.boots += 1;
         let (child, serial) = Self::power_on(ns, &self.name, &self.tap, &self.mac, dir, self.boots);
-        self._child = ChildGuard(child);
+        self.child = ChildGuard(child);
         self.serial = serial;
         self.started = Instant::now();
         self.started_ms = now_ms();
