@@ -55,7 +55,7 @@ fn three_vms_boot_join_one_is_adopted_and_one_power_cycled_proxy_mode_beside_dns
 
 /// The role settings that make pxelab deliver host keys in dropbear's format (proxy
 /// mode's node image runs dropbear as Alpine's package does: it reads only that).
-const DROPBEAR_ROLES: &str = "roles:\n  k3s-server:\n    ssh_server: dropbear\n  k3s-agent:\n    ssh_server: dropbear\n";
+const DROPBEAR_ROLES: &str = "roles:\n  k3s-server:\n    ssh: {server: dropbear}\n  k3s-agent:\n    ssh: {server: dropbear}\n";
 
 fn lab_yaml(mode: Mode, net: &str) -> String {
     let dhcp = match mode {
