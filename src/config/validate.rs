@@ -567,6 +567,7 @@ impl Validator<'_> {
                     .to_string(),
             ),
             host_public_key: Some("ssh-ed25519 AAAA host".to_string()),
+            host_private_key_dropbear: Some("AAAAC3NzaC1lZDI1NTE5AAAAQ".to_string()),
             node_password: Some("check".to_string()),
             ..NodeSecrets::default()
         };
