@@ -11,6 +11,10 @@
 //! - `k3s-token`: the cluster token, made once unless lab.yaml gives `k3s.token` or
 //!   `k3s.token_file`.
 //!
+//! Each node's host key is delivered in OpenSSH format, and for roles with
+//! `ssh.server: dropbear` also in dropbear's own format ([`dropbear`]): the same key,
+//! so the watcher's pinned check holds whichever sshd the node runs.
+//!
 //! Everything is cached in memory per lab folder: the HTTP server asks for a node's
 //! secrets on every user-data request.
 
@@ -20,6 +24,7 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 
+use base64::Engine as _;
 use russh::keys::ssh_key::private::{Ed25519Keypair, KeypairData};
 use russh::keys::ssh_key::LineEnding;
 use russh::keys::{HashAlg, PrivateKey, PublicKey};
@@ -28,6 +33,8 @@ use sha2::{Digest, Sha256};
 use crate::config::{DhcpMode, Lab};
 use crate::engine::Engine;
 use crate::mac::Mac;
+
+pub mod dropbear;
 
 /// File name of the lab secret inside `.pxelab/`.
 pub const LAB_SECRET_FILE: &str = "lab-secret";
@@ -76,6 +83,9 @@ pub struct NodeSecrets {
     pub host_private_key: Option<String>,
     /// This node's pinned host public key (OpenSSH format).
     pub host_public_key: Option<String>,
+    /// The same private key as dropbear's key file, base64 (for `encoding: b64` in
+    /// `write_files`: the file is binary).
+    pub host_private_key_dropbear: Option<String>,
     /// This node's stable k3s node password.
     pub node_password: Option<String>,
     /// SHA256 fingerprint of the pinned host key (`SHA256:…`), not secret.
@@ -92,6 +102,7 @@ impl std::fmt::Debug for NodeSecrets {
 #[derive(Clone)]
 struct NodeKeys {
     host_private: String,
+    host_private_dropbear: String,
     host_public: PublicKey,
     host_public_text: String,
     fingerprint: String,
@@ -281,8 +292,11 @@ fn node_keys(keys: &LabKeys, mac: Mac) -> Result<NodeKeys, SecretsError> {
         message: e.to_string(),
     };
     let seed = derive(&keys.secret, "pxelab host key v1", mac);
+    let pair = Ed25519Keypair::from_seed(&seed);
+    let host_private_dropbear = base64::engine::general_purpose::STANDARD
+        .encode(dropbear::encode_ed25519(&seed, &pair.public.0));
     let host = PrivateKey::new(
-        KeypairData::Ed25519(Ed25519Keypair::from_seed(&seed)),
+        KeypairData::Ed25519(pair),
         format!("root@pxelab-{}", mac.compact()),
     )
     .map_err(enc)?;
@@ -293,6 +307,7 @@ fn node_keys(keys: &LabKeys, mac: Mac) -> Result<NodeKeys, SecretsError> {
     let pw = derive(&keys.secret, "pxelab k3s node password v1", mac);
     let n = NodeKeys {
         host_private,
+        host_private_dropbear,
         host_public,
         host_public_text,
         fingerprint,
@@ -338,6 +353,7 @@ pub fn for_node(lab: &Lab, mac: Mac) -> Result<NodeSecrets, SecretsError> {
         operator_public_key: Some(keys.operator_public.clone()),
         host_private_key: Some(n.host_private),
         host_public_key: Some(n.host_public_text),
+        host_private_key_dropbear: Some(n.host_private_dropbear),
         node_password: Some(n.node_password),
         host_key_fingerprint: Some(n.fingerprint),
     })

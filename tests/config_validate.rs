@@ -47,6 +47,31 @@ fn base_is_valid() {
 }
 
 #[test]
+fn a_role_may_run_dropbear() {
+    let text = edit(
+        "nodes:",
+        "roles:\n  k3s-agent:\n    ssh:\n      server: dropbear\nnodes:",
+    );
+    assert_eq!(errors(&text), Vec::<String>::new());
+    // A template of its own that leaves the dropbear key out is worth a warning.
+    let text = edit(
+        "nodes:",
+        "roles:\n  k3s-agent:\n    user_data: \"#cloud-config\\n\"\n    ssh:\n      server: dropbear\nnodes:",
+    );
+    let warnings: Vec<String> = check_text(Path::new("lab.yaml"), &text)
+        .problems
+        .iter()
+        .filter(|p| p.severity == Severity::Warning)
+        .map(|p| p.to_string())
+        .filter(|w| w.contains("dropbear"))
+        .collect();
+    assert_eq!(
+        warnings,
+        vec!["lab.yaml:15:15: warning: roles.k3s-agent.ssh.server: dropbear, but roles.k3s-agent.user_data never uses `host_key_dropbear`: the nodes' dropbear will make its own host key, which the pinned check refuses"]
+    );
+}
+
+#[test]
 fn every_broken_config_names_its_problem() {
     let cases: Vec<(&str, String, Vec<&str>)> = vec![
         (
@@ -192,6 +217,11 @@ fn every_broken_config_names_its_problem() {
             "unknown policy word",
             edit("nodes:", "unknown: keep\nnodes:"),
             vec!["lab.yaml:11:10: error: unknown: `keep` is not a policy for unknown MACs (expected `hold`, `ignore` or `{adopt: ROLE}`)"],
+        ),
+        (
+            "unknown SSH server of a role",
+            edit("nodes:", "roles:\n  k3s-agent:\n    ssh:\n      server: tinyssh\nnodes:"),
+            vec!["lab.yaml:14:15: error: roles.k3s-agent.ssh.server: unknown variant `tinyssh`, expected `openssh` or `dropbear`"],
         ),
         (
             "YAML syntax error",

@@ -42,10 +42,8 @@ fn proxy_beside_dnsmasq() {
     if !common::require_root() {
         return;
     }
-    for p in ["dnsmasq", "dhclient", "busybox", "ss"] {
-        if !common::require_program(p) {
-            return;
-        }
+    if !common::require_programs(&["dnsmasq", "dhclient", "busybox", "ss"]) {
+        return;
     }
     let dir = tempfile::tempdir().unwrap();
     let ns = NetNs::with_bridge("pxtproxy", "10.77.1.1/24");

@@ -30,9 +30,7 @@ const LAN_DHCP: &str = "10.78.2.3";
 
 fn can_run() -> bool {
     common::require_root()
-        && ["dnsmasq", "busybox", "dhclient", "ss", "python3"]
-            .iter()
-            .all(|p| common::require_program(p))
+        && common::require_programs(&["dnsmasq", "busybox", "dhclient", "ss", "python3"])
 }
 
 /// The three segments. Returns (pxelab's namespace, relay, client).

@@ -87,10 +87,8 @@ fn server_mode_obtain_renew_release_reserve_restart() {
     if !common::require_root() {
         return;
     }
-    for p in ["dhclient", "busybox"] {
-        if !common::require_program(p) {
-            return;
-        }
+    if !common::require_programs(&["dhclient", "busybox"]) {
+        return;
     }
     let dir = tempfile::tempdir().unwrap();
     let ns = NetNs::with_bridge("pxtsrv", "10.77.2.1/24");

@@ -353,10 +353,12 @@ fn tc(phase: CloudPhase, action: &str, status: ActionStatus) -> EventKind {
 }
 
 fn ssh_ok() -> bool {
-    common::require(
-        Path::new("/usr/sbin/sshd").is_file(),
-        "OpenSSH sshd (/usr/sbin/sshd)",
-    )
+    // Started as /usr/sbin/sshd (sshd re-executes itself by absolute path).
+    common::require_program("sshd")
+        && common::require(
+            Path::new("/usr/sbin/sshd").is_file(),
+            "sshd at /usr/sbin/sshd",
+        )
 }
 
 const NODES_NOT_READY: &str = r#"{"apiVersion":"v1","kind":"List","items":[

@@ -249,12 +249,31 @@ tc_bootstrap_complete() {
     touch /var/lib/cloud/.bootstrap-complete
 }
 
-# dropbear with the pinned host key when user-data delivered one (OpenSSH format,
-# converted), else a key generated now (which a pinned watcher will rightly refuse).
+# The node's SSH server variant, from `pxelab_node_sshd=openssh|dropbear` on the kernel
+# command line (default openssh). It says which kind of pxelab role the node stands in
+# for: roles with `ssh.server: openssh` deliver an OpenSSH-format key at
+# /etc/ssh/ssh_host_ed25519_key, roles with `ssh.server: dropbear` a dropbear-format key
+# at /etc/dropbear/dropbear_ed25519_host_key.
+node_sshd() {
+    _v=openssh
+    for _w in $(cat /proc/cmdline); do
+        case "$_w" in pxelab_node_sshd=*) _v="${_w#pxelab_node_sshd=}" ;; esac
+    done
+    echo "$_v"
+}
+
+# dropbear with the pinned host key when user-data delivered one, else a key generated
+# now (which a pinned watcher will rightly refuse).
+# - openssh (default): an OpenSSH-format key is converted with dropbearconvert, as a
+#   node whose image converts at boot would.
+# - dropbear: like Alpine's dropbear package, which never converts: the key at
+#   /etc/dropbear/dropbear_ed25519_host_key is loaded as delivered, and generated only
+#   if there is none. So this variant passes the pinned check only when pxelab really
+#   delivered the key in dropbear's own format.
 start_dropbear() {
     mkdir -p /etc/dropbear
     if [ ! -f /etc/dropbear/dropbear_ed25519_host_key ]; then
-        if [ -f /etc/ssh/ssh_host_ed25519_key ]; then
+        if [ "$(node_sshd)" != dropbear ] && [ -f /etc/ssh/ssh_host_ed25519_key ]; then
             dropbearconvert openssh dropbear /etc/ssh/ssh_host_ed25519_key /etc/dropbear/dropbear_ed25519_host_key > /dev/null 2>&1 \
                 || say "dropbearconvert failed on /etc/ssh/ssh_host_ed25519_key"
         fi

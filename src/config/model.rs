@@ -265,6 +265,40 @@ pub struct RoleSection {
     /// Packages installed by the default user-data.
     #[serde(default)]
     pub packages: Vec<String>,
+    /// The nodes' SSH server (`ssh.server`), which decides the host key file format.
+    #[serde(default)]
+    pub ssh: RoleSsh,
+}
+
+/// The `roles.R.ssh:` section.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoleSsh {
+    /// Which sshd the role's nodes run: the pinned host key is delivered in its format.
+    #[serde(default)]
+    pub server: SshServer,
+}
+
+/// The SSH server a node runs. dropbear cannot read OpenSSH private keys, so the pinned
+/// host key has to be delivered in the format the node's server reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SshServer {
+    /// OpenSSH: the key at `/etc/ssh/ssh_host_ed25519_key` (OpenSSH format).
+    #[default]
+    Openssh,
+    /// dropbear: the key at `/etc/dropbear/dropbear_ed25519_host_key` (dropbear format).
+    Dropbear,
+}
+
+impl SshServer {
+    /// The name written in lab.yaml and given to templates as `ssh_server`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SshServer::Openssh => "openssh",
+            SshServer::Dropbear => "dropbear",
+        }
+    }
 }
 
 /// The `k3s:` section.

@@ -265,6 +265,7 @@ impl Validator<'_> {
                     );
                 }
             }
+            self.dropbear_key_delivered(name, r);
             if let Some(p) = &r.hostname_prefix {
                 if !valid_hostname(p) {
                     self.error(
@@ -277,6 +278,35 @@ impl Validator<'_> {
                     );
                 }
             }
+        }
+    }
+
+    /// A dropbear role with its own user-data template that never writes the dropbear
+    /// host key: its nodes would generate one, and the pinned check would refuse them.
+    fn dropbear_key_delivered(&mut self, name: &str, r: &super::RoleSection) {
+        let lab = self.lab;
+        if r.ssh.server != super::SshServer::Dropbear
+            || lab.file.ssh.host_keys != "pinned"
+            || (r.user_data.is_none() && r.user_data_file.is_none())
+        {
+            return;
+        }
+        let Ok(spec) = user_data_template(lab, name, crate::Mac::default()) else {
+            return;
+        };
+        if !spec.text.contains("host_key_dropbear") {
+            self.warn(
+                &[
+                    Seg::Key("roles"),
+                    Seg::Key(name),
+                    Seg::Key("ssh"),
+                    Seg::Key("server"),
+                ],
+                format!(
+                    "dropbear, but {} never uses `host_key_dropbear`: the nodes' dropbear will make its own host key, which the pinned check refuses",
+                    spec.name
+                ),
+            );
         }
     }
 
@@ -567,6 +597,7 @@ impl Validator<'_> {
                     .to_string(),
             ),
             host_public_key: Some("ssh-ed25519 AAAA host".to_string()),
+            host_private_key_dropbear: Some("AAAAC3NzaC1lZDI1NTE5AAAAQ".to_string()),
             node_password: Some("check".to_string()),
             ..NodeSecrets::default()
         };

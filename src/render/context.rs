@@ -9,7 +9,9 @@
 //! | `modloop_url`, `nocloud_url` | `…/assets/modloop-lts`, `…/nocloud/a0:1a:2c:c3:d4:e0/` |
 //! | `k3s_url`, `k3s_role`, `k3s_opts` | `https://192.168.64.140:6443`, `server`/`agent`/`""` |
 //! | `ssh_user`, `ssh_keys`, `lab`, `packages` | `lab`, list of keys, `pxelab-k3s`, list |
+//! | `ssh_server` | `openssh` or `dropbear` (the role's `ssh.server`) |
 //! | user-data only: `k3s_token`, `operator_key`, `host_key_private`, `host_key_public`, `node_password` | |
+//! | user-data only: `host_key_dropbear` | the host key as dropbear's key file, base64 |
 //!
 //! The kernel command line and meta-data are rendered without the secret variables, so a
 //! template that tries to put the token on the command line fails at `pxelab check`.
@@ -59,6 +61,9 @@ pub struct PublicVars {
     pub lab: String,
     /// Packages to install.
     pub packages: Vec<String>,
+    /// The role's SSH server, `openssh` or `dropbear`: where and in which format the
+    /// host key goes.
+    pub ssh_server: String,
 }
 
 /// Public variables plus the node's secrets (user-data only).
@@ -75,6 +80,8 @@ pub struct SecretVars {
     pub host_key_private: Option<String>,
     /// The node's pinned host public key.
     pub host_key_public: Option<String>,
+    /// The same private key as dropbear's key file, base64.
+    pub host_key_dropbear: Option<String>,
     /// The node's k3s node password.
     pub node_password: Option<String>,
 }
@@ -159,6 +166,11 @@ pub fn public_vars(lab: &Lab, node: &NodeEntry, operator_key: Option<&str>) -> P
         ssh_keys,
         lab: lab.file.name.clone(),
         packages,
+        ssh_server: role
+            .map(|r| r.ssh.server)
+            .unwrap_or_default()
+            .as_str()
+            .to_string(),
     }
 }
 
@@ -175,6 +187,7 @@ pub fn secret_vars(lab: &Lab, node: &NodeEntry, secrets: &NodeSecrets) -> Secret
         operator_key: secrets.operator_public_key.clone(),
         host_key_private: secrets.host_private_key.clone(),
         host_key_public: secrets.host_public_key.clone(),
+        host_key_dropbear: secrets.host_private_key_dropbear.clone(),
         node_password: secrets.node_password.clone(),
     }
 }

@@ -11,7 +11,8 @@ pub struct Seed {
     pub hostname: Option<String>,
     /// Every `ssh_authorized_keys` entry found in user-data.
     pub authorized_keys: Vec<String>,
-    /// The ed25519 host private key written by `write_files`.
+    /// The ed25519 host private key written by `write_files` (OpenSSH PEM; a dropbear
+    /// role's dropbear-format key is converted to it).
     pub host_private_key: Option<String>,
     /// The k3s token (config.yaml `token:` or `K3S_TOKEN=`).
     pub k3s_token: Option<String>,
@@ -70,6 +71,25 @@ fn file_content(entry: &yaml_serde::Value) -> Option<String> {
     }
 }
 
+/// A `write_files` entry holding a dropbear ed25519 key file (`encoding: b64`), as the
+/// OpenSSH PEM the simulated sshd loads.
+fn dropbear_key_pem(entry: &yaml_serde::Value) -> Option<String> {
+    use russh::keys::ssh_key::private::{Ed25519Keypair, KeypairData};
+    let content = entry.get("content")?.as_str()?;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(content.split_whitespace().collect::<String>())
+        .ok()?;
+    let (seed, public) = crate::secrets::dropbear::decode_ed25519(&bytes)?;
+    let pair = Ed25519Keypair::from_seed(&seed);
+    if pair.public.0 != public {
+        return None;
+    }
+    let key = russh::keys::PrivateKey::new(KeypairData::Ed25519(pair), "").ok()?;
+    key.to_openssh(russh::keys::ssh_key::LineEnding::LF)
+        .ok()
+        .map(|p| p.to_string())
+}
+
 fn token_in(text: &str) -> Option<String> {
     for line in text.lines() {
         let l = line.trim();
@@ -108,6 +128,13 @@ pub fn parse(meta: &str, user: &str) -> Seed {
     if let Some(files) = v.get("write_files").and_then(|w| w.as_sequence()) {
         for f in files {
             let path = f.get("path").and_then(|p| p.as_str()).unwrap_or("");
+            if path.ends_with("dropbear_ed25519_host_key") {
+                // A dropbear role's key (binary, base64): the same key, as OpenSSH PEM.
+                if let Some(pem) = dropbear_key_pem(f) {
+                    seed.host_private_key = Some(pem);
+                }
+                continue;
+            }
             let Some(content) = file_content(f) else {
                 continue;
             };
@@ -167,6 +194,25 @@ write_files:
         assert!(s.host_private_key.unwrap().contains("BEGIN OPENSSH"));
         assert_eq!(s.k3s_token.as_deref(), Some("K10abc::server:xy"));
         assert_eq!(s.k3s_server, Some(false));
+    }
+
+    #[test]
+    fn reads_a_dropbear_roles_key_as_the_same_key() {
+        use base64::Engine as _;
+        use russh::keys::ssh_key::private::Ed25519Keypair;
+        let seed = [7u8; 32];
+        let public = Ed25519Keypair::from_seed(&seed).public.0;
+        let b64 = base64::engine::general_purpose::STANDARD
+            .encode(crate::secrets::dropbear::encode_ed25519(&seed, &public));
+        let user = format!(
+            "#cloud-config\nwrite_files:\n  - path: /etc/dropbear/dropbear_ed25519_host_key\n    encoding: b64\n    content: \"{b64}\"\n"
+        );
+        let pem = parse("", &user).host_private_key.unwrap();
+        let key = russh::keys::PrivateKey::from_openssh(&pem).unwrap();
+        let russh::keys::ssh_key::public::KeyData::Ed25519(k) = key.public_key().key_data() else {
+            panic!("not ed25519");
+        };
+        assert_eq!(k.0, public);
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! What a node was (or will be) served, for the detail screen, with secrets masked.
 //!
 //! Masking is belt and braces: every secret value pxelab knows for the node (k3s token,
-//! host private key, node password) is replaced wherever it appears, and independently
-//! any PEM private-key block and any `token`/`password`/`secret` value is hidden.
+//! host private key in OpenSSH and dropbear format, node password) is replaced wherever
+//! it appears, and independently any PEM private-key block, any base64 dropbear ed25519
+//! key file and any `token`/`password`/`secret` value is hidden.
 
 use crate::config::Lab;
 use crate::mac::Mac;
@@ -58,6 +59,7 @@ pub fn mask(text: &str, s: &NodeSecrets) -> String {
     let values = [
         Some(s.k3s_token.as_str()),
         s.host_private_key.as_deref(),
+        s.host_private_key_dropbear.as_deref(),
         s.node_password.as_deref(),
     ];
     for v in values.into_iter().flatten() {
@@ -71,7 +73,9 @@ pub fn mask(text: &str, s: &NodeSecrets) -> String {
 
 const SECRET_WORDS: [&str; 4] = ["token", "password", "secret", "passwd"];
 
-/// Hides PEM private-key blocks and the values of `token`/`password`-like keys.
+/// Hides PEM private-key blocks, base64 dropbear ed25519 key files (binary, so they are
+/// delivered with `encoding: b64` and have no PEM markers) and the values of
+/// `token`/`password`-like keys.
 pub fn mask_patterns(text: &str) -> String {
     let mut out = Vec::new();
     let mut in_key = false;
@@ -89,13 +93,26 @@ pub fn mask_patterns(text: &str) -> String {
             in_key = !t.contains("-----END");
             continue;
         }
-        out.push(mask_assignment(line));
+        out.push(mask_dropbear_key(&mask_assignment(line)));
     }
     let mut s = out.join("\n");
     if text.ends_with('\n') {
         s.push('\n');
     }
     s
+}
+
+/// Replaces every word that begins like a base64 dropbear ed25519 private key file.
+fn mask_dropbear_key(line: &str) -> String {
+    let prefix = crate::secrets::dropbear::ED25519_B64_PREFIX;
+    let mut out = line.to_string();
+    while let Some(start) = out.find(prefix) {
+        let len = out[start..]
+            .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '=')))
+            .unwrap_or(out.len() - start);
+        out.replace_range(start..start + len, &format!("{MASK} (private key)"));
+    }
+    out
 }
 
 fn mask_assignment(line: &str) -> String {
@@ -150,5 +167,31 @@ mod tests {
         assert!(!m.contains("AAAA"), "{m}");
         assert!(m.contains("token_file: /a/b"), "{m}");
         assert!(m.contains("end"), "{m}");
+    }
+
+    #[test]
+    fn masks_dropbear_keys_known_or_not() {
+        let known = format!(
+            "{}{}",
+            crate::secrets::dropbear::ED25519_B64_PREFIX,
+            "KNOWN"
+        );
+        let s = NodeSecrets {
+            host_private_key_dropbear: Some(known.clone()),
+            ..NodeSecrets::default()
+        };
+        let other = format!(
+            "{}{}==",
+            crate::secrets::dropbear::ED25519_B64_PREFIX,
+            "x+/Y"
+        );
+        let text = format!(
+            "write_files:\n  - path: /etc/dropbear/dropbear_ed25519_host_key\n    encoding: b64\n    content: \"{known}\"\n  - content: {other}\n  - content: ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPUBLIC root@x\n"
+        );
+        let m = mask(&text, &s);
+        assert!(!m.contains("KNOWN"), "{m}");
+        assert!(!m.contains("x+/Y"), "{m}");
+        assert!(m.contains("AAAAIPUBLIC"), "public keys stay visible: {m}");
+        assert!(m.contains("encoding: b64"), "{m}");
     }
 }

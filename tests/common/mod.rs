@@ -1,8 +1,17 @@
 //! Shared test harness: the skip-or-fail rule for privileged tests, network namespaces
 //! that clean up in `Drop`, and bounded waits.
 //!
+//! - [`packages`]: the program → Debian package table (`.ci/run` installs those packages;
+//!   tests/ci_packages.rs checks both stay complete).
+//! - [`skips`]: how a skip is made visible (straight to stderr and into
+//!   `target/tmp/pxelab-skips.txt`, listed at the end of `cargo test` by
+//!   tests/zz_skip_summary.rs, for that run only).
+//!
 //! Include from a test file with `mod common;`. Not every test uses every item.
 #![allow(dead_code)]
+
+pub mod packages;
+pub mod skips;
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
@@ -27,17 +36,29 @@ pub fn is_root() -> bool {
 }
 
 /// Returns true if the test may go on. Without the requirement: in CI, panics (a skip
-/// there would hide a failure); elsewhere prints why it skips and returns false.
+/// there would hide a failure); elsewhere records the skip where it is seen (see
+/// [`skips`]) and returns false.
 pub fn require(ok: bool, what: &str) -> bool {
+    require_from(ok, what, None)
+}
+
+/// [`require`], naming the Debian package that provides what is missing.
+fn require_from(ok: bool, what: &str, package: Option<&str>) -> bool {
     if ok {
         return true;
     }
     if in_ci() {
-        panic!("this test needs {what}, and PXELAB_CI is set: refusing to skip");
+        let from = package
+            .map(|p| format!(" (package {p})"))
+            .unwrap_or_default();
+        panic!("this test needs {what}{from}, and PXELAB_CI is set: refusing to skip");
     }
-    eprintln!(
-        "SKIP: this test needs {what} (run as root, or set PXELAB_CI=1 to make this a failure)"
-    );
+    let remedy = match package {
+        Some(p) => format!("apt-get install {p}"),
+        None if what.starts_with("root") => "run as root".to_string(),
+        None => "provide it".to_string(),
+    };
+    skips::record(what, package, &remedy);
     false
 }
 
@@ -46,9 +67,20 @@ pub fn require_root() -> bool {
     require(is_root(), "root (network namespaces)")
 }
 
-/// Requires a program on PATH.
+/// Requires a program on PATH. Name it literally: tests/ci_packages.rs reads these
+/// calls to check that [`packages::PROGRAMS`] and `.ci/run` know the program.
 pub fn require_program(name: &str) -> bool {
-    require(which(name).is_some(), &format!("`{name}` installed"))
+    let package = packages::package_of(name);
+    let what = match package {
+        Some(_) => format!("`{name}` installed"),
+        None => format!("`{name}` installed (not in tests/common/packages.rs: add it)"),
+    };
+    require_from(which(name).is_some(), &what, package)
+}
+
+/// Requires every program of `names` (stops at the first missing one).
+pub fn require_programs(names: &[&str]) -> bool {
+    names.iter().all(|n| require_program(n))
 }
 
 /// Finds a program on PATH (also /usr/sbin and /sbin).

@@ -67,7 +67,11 @@ pub fn node_image() -> Image {
 pub fn require_vm_tools() -> bool {
     // Developers' landing runs (/work/land.sh) skip the minutes-long VM boots; CI never does.
     if std::env::var_os("PXELAB_SKIP_VM").is_some() && !common::in_ci() {
-        eprintln!("SKIP: PXELAB_SKIP_VM is set (VM boots run in CI and on demand)");
+        common::skips::record(
+            "VM boots (PXELAB_SKIP_VM turns them off; they run in CI and on demand)",
+            None,
+            "unset PXELAB_SKIP_VM",
+        );
         return false;
     }
     common::require_program("qemu-system-x86_64")
