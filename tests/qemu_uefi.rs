@@ -197,16 +197,35 @@ impl Rig {
 
     /// iPXE's DISCOVER, its boot.ipxe fetch and the hold of the unknown MAC; and iPXE
     /// was given its script URL, never the binary again.
-    fn ipxe_asks_for_its_script(&self, mac: &str) {
+    ///
+    /// With pxelab alone on the segment (server mode: no router but pxelab's own RAs),
+    /// boot.ipxe follows iPXE's DHCP ACK within 1 s: no IPv6 autoconfiguration wait.
+    fn ipxe_asks_for_its_script(&self, mac: &str, mode: Dhcp) {
         self.step("iPXE's DISCOVER", |e| {
             e["event"] == "dhcp-discover" && e["mac"] == mac && e["ipxe"] == true
         });
-        self.step("iPXE's boot.ipxe request", |e| {
+        let fetch = self.step("iPXE's boot.ipxe request", |e| {
             e["event"] == "http-fetch"
                 && e["mac"] == mac
                 && e["path"].as_str().unwrap_or("").contains("boot.ipxe")
                 && e["status"] == 200
         });
+        if mode == Dhcp::Server {
+            let fetched = fetch["at_ms"].as_u64().unwrap_or(0);
+            let ack = self
+                .pxelab
+                .matching(|e| e["event"] == "dhcp-reply" && e["mac"] == mac && e["msg"] == "ack")
+                .iter()
+                .filter_map(|e| e["at_ms"].as_u64())
+                .filter(|t| *t <= fetched)
+                .max();
+            let gap = ack.map(|a| fetched - a);
+            eprintln!("boot.ipxe {gap:?} ms after iPXE's DHCP ACK");
+            assert!(
+                gap.is_some_and(|g| g <= 1_000),
+                "boot.ipxe {gap:?} ms after the DHCP ACK (iPXE waited for IPv6?)"
+            );
+        }
         self.step("node-held", |e| {
             e["event"] == "node-held" && e["mac"] == mac
         });
@@ -248,7 +267,7 @@ fn ovmf_boots_over_pxe_tftp_then_ipxe_asks_for_its_script() {
         e["event"] == "tftp-end" && e["file"] == "snponly.efi" && e["outcome"] == "complete"
     });
     assert_eq!(t["bytes"], snponly_size(), "{t}");
-    rig.ipxe_asks_for_its_script(mac);
+    rig.ipxe_asks_for_its_script(mac, Dhcp::Server);
     // OVMF's size probe, which it aborts itself, is reported as such, not as a failure
     // of ours; and the transfers are attributed to the machine.
     let ends = rig.pxelab.matching(|e| e["event"] == "tftp-end");
@@ -272,7 +291,7 @@ fn ovmf_http_boot_fetches_ipxe_over_http_then_its_script() {
     let rig = Rig::start("pxtuefih", "10.83.0", mac, false, Dhcp::Server);
     let (_, f) = rig.http_boot_fetches_the_binary(mac, "10.83.0.1");
     assert_eq!(f["mac"], mac, "attributed through the lease: {f}");
-    rig.ipxe_asks_for_its_script(mac);
+    rig.ipxe_asks_for_its_script(mac, Dhcp::Server);
     rig.pxelab.stop();
 }
 
@@ -295,6 +314,6 @@ fn ovmf_http_boot_through_proxy_dhcp_beside_the_lan_server() {
         client.starts_with("10.84.0.1"),
         "an address from dnsmasq's range: {f}"
     );
-    rig.ipxe_asks_for_its_script(mac);
+    rig.ipxe_asks_for_its_script(mac, Dhcp::Proxy);
     rig.pxelab.stop();
 }
