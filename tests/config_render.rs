@@ -248,3 +248,27 @@ fn roles_may_override_templates_and_add_packages() {
         .unwrap()
         .starts_with("#cloud-config\n"));
 }
+
+#[test]
+fn only_a_pinned_lab_delivers_host_keys() {
+    let pinned = shipped_lab();
+    let tofu = pxelab::config::Lab::parse(
+        &pinned.path,
+        &pinned
+            .source
+            .replacen("ssh:\n", "ssh:\n  host_keys: tofu\n", 1),
+    )
+    .unwrap();
+    assert_eq!(tofu.file.ssh.host_keys, "tofu");
+    let n = pinned.node_by_hostname("node-2").unwrap();
+    let s = fake_secrets(n);
+    let with = render::user_data(&pinned, n, &s).unwrap();
+    assert!(with.contains("HOSTKEYnode-2PRIVATE"), "{with}");
+    let without = render::user_data(&tofu, n, &s).unwrap();
+    assert!(
+        !without.contains("HOSTKEY") && !without.contains("ssh_host_ed25519_key"),
+        "{without}"
+    );
+    // Everything else is still delivered.
+    assert!(without.contains("nodepw-node-2"), "{without}");
+}

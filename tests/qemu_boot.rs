@@ -473,9 +473,8 @@ fn run(mode: Mode) {
             "10",
             &format!("http://127.0.0.1:7480/api/nodes/{AGENT_MAC}"),
         ]);
-        let rec: serde_json::Value = serde_json::from_slice(&rec.stdout).unwrap_or_else(|e| {
-            panic!("{e}: {}", String::from_utf8_lossy(&rec.stdout))
-        });
+        let rec: serde_json::Value = serde_json::from_slice(&rec.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&rec.stdout)));
         assert_eq!(rec["boot"], 1 + cycle, "{rec}");
         assert_eq!(rec["state"], "ready", "{rec}");
         assert_eq!(rec["previous_boot"]["number"], cycle, "{rec}");

@@ -181,13 +181,19 @@ pub fn secret_vars(lab: &Lab, node: &NodeEntry, secrets: &NodeSecrets) -> Secret
     } else {
         secrets.k3s_token.clone()
     };
+    // Only a pinned lab hands out host keys. Under `tofu` the node's sshd makes its own
+    // key each boot and the watcher trusts the first it sees per boot; under a
+    // known_hosts file the keys are the operator's. Delivering ours there would pin by
+    // accident and hide the very reboot behaviour those modes are for.
+    let pinned = lab.file.ssh.host_keys == "pinned";
+    let host = |k: &Option<String>| if pinned { k.clone() } else { None };
     SecretVars {
         public: public_vars(lab, node, secrets.operator_public_key.as_deref()),
         k3s_token: token,
         operator_key: secrets.operator_public_key.clone(),
-        host_key_private: secrets.host_private_key.clone(),
-        host_key_public: secrets.host_public_key.clone(),
-        host_key_dropbear: secrets.host_private_key_dropbear.clone(),
+        host_key_private: host(&secrets.host_private_key),
+        host_key_public: host(&secrets.host_public_key),
+        host_key_dropbear: host(&secrets.host_private_key_dropbear),
         node_password: secrets.node_password.clone(),
     }
 }
