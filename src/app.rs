@@ -127,6 +127,25 @@ pub fn start_servers(
             engine.clone(),
         ));
     }
+    // IPv6 router advertisements (server mode on an interface): a server of their own,
+    // so a raw socket that cannot open reports `server-down` and DHCP keeps running.
+    match crate::dhcp::ra::plan(&lab) {
+        crate::dhcp::ra::Plan::Run(cfg) => tasks.push(spawn(
+            Source::Ra,
+            Box::pin(crate::dhcp::ra::serve(engine.clone(), cfg, cancel.clone())),
+            engine.clone(),
+        )),
+        crate::dhcp::ra::Plan::Off(reason) => {
+            engine.emit(
+                None,
+                EventKind::Ipv6Ra {
+                    sending: false,
+                    reason,
+                },
+            );
+        }
+        crate::dhcp::ra::Plan::Nothing => {}
+    }
     if lab.file.tftp.enabled {
         tasks.push(spawn(
             Source::Tftp,

@@ -6,7 +6,8 @@
 //! - [`engine`]: inventory, node state machine, boot policy, event bus, commands.
 //! - [`render`]: iPXE scripts, kernel command lines, NoCloud meta-data and user-data.
 //! - wire servers [`dhcp`], [`tftp`], [`http`] and the SSH [`watch`]er report events and
-//!   ask the engine for decisions.
+//!   ask the engine for decisions; [`net`] holds what they share about the link (the
+//!   IPv6 router advertisement sender).
 //! - faces: [`tui`] (the only module that knows terminals), [`headless`] and the admin API
 //!   in [`http::admin`].
 //! - [`sim`]: simulated nodes for `pxelab demo`, tests and benchmarks.
@@ -20,6 +21,7 @@ pub mod engine;
 pub mod headless;
 pub mod http;
 pub mod mac;
+pub mod net;
 pub mod record;
 pub mod render;
 pub mod secrets;

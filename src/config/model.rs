@@ -72,6 +72,22 @@ pub enum DhcpMode {
     Off,
 }
 
+/// Whether pxelab sends IPv6 router advertisements (`dhcp.ipv6_ra`), server mode only.
+///
+/// Why at all: iPXE waits for IPv6 autoconfiguration (~16 s) when no router answers its
+/// Router Solicitation; one RA with M=O=0 ends the wait (see [`crate::net::ra`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Ipv6Ra {
+    /// In server mode on an interface, unless another router already advertises there.
+    #[default]
+    Auto,
+    /// In server mode on an interface, even beside another router.
+    On,
+    /// Never.
+    Off,
+}
+
 /// The `dhcp:` section.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -112,6 +128,9 @@ pub struct DhcpSection {
     /// Where leases are kept (server mode); default `.pxelab/leases.json` beside lab.yaml.
     #[serde(default)]
     pub leases_file: Option<PathBuf>,
+    /// IPv6 router advertisements in server mode: auto | on | off.
+    #[serde(default)]
+    pub ipv6_ra: Ipv6Ra,
 }
 
 fn default_lease() -> String {
@@ -139,6 +158,7 @@ impl Default for DhcpSection {
             snponly: false,
             arm64_binary: None,
             leases_file: None,
+            ipv6_ra: Ipv6Ra::Auto,
         }
     }
 }

@@ -9,12 +9,31 @@ use std::net::Ipv4Addr;
 
 use super::net::{lease_seconds, Subnet};
 use super::spans::{Seg, Spans};
-use super::{DhcpMode, Lab, Location, Problem, Severity, UnknownPolicy, BUILTIN_ROLES};
+use super::{DhcpMode, Ipv6Ra, Lab, Location, Problem, Severity, UnknownPolicy, BUILTIN_ROLES};
 use crate::render::context::{public_vars, secret_vars};
 use crate::render::template::{
     self, cmdline_templates, compile, meta_data_template, user_data_template, Origin, TemplateSpec,
 };
 use crate::secrets::NodeSecrets;
+
+/// Why `dhcp.ipv6_ra: on` sends nothing in this lab, if it does not: RAs are a server-mode
+/// duty (in proxy mode the LAN's router owns them) and need a real interface.
+fn ipv6_ra_unused(mode: DhcpMode, ra: Ipv6Ra, interface: bool) -> Option<String> {
+    if ra != Ipv6Ra::On {
+        return None;
+    }
+    match mode {
+        DhcpMode::Server if interface => None,
+        DhcpMode::Server => Some(
+            "`on` sends nothing without `interface:` (a loopback lab never sends router advertisements)"
+                .to_string(),
+        ),
+        DhcpMode::Proxy | DhcpMode::Off => Some(
+            "`on` applies to dhcp.mode: server only; in proxy mode (or off) the LAN's router sends router advertisements and pxelab sends none"
+                .to_string(),
+        ),
+    }
+}
 
 /// Where Alpine's netboot files are published; `{ver}` is e.g. `v3.21`.
 pub const ALPINE_NETBOOT_URL: &str =
@@ -378,6 +397,9 @@ impl Validator<'_> {
             if !s.contains(r) {
                 self.error(&at("router"), format!("{r} is outside dhcp.subnet {s}"));
             }
+        }
+        if let Some(msg) = ipv6_ra_unused(d.mode, d.ipv6_ra, self.lab.file.interface.is_some()) {
+            self.warn(&at("ipv6_ra"), msg);
         }
     }
 

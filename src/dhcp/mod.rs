@@ -10,6 +10,8 @@
 //!   with `PXEClient` or `HTTPClient` are answered, and never with an address.
 //! - server mode: an ordinary UDP socket on `dhcp.port` bound to the lab interface
 //!   (SO_BINDTODEVICE), authoritative for `dhcp.subnet`, leases in `.pxelab/leases.json`.
+//! - server mode on an interface also answers IPv6 Router Solicitations (`dhcp.ipv6_ra`,
+//!   see [`ra`] and [`crate::net::ra`]) so iPXE does not wait ~16 s for IPv6.
 //! - loopback labs (`server_address` 127.x, no interface: the demo and tests): plain UDP
 //!   sockets on unprivileged ports, and replies go unicast to the request's source
 //!   ip:port, since nothing there can receive a broadcast to port 68.
@@ -19,6 +21,7 @@ pub mod decide;
 pub mod leases;
 pub mod listen;
 pub mod net;
+pub mod ra;
 pub mod raw;
 pub mod reply;
 pub mod request;

@@ -43,6 +43,8 @@ pub enum Source {
     Admin,
     /// SSH watcher.
     Ssh,
+    /// IPv6 router advertisements (server mode).
+    Ra,
     /// The engine itself (config, adoption).
     Engine,
 }
@@ -56,6 +58,7 @@ impl Source {
             Source::Http => "HTTP",
             Source::Admin => "admin API",
             Source::Ssh => "SSH watcher",
+            Source::Ra => "IPv6 RA",
             Source::Engine => "engine",
         }
     }
@@ -264,6 +267,13 @@ pub enum EventKind {
         /// The address.
         ip: Ipv4Addr,
     },
+    /// IPv6 router advertisements started, stopped or were not started (server mode).
+    Ipv6Ra {
+        /// Whether pxelab sends them from now on.
+        sending: bool,
+        /// Why, with the interface, prefix or other router.
+        reason: String,
+    },
     /// A packet was dropped without an answer (malformed, not PXE in proxy mode, …).
     DhcpDropped {
         /// Who sent it.
@@ -443,6 +453,7 @@ impl EventKind {
             EventKind::DhcpReply { .. } => "dhcp-reply",
             EventKind::DhcpLease { .. } => "dhcp-lease",
             EventKind::DhcpDropped { .. } => "dhcp-dropped",
+            EventKind::Ipv6Ra { .. } => "ipv6-ra",
             EventKind::TftpStart { .. } => "tftp-start",
             EventKind::TftpEnd { .. } => "tftp-end",
             EventKind::HttpStart { .. } => "http-start",
@@ -532,6 +543,7 @@ impl EventKind {
                 s
             }
             EventKind::DhcpLease { action, ip } => format!("lease {action} {ip}"),
+            EventKind::Ipv6Ra { reason, .. } => reason.clone(),
             EventKind::DhcpDropped { from, reason } => {
                 format!("DHCP dropped from {from}: {reason}")
             }

@@ -42,7 +42,8 @@ impl EventClass {
             EventKind::DhcpDiscover { .. }
             | EventKind::DhcpReply { .. }
             | EventKind::DhcpLease { .. }
-            | EventKind::DhcpDropped { .. } => EventClass::Dhcp,
+            | EventKind::DhcpDropped { .. }
+            | EventKind::Ipv6Ra { .. } => EventClass::Dhcp,
             EventKind::TftpStart { .. } | EventKind::TftpEnd { .. } => EventClass::Tftp,
             EventKind::HttpStart { .. } | EventKind::HttpFetch { .. } => EventClass::Http,
             EventKind::NodeHeld
@@ -50,7 +51,15 @@ impl EventClass {
             | EventKind::NodeForgotten
             | EventKind::NodeChanged { .. } => EventClass::Inventory,
             EventKind::K3s { .. } | EventKind::NodeFailed { .. } => EventClass::K3s,
-            _ => EventClass::Ssh,
+            EventKind::SshConnecting { .. }
+            | EventKind::SshUp { .. }
+            | EventKind::SshLost { .. }
+            | EventKind::HostKeyMismatch { .. }
+            | EventKind::TinyCloud { .. }
+            | EventKind::TinyCloudComplete
+            | EventKind::CloudFailed { .. }
+            | EventKind::LogLine { .. }
+            | EventKind::Refused { .. } => EventClass::Ssh,
         }
     }
 }
