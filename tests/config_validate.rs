@@ -143,6 +143,11 @@ fn every_broken_config_names_its_problem() {
             vec!["lab.yaml:5:15: error: dhcp.lease_time: `12x` is not a lease time (seconds, or a number with s, m, h or d: 3600, 30m, 12h, 1d)"],
         ),
         (
+            "ipv6_ra not one of auto, on, off",
+            edit("mode: proxy", "mode: proxy\n  ipv6_ra: maybe"),
+            vec!["lab.yaml:5:12: error: dhcp.ipv6_ra: unknown variant `maybe`, expected one of `auto`, `on`, `off`"],
+        ),
+        (
             "unknown role",
             edit("role: k3s-agent", "role: web"),
             vec!["lab.yaml:18:11: error: nodes[1].role: unknown role `web` (known: k3s-server, k3s-agent)"],
@@ -260,7 +265,7 @@ fn every_problem_is_reported_not_only_the_first() {
         got,
         vec![
             "lab.yaml:3:3: error: http: unknown field `prot`, expected one of `bind`, `port`, `admin_port`",
-            "lab.yaml:8:3: error: dhcp: unknown field `bogus`, expected one of `mode`, `subnet`, `range`, `lease_time`, `router`, `dns`, `domain`, `port`, `pxe_port`, `snponly`, `arm64_binary`, `leases_file`",
+            "lab.yaml:8:3: error: dhcp: unknown field `bogus`, expected one of `mode`, `subnet`, `range`, `lease_time`, `router`, `dns`, `domain`, `port`, `pxe_port`, `snponly`, `arm64_binary`, `leases_file`, `ipv6_ra`",
             "lab.yaml:18:5: error: nodes[0]: unknown field `colour`, expected one of `mac`, `hostname`, `role`, `ip`, `cmdline_extra`, `kernel`, `initrds`",
             "lab.yaml:21:10: error: nodes[1].mac: `nope` is not a MAC address (expected six hex pairs like 52:54:00:12:34:56)",
         ]
@@ -343,5 +348,40 @@ fn the_shipped_lab_has_no_errors() {
             .filter(|n| n.role == "k3s-server")
             .count(),
         1
+    );
+}
+
+#[test]
+fn ipv6_ra_takes_auto_on_off_and_on_outside_server_mode_is_a_warning() {
+    let warnings = |text: &str| -> Vec<String> {
+        check_text(Path::new("lab.yaml"), text)
+            .problems
+            .iter()
+            .filter(|p| p.severity == Severity::Warning && p.message.contains("ipv6_ra"))
+            .map(|p| p.to_string())
+            .collect()
+    };
+    for v in ["auto", "on", "off"] {
+        let server = edit(
+            "mode: proxy",
+            &format!("mode: server\n  range: [10.0.0.100, 10.0.0.200]\n  ipv6_ra: {v}"),
+        )
+        .replacen("server_address:", "interface: br0\nserver_address:", 1);
+        assert_eq!(errors(&server), Vec::<String>::new(), "{v}");
+        assert_eq!(warnings(&server), Vec::<String>::new(), "{v}");
+    }
+    let proxy = edit("mode: proxy", "mode: proxy\n  ipv6_ra: on");
+    assert_eq!(errors(&proxy), Vec::<String>::new());
+    assert_eq!(
+        warnings(&proxy),
+        vec!["lab.yaml:5:12: warning: dhcp.ipv6_ra: `on` applies to dhcp.mode: server only; in proxy mode (or off) the LAN's router sends router advertisements and pxelab sends none"]
+    );
+    let loopback = edit(
+        "mode: proxy",
+        "mode: server\n  range: [10.0.0.100, 10.0.0.200]\n  ipv6_ra: on",
+    );
+    assert_eq!(
+        warnings(&loopback),
+        vec!["lab.yaml:6:12: warning: dhcp.ipv6_ra: `on` sends nothing without `interface:` (a loopback lab never sends router advertisements)"]
     );
 }
