@@ -53,39 +53,33 @@ pub fn plan(lab: &Lab) -> Plan {
 
 /// Runs the sender until `cancel` fires, reporting on `engine`.
 pub async fn serve(engine: Engine, cfg: RaConfig, cancel: CancellationToken) -> anyhow::Result<()> {
-    let iface = cfg.interface.clone();
+    let (iface, policy) = (cfg.interface.clone(), cfg.policy);
     ra::run(cfg, cancel, move |r| {
-        if let Some(kind) = event(&iface, r) {
-            engine.emit(None, kind);
-        }
+        engine.emit(None, event(&iface, policy, r));
     })
     .await?;
     Ok(())
 }
 
-/// The event for a report (every report has one).
-pub fn event(iface: &str, r: RaReport) -> Option<EventKind> {
-    let ra = |sending, reason| Some(EventKind::Ipv6Ra { sending, reason });
+/// The event for a report under `policy`.
+pub fn event(iface: &str, policy: RaPolicy, r: RaReport) -> EventKind {
+    let ra = |sending, reason| EventKind::Ipv6Ra { sending, reason };
     match r {
-        RaReport::Listening => Some(EventKind::ServerUp {
+        RaReport::Listening => EventKind::ServerUp {
             source: Source::Ra,
             addr: format!("raw ICMPv6 on {iface} (router solicitations)"),
-        }),
-        RaReport::Sending {
-            prefix,
-            beside: None,
-        } => ra(
+        },
+        RaReport::Sending { prefix } if policy == RaPolicy::Always => ra(
+            true,
+            format!(
+                "sending RAs on {iface} for {prefix}/64 (dhcp.ipv6_ra: on): iPXE would otherwise wait ~16 s for IPv6"
+            ),
+        ),
+        RaReport::Sending { prefix } => ra(
             true,
             format!(
                 "sending RAs on {iface} for {prefix}/64: no other router answered, iPXE would otherwise wait ~16 s for IPv6"
             ),
-        ),
-        RaReport::Sending {
-            prefix,
-            beside: Some(other),
-        } => ra(
-            true,
-            format!("sending RAs on {iface} for {prefix}/64 beside router {other} (dhcp.ipv6_ra: on)"),
         ),
         RaReport::OtherRouter {
             from,
@@ -177,13 +171,9 @@ mod tests {
     #[test]
     fn reports_read_as_events() {
         let p = ndp::ula_prefix("t", "br0");
-        let Some(EventKind::Ipv6Ra { sending, reason }) = event(
-            "br0",
-            RaReport::Sending {
-                prefix: p,
-                beside: None,
-            },
-        ) else {
+        let EventKind::Ipv6Ra { sending, reason } =
+            event("br0", RaPolicy::Auto, RaReport::Sending { prefix: p })
+        else {
             panic!()
         };
         assert!(sending);
@@ -196,8 +186,9 @@ mod tests {
             prefixes: vec![("fd00:1::".parse().unwrap(), 64)],
         };
         let from = "fe80::1".parse().unwrap();
-        let Some(EventKind::Ipv6Ra { sending, reason }) = event(
+        let EventKind::Ipv6Ra { sending, reason } = event(
             "br0",
+            RaPolicy::Auto,
             RaReport::Yielded {
                 from,
                 info: info.clone(),
@@ -211,11 +202,11 @@ mod tests {
             "stopped sending RAs on br0: router fe80::1 advertises there (fd00:1::/64, DHCPv6, default route)"
         );
         assert!(matches!(
-            event("br0", RaReport::Listening),
-            Some(EventKind::ServerUp {
+            event("br0", RaPolicy::Auto, RaReport::Listening),
+            EventKind::ServerUp {
                 source: Source::Ra,
                 ..
-            })
+            }
         ));
     }
 }

@@ -29,7 +29,9 @@
 //!   advertisement that is not pxelab's own (told apart by content, since a router on
 //!   the same host sends from the same address) means the segment has a router: pxelab
 //!   sends nothing and keeps listening; if one appears later, pxelab stops. Under
-//!   [`RaPolicy::Always`] it is reported and pxelab keeps sending.
+//!   [`RaPolicy::Always`] pxelab sends from the start, solicits all the same, and reports
+//!   another router but keeps sending. The solicitation waits (up to 5 s more) for a
+//!   usable link-local address: a bridge just created is still checking it for ~1 s.
 
 use std::io;
 use std::net::{Ipv6Addr, SocketAddr, SocketAddrV6};
@@ -96,13 +98,10 @@ pub struct RaConfig {
 pub enum RaReport {
     /// The socket is open: solicitations and other routers' advertisements are heard.
     Listening,
-    /// Advertisements go out from now on; `beside` names another router already seen
-    /// (only under [`RaPolicy::Always`]).
+    /// Advertisements go out from now on.
     Sending {
         /// The /64 advertised.
         prefix: Ipv6Addr,
-        /// Another router advertising too.
-        beside: Option<Ipv6Addr>,
     },
     /// A router not seen before advertises on the segment; `sending` says whether
     /// pxelab sends anyway (Always) or not (Auto, not started yet).
@@ -145,6 +144,12 @@ pub enum RaError {
     },
 }
 
+/// How long the probe waits, beyond `Timing::probe`, for a link-local address to send its
+/// solicitation from (a bridge just created runs duplicate address detection for ~1 s).
+const LINK_LOCAL_PATIENCE: Duration = Duration::from_secs(5);
+/// How often the probe's solicitation is retried meanwhile.
+const LINK_LOCAL_RETRY: Duration = Duration::from_millis(200);
+
 /// Other routers remembered (each reported once); more are not remembered.
 const MAX_ROUTERS: usize = 16;
 
@@ -178,31 +183,20 @@ pub async fn run(
     };
     let mut others: Vec<Ipv6Addr> = Vec::new();
     let mut buf = vec![0u8; 2048];
-    let mut sending = false;
-    let mut probe_end = None;
-    let mut next_unsolicited = None;
+    // The probe (both policies): one solicitation as soon as it can go out, then
+    // `t.probe` of listening; `probe_end` is the next step of it.
+    let solicitation = ndp::router_solicitation(mac);
+    let mut solicited = false;
+    let mut probe_end = Some(Instant::now());
+    let give_up = Instant::now() + t.probe + LINK_LOCAL_PATIENCE;
+    // Under Always, sending starts at once; under Auto, when the probe heard no router.
+    let mut sending = cfg.policy == RaPolicy::Always;
+    let mut next_unsolicited = sending.then(Instant::now);
     let mut initial_left = t.initial;
     let mut solicited_at: Option<Instant> = None;
     let mut last_solicited: Option<Instant> = None;
-    match cfg.policy {
-        RaPolicy::Auto => {
-            tx.send(
-                &ndp::router_solicitation(mac),
-                ALL_ROUTERS,
-                true,
-                &mut report,
-            )
-            .await;
-            probe_end = Some(Instant::now() + t.probe);
-        }
-        RaPolicy::Always => {
-            sending = true;
-            next_unsolicited = Some(Instant::now());
-            report(RaReport::Sending {
-                prefix: cfg.prefix,
-                beside: None,
-            });
-        }
+    if sending {
+        report(RaReport::Sending { prefix: cfg.prefix });
     }
     loop {
         let now = Instant::now();
@@ -215,12 +209,24 @@ pub async fn run(
             _ = cancel.cancelled() => return Ok(()),
             _ = tokio::time::sleep_until(wake) => {
                 let now = Instant::now();
-                if probe_end.is_some_and(|e| e <= now) {
+                // The probe: one solicitation (retried quietly while the interface has
+                // no usable link-local address yet), then `t.probe` of listening.
+                if !solicited && probe_end.is_some_and(|e| e <= now) {
+                    if tx.try_send(&solicitation, ALL_ROUTERS, true).await.is_ok() {
+                        solicited = true;
+                        probe_end = Some(now + t.probe);
+                    } else if now < give_up {
+                        probe_end = Some(now + LINK_LOCAL_RETRY);
+                    } else {
+                        solicited = true;
+                    }
+                }
+                if solicited && probe_end.is_some_and(|e| e <= now) {
                     probe_end = None;
-                    if others.is_empty() {
+                    if !sending && others.is_empty() {
                         sending = true;
                         next_unsolicited = Some(now);
-                        report(RaReport::Sending { prefix: cfg.prefix, beside: None });
+                        report(RaReport::Sending { prefix: cfg.prefix });
                     }
                 }
                 if sending && next_unsolicited.is_some_and(|n| n <= now) {
@@ -356,7 +362,7 @@ fn open_tx(interface: &str, ifindex: u32) -> io::Result<UdpSocket> {
             io::Error::new(
                 io::ErrorKind::AddrNotAvailable,
                 format!(
-                    "{interface} has no usable link-local address yet (no carrier, or duplicate address detection still running)"
+                    "{interface} has no usable link-local address (no carrier yet, or duplicate address detection still running)"
                 ),
             )
         })?;
