@@ -28,7 +28,8 @@
 //! - another router: under [`RaPolicy::Auto`] pxelab first solicits and listens 1.5 s; an
 //!   advertisement that is not pxelab's own (told apart by content, since a router on
 //!   the same host sends from the same address) means the segment has a router: pxelab
-//!   sends nothing and keeps listening; if one appears later, pxelab stops. Under
+//!   sends nothing and keeps listening; if one appears later, pxelab stops (for good:
+//!   a router that comes and goes should own RAs; restart pxelab to take over). Under
 //!   [`RaPolicy::Always`] pxelab sends from the start, solicits all the same, and reports
 //!   another router but keeps sending. The solicitation waits (up to 5 s more) for a
 //!   usable link-local address: a bridge just created is still checking it for ~1 s.
