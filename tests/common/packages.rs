@@ -42,6 +42,7 @@ pub const PROGRAMS: &[(&str, &str)] = &[
     ("ip", "iproute2"),
     ("ss", "iproute2"),
     ("kill", "procps"),
+    ("sysctl", "procps"),
     ("timeout", "coreutils"),
     ("env", "coreutils"),
     ("id", "coreutils"),
