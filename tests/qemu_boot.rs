@@ -352,10 +352,10 @@ fn run(mode: Mode) {
         std::thread::sleep(Duration::from_millis(500));
     }
     let report_steps = |steps: &Steps, vms: &[Vm], label: &str| {
-        for (i, vm) in vms.iter().enumerate() {
+        for vm in vms {
             let mut line = format!(
                 "[{mode_name} mode{label}] {} ({}), s from power-on:",
-                names[i], vm.mac
+                vm.name, vm.mac
             );
             for (s, t) in steps.get(&vm.mac).cloned().unwrap_or_default() {
                 line.push_str(&format!(" {s} {:.1};", t as f64 / 1000.0));
