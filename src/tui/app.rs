@@ -190,6 +190,12 @@ impl LabInfo {
             }),
             DhcpMode::Off => {}
         }
+        if let crate::dhcp::ra::Plan::Run(_) = crate::dhcp::ra::plan(lab) {
+            servers.push(ServerSpec {
+                source: Source::Ra,
+                label: "IPv6 RA".into(),
+            });
+        }
         if f.tftp.enabled {
             servers.push(ServerSpec {
                 source: Source::Tftp,
