@@ -385,3 +385,44 @@ fn ipv6_ra_takes_auto_on_off_and_on_outside_server_mode_is_a_warning() {
         vec!["lab.yaml:6:12: warning: dhcp.ipv6_ra: `on` sends nothing without `interface:` (a loopback lab never sends router advertisements)"]
     );
 }
+
+#[test]
+fn served_folders_must_not_hold_the_lab_or_its_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let top = std::fs::canonicalize(dir.path()).unwrap();
+    std::fs::create_dir_all(top.join("lab/.pxelab/tftp")).unwrap();
+    std::fs::create_dir_all(top.join("lab/ipxe")).unwrap();
+    let lab = top.join("lab/lab.yaml");
+    let with = |tftp: &str, assets: &str| {
+        BASE.replacen(
+            "boot:\n",
+            &format!("tftp:\n  root: {tftp}\nboot:\n  assets_dir: {assets}\n"),
+            1,
+        )
+    };
+    let errors_of = |text: &str| -> Vec<String> {
+        check_text(&lab, text)
+            .problems
+            .iter()
+            .filter(|p| p.severity == Severity::Error)
+            .map(|p| p.to_string())
+            .collect()
+    };
+    let (l, t) = (lab.display(), top.display());
+    let why = "every client could fetch lab.yaml and the lab's secrets (k3s token, lab secret, operator key); give it a folder of its own";
+    assert_eq!(
+        errors_of(&with(".", "..")),
+        vec![
+            format!("{l}:7:9: error: tftp.root: {t}/lab contains lab.yaml's folder and .pxelab/: {why}"),
+            format!("{l}:9:15: error: boot.assets_dir: {t} contains lab.yaml's folder and .pxelab/: {why}"),
+        ]
+    );
+    assert_eq!(
+        errors_of(&with(".pxelab/tftp", "ipxe")),
+        vec![format!(
+            "{l}:7:9: error: tftp.root: {t}/lab/.pxelab/tftp lies inside .pxelab/: {why}"
+        )]
+    );
+    // A folder of its own beside lab.yaml is fine; so is one that does not exist yet.
+    assert_eq!(errors_of(&with("ipxe", "assets")), Vec::<String>::new());
+}

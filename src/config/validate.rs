@@ -54,6 +54,7 @@ pub fn validate(lab: &Lab) -> Vec<Problem> {
     v.boot();
     v.templates();
     v.assets();
+    v.served_folders();
     v.adopt();
     let mut p = v.problems;
     p.sort_by_key(|p| p.location.as_ref().map(|l| (l.line, l.column)));
@@ -509,6 +510,52 @@ impl Validator<'_> {
                     ),
                 );
             }
+        }
+    }
+
+    /// `tftp.root` (served over TFTP and `/ipxe/`, also with TFTP off) and
+    /// `boot.assets_dir` must not contain lab.yaml's folder or `.pxelab/`, nor lie
+    /// inside `.pxelab/`: lab.yaml may hold the k3s token and `.pxelab/` holds the lab
+    /// secret and the operator key. The servers refuse dot-names and files outside
+    /// their folder anyway; this makes the mistake an error before anything runs.
+    /// Folders that do not exist yet are left to the other checks.
+    fn served_folders(&mut self) {
+        let lab = self.lab;
+        let dir = lab.dir();
+        let dir = if dir.as_os_str().is_empty() {
+            std::path::PathBuf::from(".")
+        } else {
+            dir
+        };
+        let Ok(dir) = std::fs::canonicalize(&dir) else {
+            return;
+        };
+        let state = dir.join(".pxelab");
+        let folders = [
+            (
+                [Seg::Key("tftp"), Seg::Key("root")],
+                lab.resolve(&lab.file.tftp.root),
+            ),
+            ([Seg::Key("boot"), Seg::Key("assets_dir")], lab.assets_dir()),
+        ];
+        for (path, folder) in folders {
+            let Ok(real) = std::fs::canonicalize(&folder) else {
+                continue;
+            };
+            let what = if real.starts_with(&state) {
+                "lies inside .pxelab/"
+            } else if dir.starts_with(&real) {
+                "contains lab.yaml's folder and .pxelab/"
+            } else {
+                continue;
+            };
+            self.error(
+                &path,
+                format!(
+                    "{} {what}: every client could fetch lab.yaml and the lab's secrets (k3s token, lab secret, operator key); give it a folder of its own",
+                    real.display()
+                ),
+            );
         }
     }
 

@@ -4,8 +4,9 @@
 //!
 //! Under `/assets/` only names listed in `boot:` (kernel, initrds, modloop, extra) or in
 //! a node's overrides are served, and only if the file, with symlinks resolved, lies
-//! inside the assets folder. Under `/ipxe/` the name is policed like a TFTP file name
-//! ([`crate::tftp::path::resolve`]): relative, plain components only. Bodies are
+//! inside the assets folder. Both go through [`crate::tftp::path::resolve`], as TFTP
+//! does: relative plain names, no dot-component (`.pxelab`, `.git`), and only regular
+//! files whose real path stays inside the folder. Bodies are
 //! streamed from disk in 256 KiB chunks ([`super::chunks`], never read whole), with
 //! Content-Length, HEAD, one Range (206/416), Last-Modified and an ETag.
 
@@ -50,19 +51,25 @@ pub(crate) fn asset_kind(lab: &Lab, name: &str) -> Option<FetchKind> {
     None
 }
 
-/// Resolves `name` inside `root`, following symlinks, and refuses anything that ends
-/// up outside it.
-async fn resolve_inside(root: &Path, name: &str) -> Result<PathBuf, &'static str> {
-    let root = tokio::fs::canonicalize(root)
-        .await
-        .map_err(|_| "the assets folder does not exist")?;
-    let full = tokio::fs::canonicalize(root.join(name))
-        .await
-        .map_err(|_| "boot asset missing on disk")?;
-    if !full.starts_with(&root) {
-        return Err("boot asset resolves outside the assets folder");
+/// Resolves `name` inside `root` with [`crate::tftp::path::resolve`] (the one rooting
+/// rule: plain relative name, no dot-component, real path a regular file inside the
+/// canonicalised root), off the async workers. The status and reason when refused.
+async fn resolve_inside(root: PathBuf, name: &str) -> Result<PathBuf, (StatusCode, String)> {
+    let wanted = name.to_string();
+    let found =
+        tokio::task::spawn_blocking(move || crate::tftp::path::resolve(&root, &wanted)).await;
+    match found {
+        Ok(Ok(p)) => Ok(p),
+        Ok(Err(e @ PathRefused::Traversal(_))) => Err((StatusCode::BAD_REQUEST, e.to_string())),
+        Ok(Err(e @ (PathRefused::Hidden(_) | PathRefused::Outside(_)))) => {
+            Err((StatusCode::FORBIDDEN, e.to_string()))
+        }
+        Ok(Err(e @ PathRefused::NotFound(_))) => Err((StatusCode::NOT_FOUND, e.to_string())),
+        Err(e) => Err((
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("file lookup failed: {e}"),
+        )),
     }
-    Ok(full)
 }
 
 /// The MAC an asset fetch belongs to: the `?mac=` the script appended, else the
@@ -89,11 +96,12 @@ pub(crate) async fn serve(ctx: &Ctx, name: &str, from_query: Option<Mac>) -> Res
     let Some(kind) = asset_kind(&lab, name) else {
         return ctx.refuse(mac, StatusCode::NOT_FOUND, "not a boot asset of this lab");
     };
-    let path = match resolve_inside(&lab.assets_dir(), name).await {
-        Ok(p) => p,
-        Err(reason) => return ctx.refuse(mac, StatusCode::NOT_FOUND, reason),
-    };
-    stream_file(ctx, &path, kind, mac).await
+    match resolve_inside(lab.assets_dir(), name).await {
+        Ok(path) => stream_file(ctx, &path, kind, mac).await,
+        // Whatever the reason, a listed name that is not a file inside the folder is
+        // simply not there for the client (the event says why).
+        Err((_, reason)) => ctx.refuse(mac, StatusCode::NOT_FOUND, &reason),
+    }
 }
 
 /// Serves an iPXE binary from the TFTP root to UEFI HTTP-boot firmware.
@@ -101,24 +109,9 @@ pub(crate) async fn serve_ipxe(ctx: &Ctx, name: &str) -> Response {
     let lab = ctx.engine.lab();
     let mac = attribute(ctx, None);
     let root = lab.resolve(&lab.file.tftp.root);
-    let wanted = name.to_string();
-    let resolved =
-        tokio::task::spawn_blocking(move || crate::tftp::path::resolve(&root, &wanted)).await;
-    match resolved {
-        Ok(Ok(path)) => stream_file(ctx, &path, FetchKind::Ipxe, mac).await,
-        Ok(Err(PathRefused::Traversal(_))) => {
-            ctx.refuse(mac, StatusCode::BAD_REQUEST, "path traversal")
-        }
-        Ok(Err(PathRefused::NotFound(_))) => ctx.refuse(
-            mac,
-            StatusCode::NOT_FOUND,
-            "no such iPXE binary in the TFTP root",
-        ),
-        Err(_) => ctx.refuse(
-            mac,
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "cannot look up the iPXE binary",
-        ),
+    match resolve_inside(root, name).await {
+        Ok(path) => stream_file(ctx, &path, FetchKind::Ipxe, mac).await,
+        Err((status, reason)) => ctx.refuse(mac, status, &reason),
     }
 }
 

@@ -20,7 +20,8 @@ pub mod code {
 /// A decoded packet.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Packet {
-    /// Read request: file, mode, options (names lower-cased).
+    /// Read request: file, mode, options (names lower-cased, each at most once: the
+    /// first of a repeated option counts).
     Rrq {
         /// The file asked for, as sent.
         file: String,
@@ -97,10 +98,17 @@ pub fn parse(b: &[u8]) -> Result<Packet, BadPacket> {
             if op == 2 {
                 return Ok(Packet::Wrq { file });
             }
-            let opts = s[2..]
-                .chunks(2)
-                .map(|kv| (kv[0].to_ascii_lowercase(), kv[1].clone()))
-                .collect();
+            let mut opts: Vec<(String, String)> = Vec::new();
+            for kv in s[2..].chunks(2) {
+                let name = kv[0].to_ascii_lowercase();
+                // RFC 2347 does not say what a repeated option means. The first one
+                // counts and later copies are dropped, so the OACK names each option
+                // once (a client given two answers may take either). Refusing the
+                // request instead would stop a boot over something harmless.
+                if !opts.iter().any(|(k, _)| *k == name) {
+                    opts.push((name, kv[1].clone()));
+                }
+            }
             Ok(Packet::Rrq {
                 file,
                 mode: s[1].to_ascii_lowercase(),
@@ -176,6 +184,27 @@ mod tests {
             Packet::Wrq { file: "x".into() }
         );
         assert_eq!(parse(b"\x00\x04\x00\x07").unwrap(), Packet::Ack(7));
+    }
+
+    #[test]
+    fn a_repeated_option_counts_once_the_first_time() {
+        let b = b"\x00\x01f\x00octet\x00blksize\x001468\x00BlkSize\x00512\x00tsize\x000\x00blksize\x008\x00";
+        let Packet::Rrq { opts, .. } = parse(b).unwrap() else {
+            panic!("not an RRQ");
+        };
+        assert_eq!(
+            opts,
+            vec![
+                ("blksize".to_string(), "1468".to_string()),
+                ("tsize".to_string(), "0".to_string())
+            ]
+        );
+        // And so the OACK names it once.
+        let p = crate::tftp::transfer::negotiate(&opts, 10);
+        assert_eq!(
+            oack(&p.oack),
+            b"\x00\x06blksize\x001468\x00tsize\x0010\x00".to_vec()
+        );
     }
 
     #[test]
