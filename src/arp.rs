@@ -17,16 +17,21 @@ pub fn mac_of(ip: IpAddr) -> Option<Mac> {
     lookup(&table, ip)
 }
 
-/// Looks `ip` up in the text of `/proc/net/arp`; incomplete entries (all-zero MAC) are
-/// not answers.
+/// Looks `ip` up in the text of `/proc/net/arp`. Only complete entries are answers
+/// (flag 0x2, `ATF_COM`, and a MAC that is not all zeroes): an incomplete one is the
+/// kernel still asking, which says nothing about who is there.
 fn lookup(table: &str, ip: Ipv4Addr) -> Option<Mac> {
     table.lines().skip(1).find_map(|l| {
+        // IP address, HW type, Flags, HW address, Mask, Device
         let f: Vec<&str> = l.split_whitespace().collect();
-        if f.len() >= 4 && f[0].parse::<Ipv4Addr>().ok() == Some(ip) {
-            f[3].parse::<Mac>().ok().filter(|m| m.0 != [0; 6])
-        } else {
-            None
+        if f.len() < 4 || f[0].parse::<Ipv4Addr>().ok() != Some(ip) {
+            return None;
         }
+        let flags = u32::from_str_radix(f[2].trim_start_matches("0x"), 16).ok()?;
+        if flags & 0x2 == 0 {
+            return None;
+        }
+        f[3].parse::<Mac>().ok().filter(|m| m.0 != [0; 6])
     })
 }
 
@@ -38,7 +43,8 @@ mod tests {
     fn arp_table_lookup() {
         let t = "IP address       HW type     Flags       HW address            Mask     Device\n\
                  10.77.0.50       0x1         0x2         52:54:00:12:34:56     *        br0\n\
-                 10.77.0.51       0x1         0x0         00:00:00:00:00:00     *        br0\n";
+                 10.77.0.51       0x1         0x0         00:00:00:00:00:00     *        br0\n\
+                 10.77.0.53       0x1         0x0         52:54:00:12:34:57     *        br0\n";
         assert_eq!(
             lookup(t, "10.77.0.50".parse().unwrap())
                 .unwrap()
@@ -47,6 +53,11 @@ mod tests {
         );
         assert!(lookup(t, "10.77.0.51".parse().unwrap()).is_none());
         assert!(lookup(t, "10.77.0.52".parse().unwrap()).is_none());
+        assert!(
+            lookup(t, "10.77.0.53".parse().unwrap()).is_none(),
+            "not complete"
+        );
+        assert!(lookup("garbage\n1 2\n", "10.77.0.50".parse().unwrap()).is_none());
         assert!(mac_of("127.0.0.1".parse().unwrap()).is_none());
     }
 }

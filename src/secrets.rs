@@ -20,7 +20,6 @@
 
 use std::collections::HashMap;
 use std::io::Write;
-use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -30,8 +29,7 @@ use russh::keys::ssh_key::LineEnding;
 use russh::keys::{HashAlg, PrivateKey, PublicKey};
 use sha2::{Digest, Sha256};
 
-use crate::config::{DhcpMode, Lab};
-use crate::engine::Engine;
+use crate::config::Lab;
 use crate::mac::Mac;
 
 pub mod dropbear;
@@ -374,62 +372,6 @@ pub fn host_public_key(lab: &Lab, mac: Mac) -> Result<(PublicKey, String), Secre
     let keys = lab_keys(lab)?;
     let n = node_keys(&keys, mac)?;
     Ok((n.host_public, n.fingerprint))
-}
-
-/// Whether `client` may fetch `mac`'s NoCloud data (which carries its secrets).
-///
-/// - DHCP server mode: only from the node's fixed address (`ip:` in lab.yaml) or the
-///   address it last fetched its boot files from (its lease: the iPXE script is
-///   fetched from the leased address).
-/// - proxy / off: only from the address that last fetched the node's boot files.
-/// - In every mode, when the kernel's neighbour table (`/proc/net/arp`) knows the
-///   client address and says it belongs to another MAC, the answer is no.
-///
-/// A node nobody has seen boot may not be fetched at all. See README "Threat model".
-pub fn may_fetch_user_data(engine: &Engine, mac: Mac, client: IpAddr) -> bool {
-    let lab = engine.lab();
-    let Some(entry) = lab.node_by_mac(&mac) else {
-        return false;
-    };
-    let rec = engine.node(&mac);
-    let seen = rec.as_ref().and_then(|r| r.seen_ip);
-    let bound = match lab.file.dhcp.mode {
-        DhcpMode::Server => entry.ip.map(IpAddr::V4) == Some(client) || seen == Some(client),
-        DhcpMode::Proxy | DhcpMode::Off => seen == Some(client),
-    };
-    if !bound {
-        return false;
-    }
-    match neighbour_mac(client) {
-        Some(m) => m == mac,
-        None => true,
-    }
-}
-
-/// The MAC the kernel's ARP table lists for `ip`, if any (complete entries only).
-pub fn neighbour_mac(ip: IpAddr) -> Option<Mac> {
-    let IpAddr::V4(v4) = ip else {
-        return None;
-    };
-    let text = std::fs::read_to_string("/proc/net/arp").ok()?;
-    arp_lookup(&text, v4)
-}
-
-/// Looks `ip` up in the text of `/proc/net/arp`.
-fn arp_lookup(text: &str, ip: std::net::Ipv4Addr) -> Option<Mac> {
-    text.lines().skip(1).find_map(|l| {
-        let f: Vec<&str> = l.split_whitespace().collect();
-        // IP address, HW type, Flags, HW address, Mask, Device
-        if f.len() < 4 || f[0].parse::<std::net::Ipv4Addr>().ok()? != ip {
-            return None;
-        }
-        // Flag 0x2 = ATF_COM (complete).
-        let flags = u32::from_str_radix(f[2].trim_start_matches("0x"), 16).ok()?;
-        if flags & 0x2 == 0 {
-            return None;
-        }
-        f[3].parse::<Mac>().ok()
-    })
 }
 
 #[cfg(test)]

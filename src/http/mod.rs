@@ -21,6 +21,7 @@ mod nocloud;
 pub mod range;
 pub mod route;
 mod script;
+pub mod userdata_gate;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -40,7 +41,6 @@ use crate::mac::Mac;
 
 pub use assets::START_EVENT_BYTES;
 pub use meter::CLIENT_CLOSED;
-pub use nocloud::allowed_client;
 use route::{printable, Route};
 
 /// Why an HTTP server could not run.

@@ -1,35 +1,17 @@
 //! `/nocloud/<mac>/<file>`: the NoCloud data tiny-cloud fetches in its boot phase.
 //!
 //! meta-data and user-data are rendered per node (user-data with the node's secrets);
-//! vendor-data and network-config are the renderer's minimal valid documents. user-data carries the k3s token and keys, so
-//! it goes only to a client that [`allowed_client`] accepts.
-
-use std::net::IpAddr;
+//! vendor-data and network-config are the renderer's minimal valid documents.
+//! user-data carries the k3s token and keys, so it goes only to a client that
+//! [`super::userdata_gate`] accepts.
 
 use axum::http::StatusCode;
 use axum::response::Response;
 
 use super::route::NoCloudFile;
 use super::Ctx;
-use crate::engine::{Engine, FetchKind};
+use crate::engine::FetchKind;
 use crate::mac::Mac;
-
-/// Whether `client` may receive `mac`'s user-data (its secrets); the reason when not.
-///
-/// The policy is [`crate::secrets::may_fetch_user_data`] (server mode: the node's fixed
-/// address or the address it booted from; proxy/off: the address it booted from; never
-/// an address the ARP table gives to another MAC; never a node not seen booting).
-/// This function only adds the words for the `refused` event.
-pub fn allowed_client(engine: &Engine, mac: Mac, client: IpAddr) -> Result<(), String> {
-    if crate::secrets::may_fetch_user_data(engine, mac, client) {
-        return Ok(());
-    }
-    let seen = engine.node(&mac).and_then(|r| r.seen_ip);
-    Err(match seen {
-        Some(ip) => format!("user-data of {mac} asked from {client}, but it booted from {ip}"),
-        None => format!("user-data of {mac} asked from {client}, but it has not booted yet"),
-    })
-}
 
 /// Answers one NoCloud request.
 pub(crate) async fn serve(ctx: &Ctx, mac: Mac, file: NoCloudFile) -> Response {
@@ -47,8 +29,8 @@ pub(crate) async fn serve(ctx: &Ctx, mac: Mac, file: NoCloudFile) -> Response {
             crate::render::meta_data(&lab, &node).map_err(|e| e.to_string()),
         ),
         NoCloudFile::UserData => {
-            if let Err(reason) = allowed_client(&ctx.engine, mac, ctx.client) {
-                return ctx.refuse(Some(mac), StatusCode::FORBIDDEN, &reason);
+            if let Err(why) = super::userdata_gate::check(&ctx.engine, mac, ctx.client) {
+                return ctx.refuse(Some(mac), StatusCode::FORBIDDEN, &why.to_string());
             }
             let lab2 = lab.clone();
             let job = tokio::task::spawn_blocking(move || {

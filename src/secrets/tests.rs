@@ -123,67 +123,6 @@ fn debug_never_shows_secrets() {
 }
 
 #[test]
-fn arp_table_lookup() {
-    let text = "IP address       HW type     Flags       HW address            Mask     Device\n\
-                10.77.0.5        0x1         0x2         52:54:00:00:00:01     *        br0\n\
-                10.77.0.6        0x1         0x0         00:00:00:00:00:00     *        br0\n";
-    assert_eq!(
-        arp_lookup(text, "10.77.0.5".parse().unwrap()),
-        Some(M1.parse().unwrap())
-    );
-    assert_eq!(arp_lookup(text, "10.77.0.6".parse().unwrap()), None);
-    assert_eq!(arp_lookup(text, "10.77.0.7".parse().unwrap()), None);
-    assert_eq!(
-        arp_lookup("garbage\n1 2\n", "10.77.0.7".parse().unwrap()),
-        None
-    );
-}
-
-fn fetch(client: &str, what: crate::engine::FetchKind) -> crate::engine::EventKind {
-    crate::engine::EventKind::HttpFetch {
-        path: "/boot.ipxe".into(),
-        client: client.parse().unwrap(),
-        what,
-        status: 200,
-        bytes: 1,
-        ms: 1,
-    }
-}
-
-#[test]
-fn user_data_only_to_the_booting_address() {
-    use crate::engine::FetchKind;
-    let d = tempfile::tempdir().unwrap();
-    let m1: Mac = M1.parse().unwrap();
-    // Proxy mode: the address that fetched the node's boot script.
-    let engine = Engine::new(lab_in(d.path(), ""));
-    let me: IpAddr = "127.0.0.1".parse().unwrap();
-    assert!(!may_fetch_user_data(&engine, m1, me), "never seen boot");
-    engine.emit(Some(m1), fetch("127.0.0.1", FetchKind::Script));
-    assert!(may_fetch_user_data(&engine, m1, me));
-    assert!(!may_fetch_user_data(
-        &engine,
-        m1,
-        "127.0.0.2".parse().unwrap()
-    ));
-    assert!(
-        !may_fetch_user_data(&engine, M2.parse().unwrap(), me),
-        "not in lab"
-    );
-    // Server mode: the fixed address is accepted as well.
-    let d2 = tempfile::tempdir().unwrap();
-    let text = "name: t\ndhcp:\n  mode: server\nboot:\n  kernel: vmlinuz\nnodes:\n  - mac: 52:54:00:00:00:01\n    hostname: a\n    role: k3s-server\n    ip: 127.0.0.9\n";
-    let lab = Lab::parse(&d2.path().join("lab.yaml"), text).unwrap();
-    let engine = Engine::new(lab);
-    assert!(may_fetch_user_data(
-        &engine,
-        m1,
-        "127.0.0.9".parse().unwrap()
-    ));
-    assert!(!may_fetch_user_data(&engine, m1, me));
-}
-
-#[test]
 fn concurrent_first_writers_agree_and_none_fails() {
     // A boot storm's first user-data renders create the secret files at once.
     let dir = tempfile::tempdir().unwrap();

@@ -189,7 +189,7 @@ impl Supervisor {
         // host (it would at best be refused, and mark the node failed).
         if !lab.file.ssh.watch
             || lab.node_by_mac(&mac).is_none()
-            || !crate::secrets::may_fetch_user_data(&self.engine, mac, client)
+            || crate::http::userdata_gate::check(&self.engine, mac, client).is_err()
         {
             return;
         }
