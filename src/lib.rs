@@ -22,6 +22,7 @@ pub mod headless;
 pub mod http;
 pub mod mac;
 pub mod net;
+pub mod ratelimit;
 pub mod record;
 pub mod render;
 pub mod secrets;

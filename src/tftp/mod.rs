@@ -18,6 +18,14 @@
 //! then runs on a thread of its own with a blocking socket ([`transfer::send_file`]
 //! says why), at most [`MAX_TRANSFERS`] at once.
 //!
+//! One host cannot take the server: it gets at most [`MAX_PER_CLIENT`] transfers at
+//! once (more are refused), and when every slot is taken a new request waits up to
+//! [`FULL_WAIT`] while transfers whose client never acknowledged anything are given
+//! up ([`transfer::UNCONFIRMED_GRACE`]). 256 RRQs that are never followed by an ACK
+//! used to answer every real client "server busy" for half a minute. Refusals for
+//! these reasons are counted each time but reported once per client per
+//! [`REFUSAL_EVENT_EVERY`], so a flood does not flood the event stream.
+//!
 //! The requesting MAC is looked up from the kernel's ARP table (`/proc/net/arp`), so a
 //! completed transfer moves the node's state even in proxy mode, where pxelab never
 //! learns the node's address from DHCP.
@@ -41,8 +49,19 @@ use crate::mac::Mac;
 
 use packet::{code, Packet};
 
-/// Transfers served at once; further requests are refused until one ends.
+/// Transfers served at once; further requests wait [`FULL_WAIT`], then are refused.
 pub const MAX_TRANSFERS: usize = 256;
+/// Transfers one client address may have at once. A booting machine fetches one file
+/// at a time (OVMF's size probe ends before its download starts); 8 leaves room for
+/// retries and a few machines behind one NAT, and keeps 32 addresses' worth of slots
+/// for everyone else even if one host fills its share.
+pub const MAX_PER_CLIENT: usize = 8;
+/// How long a request waits for a slot when the server is full, while silent
+/// transfers are given up; shorter than a client's own RRQ retransmission (tftp-hpa
+/// and iPXE wait several seconds), so the client sees an answer, not a timeout.
+pub const FULL_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+/// Refusals of one client for being too busy are reported at most this often.
+pub const REFUSAL_EVENT_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Runs the TFTP server until `cancel` fires.
 pub async fn serve(engine: Engine, cancel: CancellationToken) -> anyhow::Result<()> {
@@ -66,8 +85,10 @@ pub async fn serve(engine: Engine, cancel: CancellationToken) -> anyhow::Result<
         root,
         iface,
         server: lab.server_address,
-        slots: Arc::new(Semaphore::new(MAX_TRANSFERS)),
+        load: Arc::new(transfer::Load::new(Arc::new(Semaphore::new(MAX_TRANSFERS)))),
         active: std::sync::Mutex::new(std::collections::HashSet::new()),
+        per_client: std::sync::Mutex::new(std::collections::HashMap::new()),
+        quiet: crate::ratelimit::EventLimiter::new(REFUSAL_EVENT_EVERY),
     });
     let tasks = tokio_util::task::TaskTracker::new();
     let mut buf = vec![0u8; 2048];
@@ -121,9 +142,31 @@ struct Ctx {
     root: PathBuf,
     iface: Option<String>,
     server: Ipv4Addr,
-    slots: Arc<Semaphore>,
+    load: Arc<transfer::Load>,
     /// Peers with a transfer in progress (a repeated RRQ is a retransmission).
     active: std::sync::Mutex<std::collections::HashSet<SocketAddr>>,
+    /// Transfers in progress per client address (at most [`MAX_PER_CLIENT`]).
+    per_client: std::sync::Mutex<std::collections::HashMap<IpAddr, usize>>,
+    /// One "too busy" refusal event per client per [`REFUSAL_EVENT_EVERY`].
+    quiet: crate::ratelimit::EventLimiter,
+}
+
+/// One transfer counted against its client address until dropped.
+struct ClientShare<'a> {
+    ctx: &'a Ctx,
+    ip: IpAddr,
+}
+
+impl Drop for ClientShare<'_> {
+    fn drop(&mut self) {
+        let mut m = crate::engine::lock(&self.ctx.per_client);
+        if let Some(n) = m.get_mut(&self.ip) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                m.remove(&self.ip);
+            }
+        }
+    }
 }
 
 impl Ctx {
@@ -138,6 +181,31 @@ impl Ctx {
             .counters()
             .tftp_refused
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Takes one of the client's [`MAX_PER_CLIENT`] shares, if it has one left.
+    fn client_share(&self, ip: IpAddr) -> Option<ClientShare<'_>> {
+        let mut m = crate::engine::lock(&self.per_client);
+        let n = m.entry(ip).or_insert(0);
+        if *n >= MAX_PER_CLIENT {
+            return None;
+        }
+        *n += 1;
+        Some(ClientShare { ctx: self, ip })
+    }
+
+    /// A refusal one host can cause by the thousand: counted every time, reported once
+    /// per client per [`REFUSAL_EVENT_EVERY`] (with how many went unreported).
+    fn refused_quietly(&self, peer: SocketAddr, file: &str, why: &str) {
+        match self.quiet.allow(peer.ip()) {
+            Some(0) => self.refused(peer, file, why),
+            Some(n) => self.refused(
+                peer,
+                file,
+                &format!("{why} ({n} more from this address not reported)"),
+            ),
+            None => self.count_refused(),
+        }
     }
 
     fn refused(&self, peer: SocketAddr, file: &str, why: &str) {
@@ -189,8 +257,30 @@ impl Ctx {
         if mode != "octet" && mode != "netascii" {
             return refuse(code::ILLEGAL, format!("mode {mode} not supported")).await;
         }
-        let Ok(_slot) = self.slots.clone().try_acquire_owned() else {
-            return refuse(code::UNDEFINED, "server busy".to_string()).await;
+        let Some(_share) = self.client_share(peer.ip()) else {
+            let why = format!("too many transfers from this address (at most {MAX_PER_CLIENT})");
+            let _ = sock
+                .send_to(&packet::error(code::UNDEFINED, &why), peer)
+                .await;
+            return self.refused_quietly(peer, file, &why);
+        };
+        let slots = self.load.slots().clone();
+        let _slot = match slots.clone().try_acquire_owned() {
+            Ok(s) => s,
+            Err(_) => {
+                // Full: wait while silent transfers are given up.
+                let _waiting = self.load.waiting();
+                match tokio::time::timeout(FULL_WAIT, slots.acquire_owned()).await {
+                    Ok(Ok(s)) => s,
+                    _ => {
+                        let why = "server busy";
+                        let _ = sock
+                            .send_to(&packet::error(code::UNDEFINED, why), peer)
+                            .await;
+                        return self.refused_quietly(peer, file, why);
+                    }
+                }
+            }
         };
         let path = match path::resolve(&self.root, file) {
             Ok(p) => p,
@@ -212,7 +302,7 @@ impl Ctx {
             },
         );
         let started = Instant::now();
-        let ended = transfer::send_file(sock, peer, path, &params).await;
+        let ended = transfer::send_file(sock, peer, path, &params, self.load.clone()).await;
         self.engine.emit(
             mac,
             EventKind::TftpEnd {

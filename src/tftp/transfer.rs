@@ -1,6 +1,10 @@
 //! One read transfer: option negotiation, windowed sending, retransmission, and how it
 //! ended. Every loop is bounded: a silent client is given `retries` resends of
 //! `timeout` each, then the transfer ends as `timeout` and its socket and file close.
+//! When the server is full ([`Load::crowded`]), a transfer whose client has not
+//! acknowledged anything yet (no ACK to the OACK or to block 1) is given up after
+//! [`UNCONFIRMED_GRACE`]: a client that asked and went silent must not keep a real
+//! one waiting for the full retransmission budget.
 
 use std::collections::VecDeque;
 use std::io::{ErrorKind, Read};
@@ -26,6 +30,53 @@ pub const MAX_TIMEOUT_SECS: u64 = 5;
 const READ_BUFFER: usize = 128 * 1024;
 /// Resends of one window before giving up.
 pub const RETRIES: u32 = 5;
+/// How long a transfer whose client has not acknowledged anything yet may live while
+/// the server is full. One default timeout: a real client answers its first packet
+/// within milliseconds; a silent one (an RRQ and nothing else, by accident or by
+/// design) would otherwise hold its slot for (1 + [`RETRIES`]) timeouts.
+pub const UNCONFIRMED_GRACE: Duration = Duration::from_secs(1);
+
+/// How busy the TFTP server is, as seen from a transfer's thread.
+#[derive(Debug)]
+pub struct Load {
+    slots: Arc<tokio::sync::Semaphore>,
+    waiting: std::sync::atomic::AtomicUsize,
+}
+
+impl Load {
+    /// The server's transfer slots.
+    pub fn new(slots: Arc<tokio::sync::Semaphore>) -> Load {
+        Load {
+            slots,
+            waiting: std::sync::atomic::AtomicUsize::new(0),
+        }
+    }
+
+    /// The slots themselves.
+    pub fn slots(&self) -> &Arc<tokio::sync::Semaphore> {
+        &self.slots
+    }
+
+    /// Counts a request as waiting for a slot until the returned guard is dropped.
+    pub fn waiting(&self) -> Waiting<'_> {
+        self.waiting.fetch_add(1, Ordering::Relaxed);
+        Waiting(self)
+    }
+
+    /// Every slot is taken, or a request waits for one.
+    pub fn crowded(&self) -> bool {
+        self.slots.available_permits() == 0 || self.waiting.load(Ordering::Relaxed) > 0
+    }
+}
+
+/// A request waiting for a slot ([`Load::waiting`]).
+pub struct Waiting<'a>(&'a Load);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.waiting.fetch_sub(1, Ordering::Relaxed);
+    }
+}
 
 /// Negotiated parameters of a transfer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,6 +143,23 @@ enum Wait {
     Timeout,
     /// pxelab is stopping.
     Stopped,
+    /// The server is full and this client has not acknowledged anything in its grace.
+    GaveUp,
+}
+
+/// What a waiting transfer looks at besides its socket.
+struct Watch<'a> {
+    stop: &'a AtomicBool,
+    load: &'a Load,
+    started: Instant,
+    /// The client acknowledged something (ACK of the OACK or of a data block).
+    confirmed: bool,
+}
+
+impl Watch<'_> {
+    fn give_up(&self) -> bool {
+        !self.confirmed && self.started.elapsed() >= UNCONFIRMED_GRACE && self.load.crowded()
+    }
 }
 
 /// How often a waiting transfer looks at the stop flag.
@@ -104,12 +172,15 @@ fn wait_ack(
     sock: &UdpSocket,
     peer: SocketAddr,
     deadline: Instant,
-    stop: &AtomicBool,
+    w: &Watch<'_>,
 ) -> std::io::Result<Wait> {
     let mut buf = [0u8; 1024];
     loop {
-        if stop.load(Ordering::Relaxed) {
+        if w.stop.load(Ordering::Relaxed) {
             return Ok(Wait::Stopped);
+        }
+        if w.give_up() {
+            return Ok(Wait::GaveUp);
         }
         if Instant::now() >= deadline {
             return Ok(Wait::Timeout);
@@ -161,12 +232,14 @@ impl Drop for StopOnDrop {
 /// epoll round, a task wake-up across threads and a re-armed timer (twice tftpd-hpa's
 /// CPU per block, measured; see BENCHMARKS.md). Threads are bounded by
 /// [`super::MAX_TRANSFERS`]. Dropping the returned future (pxelab stopping) makes the
-/// thread give up within [`STOP_CHECK`].
+/// thread give up within [`STOP_CHECK`], as does a full server ([`Load`]) for a client
+/// that has acknowledged nothing after [`UNCONFIRMED_GRACE`].
 pub async fn send_file(
     sock: tokio::net::UdpSocket,
     peer: SocketAddr,
     path: PathBuf,
     p: &Params,
+    load: Arc<Load>,
 ) -> Ended {
     let failed = |detail: String| Ended {
         outcome: TransferOutcome::Error,
@@ -189,7 +262,13 @@ pub async fn send_file(
         .name("tftp-transfer".to_string())
         .stack_size(256 * 1024)
         .spawn(move || {
-            let _ = tx.send(send_file_blocking(&sock, peer, &path, &params, &stop));
+            let w = Watch {
+                stop: &stop,
+                load: &load,
+                started: Instant::now(),
+                confirmed: false,
+            };
+            let _ = tx.send(send_file_blocking(&sock, peer, &path, &params, w));
         });
     if let Err(e) = spawned {
         return failed(format!("no thread for the transfer: {e}"));
@@ -224,7 +303,7 @@ fn send_file_blocking(
     peer: SocketAddr,
     path: &Path,
     p: &Params,
-    stop: &AtomicBool,
+    mut w: Watch<'_>,
 ) -> Ended {
     let mut acked: u64 = 0;
     let end = |outcome, bytes, detail: String| Ended {
@@ -233,6 +312,13 @@ fn send_file_blocking(
         detail: Some(detail),
     };
     let stopped = |bytes| end(TransferOutcome::Error, bytes, "pxelab stopped".to_string());
+    let gave_up = || {
+        end(
+            TransferOutcome::Timeout,
+            0,
+            "given up: the server is full and the client acknowledged nothing".to_string(),
+        )
+    };
     let mut file = match std::fs::File::open(path) {
         Ok(f) => std::io::BufReader::with_capacity(READ_BUFFER, f),
         Err(e) => {
@@ -253,13 +339,15 @@ fn send_file_blocking(
             if let Err(e) = sock.send_to(&oack, peer) {
                 return end(TransferOutcome::Error, 0, format!("send: {e}"));
             }
-            match wait_ack(sock, peer, Instant::now() + p.timeout, stop) {
+            match wait_ack(sock, peer, Instant::now() + p.timeout, &w) {
                 Ok(Wait::Ack(0)) => {
                     ok = true;
+                    w.confirmed = true;
                     break;
                 }
                 Ok(Wait::Ack(_)) | Ok(Wait::Timeout) => continue,
                 Ok(Wait::Stopped) => return stopped(0),
+                Ok(Wait::GaveUp) => return gave_up(),
                 Ok(Wait::Error(c, m)) => {
                     return end(
                         TransferOutcome::Error,
@@ -319,10 +407,11 @@ fn send_file_blocking(
         // answered (no Sorcerer's Apprentice), until the deadline.
         let deadline = Instant::now() + p.timeout;
         loop {
-            match wait_ack(sock, peer, deadline, stop) {
+            match wait_ack(sock, peer, deadline, &w) {
                 Ok(Wait::Ack(n)) => {
                     // Slide past every block up to and including n.
                     if let Some(pos) = window.iter().position(|(b, _)| *b == n) {
+                        w.confirmed = true;
                         for (_, pkt) in window.drain(..=pos) {
                             acked += (pkt.len() - 4) as u64;
                             spare.push(pkt);
@@ -336,6 +425,7 @@ fn send_file_blocking(
                     break;
                 }
                 Ok(Wait::Stopped) => return stopped(acked),
+                Ok(Wait::GaveUp) => return gave_up(),
                 Ok(Wait::Error(c, m)) => {
                     return end(
                         TransferOutcome::Error,
