@@ -414,6 +414,7 @@ fn idle_connections_are_closed_and_free_their_slot() {
     let limits = pxelab::http::conn::Limits {
         idle: std::time::Duration::from_millis(300),
         max_connections: 1,
+        ..Default::default()
     };
     rt.spawn(pxelab::http::serve_listener_with(
         engine.clone(),

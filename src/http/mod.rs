@@ -280,7 +280,7 @@ pub async fn serve_listener_with(
         },
     );
     let app = router(engine.clone()).into_make_service_with_connect_info::<conn::Peer>();
-    let res = axum::serve(conn::Guarded::new(listener, limits), app)
+    let res = axum::serve(conn::Guarded::new(listener, limits, Some(engine)), app)
         .with_graceful_shutdown(cancel.cancelled_owned())
         .await;
     // `server-down` is reported by app::start_servers for every server alike.
