@@ -185,22 +185,28 @@ pub fn route(path: &str, query: Option<&str>) -> Route {
     }
 }
 
+/// Longest [`printable`] text, in characters (plus `…` when cut).
+pub const PRINTABLE_MAX: usize = 200;
+
 /// A request target made safe to put in an event or a terminal line: control
-/// characters escaped, at most 200 characters.
+/// characters escaped, at most [`PRINTABLE_MAX`] characters after escaping (then `…`).
+/// The cap applies to the escaped text: a target of escape characters would otherwise
+/// grow sixfold (`\u{1b}` each) in the event stream.
 pub fn printable(s: &str) -> String {
-    let mut out: String = s
-        .chars()
-        .take(200)
-        .flat_map(|c| {
-            if c.is_control() {
-                c.escape_default().collect::<Vec<_>>()
-            } else {
-                vec![c]
-            }
-        })
-        .collect();
-    if s.chars().count() > 200 {
-        out.push('…');
+    let mut out = String::new();
+    let mut n = 0;
+    for c in s.chars() {
+        let piece: Vec<char> = if c.is_control() {
+            c.escape_default().collect()
+        } else {
+            vec![c]
+        };
+        if n + piece.len() > PRINTABLE_MAX {
+            out.push('…');
+            return out;
+        }
+        n += piece.len();
+        out.extend(piece);
     }
     out
 }
@@ -211,6 +217,20 @@ mod tests {
 
     fn mac() -> Mac {
         "52:54:00:aa:bb:cc".parse().unwrap()
+    }
+
+    /// Found by fuzz/fuzz_targets/http_route.rs: escaping made a 200-character target
+    /// of ESC characters 1,200 characters long in events.
+    #[test]
+    fn printable_is_capped_after_escaping() {
+        let esc = "\u{1b}".repeat(300);
+        let p = printable(&esc);
+        assert!(p.chars().count() <= PRINTABLE_MAX + 1, "{p}");
+        assert!(p.ends_with('…') && !p.contains('\u{1b}'));
+        let exact = "a".repeat(PRINTABLE_MAX);
+        assert_eq!(printable(&exact), exact);
+        assert_eq!(printable(&format!("{exact}b")), format!("{exact}…"));
+        assert_eq!(printable("/a\tb"), "/a\\tb");
     }
 
     #[test]
