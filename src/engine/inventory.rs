@@ -70,8 +70,8 @@ pub struct NodeRecord {
     pub ip: Option<Ipv4Addr>,
     /// The address it last fetched boot data from (HTTP client address).
     pub seen_ip: Option<IpAddr>,
-    /// The address pxelab's own DHCP server last acknowledged to it (server mode). Only
-    /// for telling who a request comes from; unlike `seen_ip` it unlocks nothing.
+    /// The address pxelab's own DHCP server last acknowledged to it (server mode): who a
+    /// request comes from, and (server mode) an address its user-data may go to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub leased_ip: Option<Ipv4Addr>,
     /// Listed in lab.yaml.
@@ -154,6 +154,8 @@ impl NodeRecord {
             self.log_tail.push_back(format!("{file}: {line}"));
             return true;
         }
+        // Judged before this event's address is recorded below.
+        let from_the_node = self.restart_comes_from_the_node(&ev.kind);
         if let EventKind::DhcpDiscover { arch: Some(a), .. } = &ev.kind {
             self.arch = Some(*a);
         }
@@ -201,7 +203,7 @@ impl NodeRecord {
         let fresh = if stays_held {
             None
         } else {
-            new_boot(self.state, &ev.kind)
+            new_boot(self.state, &ev.kind).filter(|_| from_the_node)
         };
         let next = match fresh {
             Some(start) => {
@@ -259,6 +261,22 @@ impl NodeRecord {
         r.last_event_ms = p.timeline.back().map(|t| t.at_ms);
         r.last_event = p.timeline.back().map(|t| t.text.clone());
         Some(r)
+    }
+
+    /// Whether an event that would start a new boot comes from the machine itself. A
+    /// boot script anyone can ask for by MAC (`boot.ipxe?mac=`): only a fetch from an
+    /// address the node holds (fixed, leased, or the one it booted from) restarts its
+    /// timeline, so another host cannot wipe a node's boot from the console.
+    fn restart_comes_from_the_node(&self, kind: &EventKind) -> bool {
+        let EventKind::HttpFetch { client, .. } = kind else {
+            return true;
+        };
+        let held = [
+            self.ip.map(IpAddr::V4),
+            self.leased_ip.map(IpAddr::V4),
+            self.seen_ip,
+        ];
+        held.iter().all(Option::is_none) || held.contains(&Some(*client))
     }
 
     /// Begins a boot at `at_ms`; with `archive`, the boot under way becomes the
@@ -428,7 +446,7 @@ mod tests {
     fn a_power_cycle_of_ipxe_firmware_is_a_new_boot_with_the_last_one_kept() {
         use crate::engine::event::K3sStep;
         let listed: NodeEntry = yaml_serde::from_str(&format!(
-            "{{mac: '{}', hostname: n, role: k3s-agent}}",
+            "{{mac: '{}', hostname: n, role: k3s-agent, ip: 10.0.0.5}}",
             mac(7)
         ))
         .unwrap();
@@ -489,9 +507,24 @@ mod tests {
         assert_eq!(prev.log_tail.len(), 1);
         assert_eq!(prev.started_ms, Some(1000));
         // The new boot moves on normally.
+        feed(rec, script.clone());
+        assert_eq!((rec.state, rec.boot), (NodeState::ScriptServed, 2));
+        feed(
+            rec,
+            EventKind::K3s {
+                step: K3sStep::Joined,
+            },
+        );
+        // Another host asking for this node's script does not restart it; the node, at
+        // its fixed address, does.
+        let mut foreign = script.clone();
+        if let EventKind::HttpFetch { client, .. } = &mut foreign {
+            *client = "10.0.0.66".parse().unwrap();
+        }
+        feed(rec, foreign);
+        assert_eq!((rec.state, rec.boot), (NodeState::Joined, 2));
         feed(rec, script);
-        assert_eq!(rec.state, NodeState::ScriptServed);
-        assert_eq!(rec.boot, 2);
+        assert_eq!((rec.state, rec.boot), (NodeState::ScriptServed, 3));
     }
 
     #[test]
