@@ -517,6 +517,7 @@ impl App {
                 self.flash(Level::Info, "cancelled: lab.yaml unchanged");
             }
             (Some(Overlay::Dialog(d)), Action::NextField) => d.next_field(),
+            (Some(Overlay::Dialog(d)), Action::ClearField) => d.clear_field(),
             (Some(Overlay::Dialog(d)), Action::Up) => d.move_role(-1),
             (Some(Overlay::Dialog(d)), Action::Down) => d.move_role(1),
             (Some(Overlay::Dialog(d)), Action::Confirm) => match d.effect() {

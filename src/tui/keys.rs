@@ -54,6 +54,8 @@ pub enum Action {
     PreviousBoot,
     /// Complete the command being typed.
     Complete,
+    /// Empty the dialog's text field (as Ctrl-U does in a shell).
+    ClearField,
 }
 
 /// Where a binding applies. Lookup goes from the innermost context out to `Global`.
@@ -584,6 +586,14 @@ pub const KEYS: &[Binding] = &[
         C::Dialog,
         "next field (role, hostname, IP)",
         h("field", 2),
+        false,
+    ),
+    b(
+        K::ctrl('u'),
+        A::ClearField,
+        C::Dialog,
+        "clear the hostname or IP field",
+        None,
         false,
     ),
     b(
