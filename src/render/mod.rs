@@ -14,6 +14,7 @@
 
 pub mod context;
 pub mod template;
+mod undefined;
 
 use std::path::PathBuf;
 
