@@ -66,6 +66,18 @@ impl Drop for Restore {
     }
 }
 
+/// Refuses the console before anything starts when stdin or stdout is not a terminal
+/// (a pipe, a service, `ssh host cmd`): the OS's own word for it, `No such device or
+/// address`, does not tell the operator what to do.
+pub fn require_terminal() -> anyhow::Result<()> {
+    use std::io::IsTerminal;
+    if std::io::stdin().is_terminal() && std::io::stdout().is_terminal() {
+        Ok(())
+    } else {
+        anyhow::bail!("no terminal: use --no-tui (one line per event, or --json)")
+    }
+}
+
 /// Runs the console until the operator quits or `cancel` fires.
 pub async fn run(
     engine: Engine,
