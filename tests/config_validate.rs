@@ -170,7 +170,7 @@ fn every_broken_config_names_its_problem() {
         (
             "unknown top-level key",
             edit("nodes:", "nodez: []\nnodes:"),
-            vec!["lab.yaml:11:1: error: unknown field `nodez`, expected one of `name`, `interface`, `server_address`, `dhcp`, `tftp`, `http`, `boot`, `roles`, `k3s`, `ssh`, `unknown`, `adopt`, `theme`, `nodes`"],
+            vec!["lab.yaml:11:1: error: unknown field `nodez`, expected one of `name`, `interface`, `server_address`, `dhcp`, `tftp`, `http`, `boot`, `roles`, `k3s`, `ssh`, `syslog`, `unknown`, `adopt`, `theme`, `nodes`"],
         ),
         (
             "unknown key in a node",
