@@ -70,3 +70,22 @@ fn every_theme_paints_its_background() {
         }
     }
 }
+
+#[test]
+fn a_node_silent_on_ssh_says_so_in_its_row() {
+    let lab = TestLab::booting();
+    lab.emit(
+        "a0:1a:2c:c3:d4:e1",
+        pxelab::engine::EventKind::SshConnecting {
+            addr: "10.0.0.11:22".parse().unwrap(),
+            attempt: 10,
+        },
+    );
+    let (app, snap) = lab.app("dark");
+    let s = capture::text(&capture::draw(&app, &snap, 200, 60));
+    let row = s
+        .lines()
+        .find(|l| l.contains("a0:1a:2c:c3:d4:e1"))
+        .unwrap_or_default();
+    assert!(row.contains("still waiting for :22, 10 tries"), "{s}");
+}

@@ -219,6 +219,9 @@ fn the_console_at_any_size() {
             "{w}×{h}:\n{s}"
         );
         assert!(!s.contains("too small"), "{s}");
+        // The SSH watcher reports itself: ▲, not the `…` of a server never heard from.
+        let s = t.wait_screen("▲ SSH", 15);
+        assert!(!s.contains("… SSH"), "{s}");
         t.key("q");
         t.wait_screen("pxelab-exited-0", 10);
     }

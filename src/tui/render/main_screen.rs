@@ -55,8 +55,28 @@ fn pane<'a>(app: &App, title: Vec<Span<'a>>, focused: bool) -> Block<'a> {
         .title(Line::from(title))
 }
 
-/// The step column: state, progress through the chain, phase or failure.
+/// The step column: state, progress through the chain, phase or failure; while the
+/// SSH watcher still gets no answer, how long it has been trying.
 pub fn step_text(n: &NodeView) -> String {
+    let step = state_text(n);
+    match ssh_wait(n) {
+        Some(w) => format!("{step} · {w}"),
+        None => step,
+    }
+}
+
+/// `still waiting for :22, 10 tries` when the node's latest event is the watcher's
+/// repeated `SSH connecting to ADDR (attempt N)` (N > 1), else `None`.
+pub fn ssh_wait(n: &NodeView) -> Option<String> {
+    let text = n.last_event.as_deref()?;
+    let rest = text.strip_prefix("SSH connecting to ")?;
+    let (addr, tail) = rest.split_once(" (attempt ")?;
+    let tries: u32 = tail.strip_suffix(')')?.parse().ok()?;
+    let port = addr.rsplit_once(':').map(|(_, p)| p).unwrap_or("22");
+    (tries > 1).then(|| format!("still waiting for :{port}, {tries} tries"))
+}
+
+fn state_text(n: &NodeView) -> String {
     match n.state {
         NodeState::Held => "held: select and press a to adopt".into(),
         NodeState::Failed => format!("failed: {}", n.failure.clone().unwrap_or_default()),
