@@ -89,3 +89,26 @@ fn a_node_silent_on_ssh_says_so_in_its_row() {
         .unwrap_or_default();
     assert!(row.contains("still waiting for :22, 10 tries"), "{s}");
 }
+
+#[test]
+fn the_header_lists_the_syslog_receiver_when_enabled() {
+    let lab = TestLab::new(&format!(
+        "{LAB_HEAD}syslog:\n  enabled: true\n  port: 5514\n{NODES}"
+    ));
+    lab.engine.emit(
+        None,
+        pxelab::engine::EventKind::ServerUp {
+            source: pxelab::engine::Source::Syslog,
+            addr: "10.0.0.1:5514".into(),
+        },
+    );
+    let (app, snap) = lab.app("dark");
+    let s = capture::text(&capture::draw(&app, &snap, 200, 40));
+    assert!(
+        s.lines()
+            .next()
+            .unwrap_or_default()
+            .contains("▲ syslog :5514"),
+        "{s}"
+    );
+}

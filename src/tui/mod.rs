@@ -16,6 +16,7 @@ pub mod effects;
 pub mod events;
 pub mod fmt;
 pub mod keys;
+mod labinfo;
 pub mod paint;
 pub mod palette;
 pub mod render;
