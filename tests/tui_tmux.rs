@@ -164,8 +164,8 @@ fn adopt_a_held_machine_with_keystrokes() {
     assert!(!Path::new(&dir.path().join("lab.yaml.tmp")).exists());
 }
 
-/// `pxelab demo` in a tmux window of `w`×`h`; the screen once the nodes show.
-fn demo_at(w: u16, h: u16) -> (Tmux, String) {
+/// `pxelab demo` in a tmux window of `w`×`h`, run in a temporary folder.
+fn demo_at(w: u16, h: u16) -> (Tmux, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let t = Tmux {
         socket: format!("pxt-size-{}-{w}x{h}", std::process::id()),
@@ -191,9 +191,8 @@ fn demo_at(w: u16, h: u16) -> (Tmux, String) {
         &cmdline,
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    // Keep the temporary folder as long as the session (the demo writes its lab there).
-    std::mem::forget(dir);
-    (t, String::new())
+    // The folder lives as long as the session (the demo runs in it).
+    (t, dir)
 }
 
 /// Every MAC-looking word on the screen is a whole MAC (17 characters).
@@ -211,7 +210,7 @@ fn the_console_at_any_size() {
         return;
     }
     for (w, h) in [(80u16, 24u16), (120, 40), (200, 60)] {
-        let (t, _) = demo_at(w, h);
+        let (t, _dir) = demo_at(w, h);
         let s = t.wait_screen("52:54:00", 30);
         macs_whole(&s);
         assert!(
@@ -225,7 +224,7 @@ fn the_console_at_any_size() {
         t.key("q");
         t.wait_screen("pxelab-exited-0", 10);
     }
-    let (t, _) = demo_at(40, 10);
+    let (t, _dir) = demo_at(40, 10);
     let s = t.wait_screen("too small", 30);
     assert!(s.contains("have 40×10"), "{s}");
     // Grown back, the console draws the lab.
