@@ -153,6 +153,13 @@ pub fn start_servers(
             engine.clone(),
         ));
     }
+    if lab.file.syslog.enabled {
+        tasks.push(spawn(
+            Source::Syslog,
+            Box::pin(crate::syslog::serve(engine.clone(), cancel.clone())),
+            engine.clone(),
+        ));
+    }
     if lab.file.ssh.watch {
         tasks.push(spawn(
             Source::Ssh,
@@ -182,6 +189,9 @@ pub fn listeners(lab: &config::Lab) -> Vec<Source> {
     }
     if lab.file.tftp.enabled {
         v.push(Source::Tftp);
+    }
+    if lab.file.syslog.enabled {
+        v.push(Source::Syslog);
     }
     v
 }

@@ -240,7 +240,11 @@ pub async fn nodes(config: &Path, json: bool) -> anyhow::Result<ExitCode> {
     };
     eprintln!("{} node(s), {source}", nodes.len());
     if json {
-        println!("{}", serde_json::to_string_pretty(&nodes)?);
+        // The admin API's shape (`{"nodes": […]}`), so one `jq .nodes[]` reads both.
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({ "nodes": nodes }))?
+        );
     } else {
         print!("{}", crate::headless::node_table(&nodes));
     }

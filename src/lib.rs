@@ -27,6 +27,7 @@ pub mod record;
 pub mod render;
 pub mod secrets;
 pub mod sim;
+pub mod syslog;
 pub mod tftp;
 pub mod tui;
 pub mod watch;

@@ -190,6 +190,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 init_logging(None);
                 Face::Headless(if json { Format::Json } else { Format::Text })
             } else {
+                pxelab::tui::require_terminal()?;
                 init_logging(Some(PathBuf::from("pxelab.log")));
                 Face::Tui { theme }
             };
@@ -237,6 +238,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 init_logging(None);
                 Face::Headless(if json { Format::Json } else { Format::Text })
             } else {
+                pxelab::tui::require_terminal()?;
                 init_logging(Some(std::env::temp_dir().join("pxelab-demo.log")));
                 Face::Tui { theme }
             };

@@ -272,3 +272,29 @@ fn only_a_pinned_lab_delivers_host_keys() {
     // Everything else is still delivered.
     assert!(without.contains("nodepw-node-2"), "{without}");
 }
+
+#[test]
+fn syslog_points_the_nodes_syslogd_and_netconsole_at_pxelab() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("lab.yaml");
+    let text = std::fs::read_to_string(&path).unwrap().replacen(
+        "\nnodes:",
+        "\nsyslog:\n  enabled: true\n  port: 5514\n  netconsole: true\nnodes:",
+        1,
+    );
+    let lab = pxelab::config::load_validated(&path, &text).unwrap();
+    let n = &lab.file.nodes[0];
+    let ud = render::user_data(&lab, n, &fake_secrets(n)).unwrap();
+    assert!(
+        ud.contains("path: /etc/conf.d/syslog")
+            && ud.contains("SYSLOGD_OPTS=\"-R 192.168.64.134:5514 -L\""),
+        "{ud}"
+    );
+    let v: serde_json::Value = yaml_serde::from_str(&ud).unwrap();
+    assert_eq!(v["runcmd"][0], "rc-service syslog restart", "{ud}");
+    let c = render::kernel_cmdline(&lab, n).unwrap();
+    assert!(c.contains(" netconsole=@/,5514@192.168.64.134/ "), "{c}");
+    // Off (the shipped lab): neither.
+    let lab = shipped_lab();
+    let ud = render::user_data(&lab, n, &fake_secrets(n)).unwrap();
+    assert!(!ud.contains("conf.d/syslog") && !ud.contains("netconsole"));
+}

@@ -170,7 +170,7 @@ fn every_broken_config_names_its_problem() {
         (
             "unknown top-level key",
             edit("nodes:", "nodez: []\nnodes:"),
-            vec!["lab.yaml:11:1: error: unknown field `nodez`, expected one of `name`, `interface`, `server_address`, `dhcp`, `tftp`, `http`, `boot`, `roles`, `k3s`, `ssh`, `unknown`, `adopt`, `theme`, `nodes`"],
+            vec!["lab.yaml:11:1: error: unknown field `nodez`, expected one of `name`, `interface`, `server_address`, `dhcp`, `tftp`, `http`, `boot`, `roles`, `k3s`, `ssh`, `syslog`, `unknown`, `adopt`, `theme`, `nodes`"],
         ),
         (
             "unknown key in a node",
@@ -191,12 +191,33 @@ fn every_broken_config_names_its_problem() {
                 "nodes:",
                 "roles:\n  k3s-agent:\n    user_data: |\n      #cloud-config\n      # {{ lab }}\n      hostname: {{ hostnam }}\nnodes:",
             ),
-            vec!["lab.yaml:16:7: error: roles.k3s-agent.user_data (for 52:54:00:00:00:02): undefined value: `hostnam` is undefined (template line 3)"],
+            vec!["lab.yaml:16:7: error: roles.k3s-agent.user_data (for 52:54:00:00:00:02): undefined value: `hostnam` is not defined (did you mean `hostname`?) (template line 3)"],
         ),
         (
             "secret in the kernel command line",
             edit("ip=dhcp", "ip=dhcp k3s.token={{ k3s_token }}"),
-            vec!["lab.yaml:9:12: error: boot.cmdline (for 52:54:00:00:00:01): undefined value: `k3s_token` is undefined (template line 1)"],
+            vec!["lab.yaml:9:12: error: boot.cmdline (for 52:54:00:00:00:01): undefined value: `k3s_token` is not defined (there is: assets_url, hostname, http_base, ip, k3s_opts, k3s_role, k3s_url, lab, mac, mac_hyphen, modloop_url, nocloud_url) (template line 1)"],
+        ),
+        (
+            "a port that is not a port number",
+            edit("boot:", "http:\n  port: 99999\ntftp:\n  port: tftp\nboot:"),
+            vec![
+                "lab.yaml:7:9: error: http.port: `99999` is not a port number 1–65535",
+                "lab.yaml:9:9: error: tftp.port: `tftp` is not a port number 1–65535",
+            ],
+        ),
+        (
+            "a switch that is not true or false",
+            edit("boot:", "tftp:\n  enabled: maybe\nboot:"),
+            vec!["lab.yaml:7:12: error: tftp.enabled: `maybe` is not true or false"],
+        ),
+        (
+            "template with a misspelt variable",
+            edit(
+                "nodes:",
+                "roles:\n  k3s-agent:\n    user_data: |\n      #cloud-config\n      # {{ lab }}\n      role: {{ k3s_rol }}\nnodes:",
+            ),
+            vec!["lab.yaml:16:7: error: roles.k3s-agent.user_data (for 52:54:00:00:00:02): undefined value: `k3s_rol` is not defined (did you mean `k3s_role`?) (template line 3)"],
         ),
         (
             "ds= in the kernel command line",

@@ -160,7 +160,8 @@ fn up_json_lines_then_adopt_and_nodes_through_the_admin_api() {
     let out = pxelab(&lab, &["nodes", "--json"]);
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("live"));
-    let nodes: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let reply: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let nodes = &reply["nodes"];
     let n1 = nodes
         .as_array()
         .unwrap()

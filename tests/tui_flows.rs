@@ -241,3 +241,43 @@ fn a_rebooted_node_shows_a_fresh_timeline_and_p_shows_the_previous_boot() {
     let f = app.flash.clone().unwrap();
     assert!(f.text.contains("no earlier boot"), "{}", f.text);
 }
+
+#[test]
+fn ctrl_u_clears_the_field_and_the_leased_address_is_offered() {
+    let text = LAB_HEAD.replace(
+        "mode: proxy",
+        "mode: server\n  subnet: 10.0.0.0/24\n  range: [10.0.0.100, 10.0.0.150]",
+    );
+    let lab = TestLab::new(&text);
+    lab.emit(
+        HELD,
+        pxelab::engine::EventKind::DhcpReply {
+            msg: "ack".into(),
+            yiaddr: Some("10.0.0.123".parse().unwrap()),
+            boot_file: None,
+            proxy: false,
+        },
+    );
+    let d = pxelab::tui::effects::dialog(
+        &lab.engine,
+        pxelab::tui::dialog::DialogKind::Adopt,
+        TestLab::mac(HELD),
+    );
+    assert_eq!(d.ip, "10.0.0.123", "the leased address is the suggestion");
+    let (mut app, snap) = lab.app("dark");
+    app.open_dialog(d);
+    let ctrl_u = crossterm::event::KeyEvent::new(
+        KeyCode::Char('u'),
+        crossterm::event::KeyModifiers::CONTROL,
+    );
+    // Hostname field: Ctrl-U empties it; the IP field likewise.
+    press(&lab, &mut app, &snap, &[code(KeyCode::Tab), ctrl_u]);
+    press(&lab, &mut app, &snap, &[code(KeyCode::Tab), ctrl_u]);
+    match &app.overlay {
+        Some(Overlay::Dialog(d)) => {
+            assert_eq!(d.hostname, "");
+            assert_eq!(d.ip, "");
+        }
+        o => panic!("dialog closed: {o:?}"),
+    }
+}

@@ -163,3 +163,73 @@ fn adopt_a_held_machine_with_keystrokes() {
     );
     assert!(!Path::new(&dir.path().join("lab.yaml.tmp")).exists());
 }
+
+/// `pxelab demo` in a tmux window of `w`×`h`, run in a temporary folder.
+fn demo_at(w: u16, h: u16) -> (Tmux, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let t = Tmux {
+        socket: format!("pxt-size-{}-{w}x{h}", std::process::id()),
+    };
+    let cmdline = format!(
+        "cd {} && {} demo --nodes 3 --speed 4; echo pxelab-exited-$?; sleep 60",
+        dir.path().display(),
+        std::env::var("PXELAB_BIN")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|_| common::pxelab_bin())
+            .display()
+    );
+    let (ws, hs) = (w.to_string(), h.to_string());
+    let o = t.cmd(&[
+        "new-session",
+        "-d",
+        "-s",
+        "lab",
+        "-x",
+        &ws,
+        "-y",
+        &hs,
+        &cmdline,
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // The folder lives as long as the session (the demo runs in it).
+    (t, dir)
+}
+
+/// Every MAC-looking word on the screen is a whole MAC (17 characters).
+fn macs_whole(screen: &str) {
+    for word in screen.split(|c: char| c.is_whitespace() || c == '│') {
+        if word.starts_with("52:54:00") || word.starts_with("a0:1a") {
+            assert_eq!(word.len(), 17, "cut MAC `{word}` in:\n{screen}");
+        }
+    }
+}
+
+#[test]
+fn the_console_at_any_size() {
+    if !common::require_program("tmux") {
+        return;
+    }
+    for (w, h) in [(80u16, 24u16), (120, 40), (200, 60)] {
+        let (t, _dir) = demo_at(w, h);
+        let s = t.wait_screen("52:54:00", 30);
+        macs_whole(&s);
+        assert!(
+            s.contains("/ filter") && s.contains("q quit"),
+            "{w}×{h}:\n{s}"
+        );
+        assert!(!s.contains("too small"), "{s}");
+        // The SSH watcher reports itself: ▲, not the `…` of a server never heard from.
+        let s = t.wait_screen("▲ SSH", 15);
+        assert!(!s.contains("… SSH"), "{s}");
+        t.key("q");
+        t.wait_screen("pxelab-exited-0", 10);
+    }
+    let (t, _dir) = demo_at(40, 10);
+    let s = t.wait_screen("too small", 30);
+    assert!(s.contains("have 40×10"), "{s}");
+    // Grown back, the console draws the lab.
+    t.cmd(&["resize-window", "-t", "lab", "-x", "100", "-y", "30"]);
+    t.wait_screen("/ filter", 10);
+    t.key("q");
+    t.wait_screen("pxelab-exited-0", 10);
+}

@@ -45,6 +45,9 @@ pub struct LabFile {
     /// Login user and keys put on every node.
     #[serde(default)]
     pub ssh: SshSection,
+    /// The receiver for the nodes' syslog (off unless enabled).
+    #[serde(default)]
+    pub syslog: SyslogSection,
     /// What to do with a MAC that is not in `nodes`.
     #[serde(default)]
     pub unknown: UnknownPolicy,
@@ -160,6 +163,32 @@ impl Default for DhcpSection {
             leases_file: None,
             ipv6_ra: Ipv6Ra::Auto,
         }
+    }
+}
+
+/// The `syslog:` section: a UDP receiver for busybox `syslogd -R`, so a node's log is
+/// seen from early boot on, before (or without) SSH. Off by default: it is one more
+/// listener on the lab side, and port 514 needs root.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyslogSection {
+    /// Receive syslog, and point the built-in roles' syslogd at it.
+    #[serde(default)]
+    pub enabled: bool,
+    /// UDP port on `server_address` (514 when not set).
+    #[serde(default)]
+    pub port: Option<u16>,
+    /// Add `netconsole=` to the kernel command line, so the kernel's own messages
+    /// arrive too (for kernels built with netconsole; Alpine's `lts` has it as a module
+    /// and ignores the argument).
+    #[serde(default)]
+    pub netconsole: bool,
+}
+
+impl SyslogSection {
+    /// The UDP port.
+    pub fn port(&self) -> u16 {
+        self.port.unwrap_or(514)
     }
 }
 

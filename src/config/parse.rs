@@ -203,8 +203,41 @@ fn problem_from(
             line,
             column,
         }),
-        message: format!("{prefix}{}", strip_position(&e.to_string())),
+        message: format!("{prefix}{}", plain_words(&strip_position(&e.to_string()))),
     }
+}
+
+/// Says serde's `invalid type: string "abc", expected u16` in the operator's terms:
+/// `` `abc` is not a port number 1–65535 `` (every `u16` in lab.yaml is a port).
+fn plain_words(msg: &str) -> String {
+    let (head, rest) = match ["invalid type: ", "invalid value: "]
+        .iter()
+        .find_map(|k| msg.find(k).map(|i| (&msg[..i], &msg[i + k.len()..])))
+    {
+        Some(x) => x,
+        None => return msg.to_string(),
+    };
+    let Some((got, want)) = rest.split_once(", expected ") else {
+        return msg.to_string();
+    };
+    let want = match want {
+        "u16" => "a port number 1–65535",
+        "u8" => "a whole number 0–255",
+        "u32" | "u64" | "usize" => "a whole number (0 or more)",
+        "i32" | "i64" => "a whole number",
+        "f32" | "f64" => "a number",
+        "a boolean" => "true or false",
+        "a string" => "text",
+        "a sequence" => "a list (`[a, b]` or `- a` lines)",
+        other => other,
+    };
+    // `string "abc"`, `integer `7``, `boolean `true``, `sequence`, `map`…
+    let shown = match got.split_once(' ') {
+        Some(("string", v)) => format!("`{}`", v.trim_matches('"')),
+        Some((_, v)) if v.starts_with('`') => v.to_string(),
+        _ => format!("a {got}"),
+    };
+    format!("{head}{shown} is not {want}")
 }
 
 /// Drops yaml_serde's own " at line N column M" (we print the location in front).
@@ -228,6 +261,22 @@ fn strip_position(msg: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn type_errors_in_plain_words() {
+        assert_eq!(
+            plain_words("http.port: invalid type: string \"abc\", expected u16"),
+            "http.port: `abc` is not a port number 1–65535"
+        );
+        assert_eq!(
+            plain_words("http.port: invalid value: integer `99999`, expected u16"),
+            "http.port: `99999` is not a port number 1–65535"
+        );
+        assert_eq!(
+            plain_words("tftp.enabled: invalid type: sequence, expected a boolean"),
+            "tftp.enabled: a sequence is not true or false"
+        );
+    }
 
     #[test]
     fn strips_only_a_trailing_position() {

@@ -707,18 +707,14 @@ impl Validator<'_> {
         broken: &mut Vec<String>,
         extra: impl Fn(&str) -> Option<String>,
     ) {
-        let env = template::environment();
-        let result = env
-            .template_from_named_str(&spec.name, &spec.text)
-            .and_then(|t| t.render(minijinja::value::Serde(vars)));
-        match result {
-            Err(e) => {
+        match template::render_text(spec, vars) {
+            Err((e, why)) => {
                 broken.push(spec.name.clone());
                 let location = Some(self.template_location(spec, e.line()));
                 self.problems.push(Problem {
                     severity: Severity::Error,
                     location,
-                    message: format!("{} (for {mac}): {}", spec.name, template::describe(&e)),
+                    message: format!("{} (for {mac}): {why}", spec.name),
                 });
             }
             Ok(out) => {

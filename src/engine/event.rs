@@ -45,6 +45,8 @@ pub enum Source {
     Ssh,
     /// IPv6 router advertisements (server mode).
     Ra,
+    /// The syslog receiver (the nodes' `syslogd -R`).
+    Syslog,
     /// The engine itself (config, adoption).
     Engine,
 }
@@ -59,6 +61,7 @@ impl Source {
             Source::Admin => "admin API",
             Source::Ssh => "SSH watcher",
             Source::Ra => "IPv6 RA",
+            Source::Syslog => "syslog",
             Source::Engine => "engine",
         }
     }

@@ -10,6 +10,7 @@
 //! | `k3s_url`, `k3s_role`, `k3s_opts` | `https://192.168.64.140:6443`, `server`/`agent`/`""` |
 //! | `ssh_user`, `ssh_keys`, `lab`, `packages` | `lab`, list of keys, `pxelab-k3s`, list |
 //! | `ssh_server` | `openssh` or `dropbear` (the role's `ssh.server`) |
+//! | `syslog_remote` | `192.168.64.134:514` when `syslog.enabled`, else none |
 //! | user-data only: `k3s_token`, `operator_key`, `host_key_private`, `host_key_public`, `node_password` | |
 //! | user-data only: `host_key_dropbear` | the host key as dropbear's key file, base64 |
 //!
@@ -64,6 +65,9 @@ pub struct PublicVars {
     /// The role's SSH server, `openssh` or `dropbear`: where and in which format the
     /// host key goes.
     pub ssh_server: String,
+    /// `SERVER:PORT` of pxelab's syslog receiver when `syslog.enabled`, else none: the
+    /// built-in roles point the node's syslogd there.
+    pub syslog_remote: Option<String>,
 }
 
 /// Public variables plus the node's secrets (user-data only).
@@ -171,6 +175,11 @@ pub fn public_vars(lab: &Lab, node: &NodeEntry, operator_key: Option<&str>) -> P
             .unwrap_or_default()
             .as_str()
             .to_string(),
+        syslog_remote: lab
+            .file
+            .syslog
+            .enabled
+            .then(|| format!("{}:{}", lab.server_address, lab.file.syslog.port())),
     }
 }
 

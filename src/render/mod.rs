@@ -14,6 +14,7 @@
 
 pub mod context;
 pub mod template;
+mod undefined;
 
 use std::path::PathBuf;
 
@@ -170,6 +171,16 @@ pub fn kernel_cmdline(lab: &Lab, node: &NodeEntry) -> Result<String, RenderError
     for spec in &specs {
         let out = template::render(spec, node.mac, &vars)?;
         words.extend(out.split_whitespace().map(str::to_string));
+    }
+    // The kernel's own messages to the syslog receiver (opt-in: only kernels with
+    // netconsole built in act on it; `@/` lets the kernel pick its address and device).
+    let sl = &lab.file.syslog;
+    if sl.enabled && sl.netconsole {
+        words.push(format!(
+            "netconsole=@/,{}@{}/",
+            sl.port(),
+            lab.server_address
+        ));
     }
     words.push(ds_word(lab, node.mac));
     Ok(words.join(" "))

@@ -10,6 +10,7 @@ use minijinja::syntax::SyntaxConfig;
 use minijinja::{Environment, UndefinedBehavior};
 use serde::Serialize;
 
+use super::undefined;
 use super::RenderError;
 use crate::config::Lab;
 use crate::mac::Mac;
@@ -173,14 +174,38 @@ pub fn render<S: Serialize>(
     mac: Mac,
     vars: &S,
 ) -> Result<String, RenderError> {
-    let env = environment();
-    let err = |e: minijinja::Error| RenderError::Template {
+    render_text(spec, vars).map_err(|(_, message)| RenderError::Template {
         name: spec.name.clone(),
         mac,
-        message: describe(&e),
-    };
+        message,
+    })
+}
+
+/// Compiles and renders; an error comes with its one-line message, in which an
+/// undefined variable is named with the closest one that exists.
+pub fn render_text<S: Serialize>(
+    spec: &TemplateSpec,
+    vars: &S,
+) -> Result<String, (minijinja::Error, String)> {
+    let env = environment();
     let tmpl = env
         .template_from_named_str(&spec.name, &spec.text)
-        .map_err(err)?;
-    tmpl.render(minijinja::value::Serde(vars)).map_err(err)
+        .map_err(|e| {
+            let m = describe(&e);
+            (e, m)
+        })?;
+    tmpl.render(minijinja::value::Serde(vars)).map_err(|e| {
+        let mut message = describe(&e);
+        if e.kind() == minijinja::ErrorKind::UndefinedError {
+            let known = serde_json::to_value(vars).unwrap_or_default();
+            let used = tmpl.undeclared_variables(true);
+            if let Some(hint) = undefined::hint(&used, &known, &spec.text, e.line()) {
+                message = match e.line() {
+                    Some(l) => format!("undefined value: {hint} (template line {l})"),
+                    None => format!("undefined value: {hint}"),
+                };
+            }
+        }
+        (e, message)
+    })
 }

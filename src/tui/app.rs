@@ -10,11 +10,11 @@ use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use super::dialog::{Confirm, ConfirmWhat, DialogKind, Field, NodeDialog};
 use super::events::{contains_ci, EventRing};
 use super::keys::{self, Action, Context};
+pub use super::labinfo::{LabInfo, ServerSpec};
 use super::palette::{self, Command};
 use super::served::Served;
 use super::theme::Theme;
-use crate::config::{DhcpMode, Lab};
-use crate::engine::{Event, NodeRecord, NodeState, Snapshot, Source};
+use crate::engine::{Event, NodeRecord, NodeState, Snapshot};
 use crate::mac::Mac;
 
 /// Which screen is shown.
@@ -150,79 +150,6 @@ pub struct Detail {
     pub scroll: u16,
     /// Show the previous boot instead of the current one (`p`).
     pub previous: bool,
-}
-
-/// A server the lab runs, as the header shows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ServerSpec {
-    /// Which.
-    pub source: Source,
-    /// Label and configured address (`proxyDHCP :67`).
-    pub label: String,
-}
-
-/// What the console needs to know about lab.yaml.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct LabInfo {
-    /// Roles a node may take.
-    pub roles: Vec<String>,
-    /// DHCP server mode (the adoption dialog asks for an IP).
-    pub server_mode: bool,
-    /// Servers the lab runs.
-    pub servers: Vec<ServerSpec>,
-    /// The folder of lab.yaml (theme files are looked up there).
-    pub dir: std::path::PathBuf,
-}
-
-impl LabInfo {
-    /// From a loaded lab.
-    pub fn from_lab(lab: &Lab) -> LabInfo {
-        let f = &lab.file;
-        let mut servers = Vec::new();
-        match f.dhcp.mode {
-            DhcpMode::Proxy => servers.push(ServerSpec {
-                source: Source::Dhcp,
-                label: format!("proxyDHCP :{}/:{}", f.dhcp.port, f.dhcp.pxe_port),
-            }),
-            DhcpMode::Server => servers.push(ServerSpec {
-                source: Source::Dhcp,
-                label: format!("DHCP :{}", f.dhcp.port),
-            }),
-            DhcpMode::Off => {}
-        }
-        if let crate::dhcp::ra::Plan::Run(_) = crate::dhcp::ra::plan(lab) {
-            servers.push(ServerSpec {
-                source: Source::Ra,
-                label: "IPv6 RA".into(),
-            });
-        }
-        if f.tftp.enabled {
-            servers.push(ServerSpec {
-                source: Source::Tftp,
-                label: format!("TFTP :{}", f.tftp.port),
-            });
-        }
-        servers.push(ServerSpec {
-            source: Source::Http,
-            label: format!("HTTP {}:{}", lab.server_address, f.http.port),
-        });
-        servers.push(ServerSpec {
-            source: Source::Admin,
-            label: format!("admin :{}", f.http.admin_port),
-        });
-        if f.ssh.watch {
-            servers.push(ServerSpec {
-                source: Source::Ssh,
-                label: "SSH watch".into(),
-            });
-        }
-        LabInfo {
-            roles: lab.role_names(),
-            server_mode: f.dhcp.mode == DhcpMode::Server,
-            servers,
-            dir: lab.dir(),
-        }
-    }
 }
 
 /// Something the run loop must do with the engine.
@@ -517,6 +444,7 @@ impl App {
                 self.flash(Level::Info, "cancelled: lab.yaml unchanged");
             }
             (Some(Overlay::Dialog(d)), Action::NextField) => d.next_field(),
+            (Some(Overlay::Dialog(d)), Action::ClearField) => d.clear_field(),
             (Some(Overlay::Dialog(d)), Action::Up) => d.move_role(-1),
             (Some(Overlay::Dialog(d)), Action::Down) => d.move_role(1),
             (Some(Overlay::Dialog(d)), Action::Confirm) => match d.effect() {

@@ -140,6 +140,27 @@ impl NodeDialog {
         }
     }
 
+    /// Ctrl-U: empties the focused text field (a suggested hostname or IP is replaced
+    /// faster than it is backspaced away).
+    pub fn clear_field(&mut self) {
+        match self.field {
+            Field::Hostname => {
+                self.hostname.clear();
+                self.hostname_edited = true;
+            }
+            Field::Ip => self.ip.clear(),
+            Field::Role => {}
+        }
+        self.error = None;
+    }
+
+    /// Offers `ip` (the address the machine leased) in the IP field, when it is asked.
+    pub fn suggest_ip(&mut self, ip: Option<Ipv4Addr>) {
+        if let (true, Some(ip)) = (self.ask_ip, ip) {
+            self.ip = ip.to_string();
+        }
+    }
+
     /// What Enter does, or why it cannot.
     pub fn effect(&self) -> Result<Effect, String> {
         let Some(role) = self.roles.get(self.role).cloned() else {

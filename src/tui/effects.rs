@@ -37,7 +37,7 @@ pub fn dialog(engine: &Engine, kind: DialogKind, mac: Mac) -> NodeDialog {
     let current = lab
         .node_by_mac(&mac)
         .map(|n| (n.role.clone(), n.hostname.clone()));
-    NodeDialog::new(
+    let mut d = NodeDialog::new(
         kind,
         mac,
         roles,
@@ -49,7 +49,10 @@ pub fn dialog(engine: &Engine, kind: DialogKind, mac: Mac) -> NodeDialog {
         } else {
             None
         },
-    )
+    );
+    // The address it already leased is the natural fixed one: it keeps what it has.
+    d.suggest_ip(engine.node(&mac).and_then(|r| r.leased_ip));
+    d
 }
 
 /// Loads a node's record and what it is served into `app.detail` (keeping the tab).

@@ -54,6 +54,8 @@ pub enum Action {
     PreviousBoot,
     /// Complete the command being typed.
     Complete,
+    /// Empty the dialog's text field (as Ctrl-U does in a shell).
+    ClearField,
 }
 
 /// Where a binding applies. Lookup goes from the innermost context out to `Global`.
@@ -171,8 +173,8 @@ pub struct Binding {
     pub context: Context,
     /// A line for the help screen.
     pub help: &'static str,
-    /// A word for the footer (`None`: help screen only).
-    pub footer: Option<&'static str>,
+    /// The footer's hint (`None`: help screen only).
+    pub footer: Option<Hint>,
     /// Changes lab.yaml or a machine and asks to confirm.
     pub dangerous: bool,
 }
@@ -182,7 +184,7 @@ const fn b(
     action: Action,
     context: Context,
     help: &'static str,
-    footer: Option<&'static str>,
+    footer: Option<Hint>,
     dangerous: bool,
 ) -> Binding {
     Binding {
@@ -193,6 +195,20 @@ const fn b(
         footer,
         dangerous,
     }
+}
+
+/// A footer hint: its word and how much it is used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Hint {
+    /// The word after the key (`filter`).
+    pub word: &'static str,
+    /// 1 is kept longest; when the terminal is narrow, hints go from the highest number
+    /// down, so `q quit` and `/ filter` stay on an 80-column footer.
+    pub priority: u8,
+}
+
+const fn h(word: &'static str, priority: u8) -> Option<Hint> {
+    Some(Hint { word, priority })
 }
 
 use Action as A;
@@ -207,7 +223,7 @@ pub const KEYS: &[Binding] = &[
         A::Quit,
         C::Global,
         "quit pxelab (stops the servers)",
-        Some("quit"),
+        h("quit", 1),
         false,
     ),
     b(K::ctrl('c'), A::Quit, C::Global, "quit pxelab", None, false),
@@ -216,7 +232,7 @@ pub const KEYS: &[Binding] = &[
         A::Help,
         C::Global,
         "this help",
-        Some("help"),
+        h("help", 2),
         false,
     ),
     b(
@@ -224,7 +240,7 @@ pub const KEYS: &[Binding] = &[
         A::Palette,
         C::Global,
         "command palette (:nodes :theme :quit…)",
-        Some("cmd"),
+        h("cmd", 4),
         false,
     ),
     b(
@@ -232,7 +248,7 @@ pub const KEYS: &[Binding] = &[
         A::Filter,
         C::Global,
         "filter the focused pane (!text inverts)",
-        Some("filter"),
+        h("filter", 1),
         false,
     ),
     b(
@@ -240,7 +256,7 @@ pub const KEYS: &[Binding] = &[
         A::FocusNext,
         C::Global,
         "switch focus: nodes ⇄ events",
-        Some("pane"),
+        h("pane", 3),
         false,
     ),
     // node table
@@ -310,7 +326,7 @@ pub const KEYS: &[Binding] = &[
         A::Open,
         C::Nodes,
         "detail: timeline, logs, what it got",
-        Some("detail"),
+        h("detail", 1),
         false,
     ),
     b(
@@ -318,7 +334,7 @@ pub const KEYS: &[Binding] = &[
         A::Adopt,
         C::Nodes,
         "adopt a held MAC: role and hostname",
-        Some("adopt"),
+        h("adopt", 1),
         false,
     ),
     b(
@@ -326,7 +342,7 @@ pub const KEYS: &[Binding] = &[
         A::ChangeRole,
         C::Nodes,
         "change the node's role (writes lab.yaml)",
-        Some("role"),
+        h("role", 3),
         false,
     ),
     b(
@@ -334,7 +350,7 @@ pub const KEYS: &[Binding] = &[
         A::Forget,
         C::Nodes,
         "forget: remove from lab.yaml",
-        Some("forget"),
+        h("forget", 5),
         true,
     ),
     b(
@@ -342,7 +358,7 @@ pub const KEYS: &[Binding] = &[
         A::Reboot,
         C::Nodes,
         "reboot the node over SSH",
-        Some("reboot"),
+        h("reboot", 4),
         true,
     ),
     b(
@@ -350,7 +366,7 @@ pub const KEYS: &[Binding] = &[
         A::SortNext,
         C::Nodes,
         "sort by the next column",
-        Some("sort"),
+        h("sort", 4),
         false,
     ),
     b(
@@ -401,7 +417,7 @@ pub const KEYS: &[Binding] = &[
         A::Bottom,
         C::Events,
         "follow new events",
-        Some("follow"),
+        h("follow", 2),
         false,
     ),
     b(
@@ -434,7 +450,7 @@ pub const KEYS: &[Binding] = &[
         A::Back,
         C::Detail,
         "back to the node table",
-        Some("back"),
+        h("back", 1),
         false,
     ),
     b(
@@ -442,7 +458,7 @@ pub const KEYS: &[Binding] = &[
         A::NextTab,
         C::Detail,
         "next served file (script, user-data…)",
-        Some("served"),
+        h("served", 2),
         false,
     ),
     b(
@@ -450,7 +466,7 @@ pub const KEYS: &[Binding] = &[
         A::PreviousBoot,
         C::Detail,
         "the previous boot (again: this boot)",
-        Some("prev boot"),
+        h("prev boot", 3),
         false,
     ),
     b(
@@ -491,7 +507,7 @@ pub const KEYS: &[Binding] = &[
         A::Adopt,
         C::Detail,
         "adopt this MAC",
-        Some("adopt"),
+        h("adopt", 1),
         false,
     ),
     b(
@@ -515,7 +531,7 @@ pub const KEYS: &[Binding] = &[
         A::Reboot,
         C::Detail,
         "reboot this node over SSH",
-        Some("reboot"),
+        h("reboot", 4),
         true,
     ),
     // help
@@ -524,7 +540,7 @@ pub const KEYS: &[Binding] = &[
         A::Back,
         C::Help,
         "close help",
-        Some("close"),
+        h("close", 1),
         false,
     ),
     b(K::ch('?'), A::Back, C::Help, "close help", None, false),
@@ -553,7 +569,7 @@ pub const KEYS: &[Binding] = &[
         A::Confirm,
         C::Dialog,
         "adopt / apply (writes lab.yaml)",
-        Some("apply"),
+        h("apply", 1),
         false,
     ),
     b(
@@ -561,7 +577,7 @@ pub const KEYS: &[Binding] = &[
         A::Back,
         C::Dialog,
         "cancel",
-        Some("cancel"),
+        h("cancel", 1),
         false,
     ),
     b(
@@ -569,7 +585,15 @@ pub const KEYS: &[Binding] = &[
         A::NextField,
         C::Dialog,
         "next field (role, hostname, IP)",
-        Some("field"),
+        h("field", 2),
+        false,
+    ),
+    b(
+        K::ctrl('u'),
+        A::ClearField,
+        C::Dialog,
+        "clear the hostname or IP field",
+        None,
         false,
     ),
     b(
@@ -585,7 +609,7 @@ pub const KEYS: &[Binding] = &[
         A::Down,
         C::Dialog,
         "next role",
-        Some("role"),
+        h("role", 3),
         false,
     ),
     // confirm
@@ -594,10 +618,10 @@ pub const KEYS: &[Binding] = &[
         A::Confirm,
         C::Confirm,
         "yes, do it",
-        Some("yes"),
+        h("yes", 1),
         false,
     ),
-    b(K::ch('n'), A::Back, C::Confirm, "no", Some("no"), false),
+    b(K::ch('n'), A::Back, C::Confirm, "no", h("no", 1), false),
     b(
         K::plain(KeyCode::Esc),
         A::Back,
@@ -612,7 +636,7 @@ pub const KEYS: &[Binding] = &[
         A::Confirm,
         C::Input,
         "run the command / keep the filter",
-        Some("run"),
+        h("run", 1),
         false,
     ),
     b(
@@ -620,7 +644,7 @@ pub const KEYS: &[Binding] = &[
         A::Back,
         C::Input,
         "cancel (a filter is cleared)",
-        Some("cancel"),
+        h("cancel", 1),
         false,
     ),
     b(
@@ -628,7 +652,7 @@ pub const KEYS: &[Binding] = &[
         A::Complete,
         C::Input,
         "complete the command",
-        Some("complete"),
+        h("complete", 2),
         false,
     ),
     b(
@@ -661,9 +685,19 @@ pub fn lookup(ev: &KeyEvent, contexts: &[Context]) -> Option<Action> {
     })
 }
 
+/// One footer hint: key label, word, dangerous.
+pub type FooterHint = (String, &'static str, bool);
+
 /// Footer hints for `contexts`: (keys, word, dangerous), one per action, in table order.
-pub fn footer(contexts: &[Context]) -> Vec<(String, &'static str, bool)> {
-    let mut out: Vec<(String, &'static str, bool)> = Vec::new();
+pub fn footer(contexts: &[Context]) -> Vec<FooterHint> {
+    footer_ranked(contexts)
+        .into_iter()
+        .map(|(hint, _)| hint)
+        .collect()
+}
+
+fn footer_ranked(contexts: &[Context]) -> Vec<(FooterHint, u8)> {
+    let mut out = Vec::new();
     let mut seen: Vec<Action> = Vec::new();
     let mut keys_seen: Vec<KeyBinding> = Vec::new();
     for c in contexts {
@@ -672,13 +706,37 @@ pub fn footer(contexts: &[Context]) -> Vec<(String, &'static str, bool)> {
                 continue;
             }
             keys_seen.push(bd.key);
-            if let Some(word) = bd.footer {
+            if let Some(hint) = bd.footer {
                 seen.push(bd.action);
-                out.push((bd.key.label(), word, bd.dangerous));
+                out.push(((bd.key.label(), hint.word, bd.dangerous), hint.priority));
             }
         }
     }
     out
+}
+
+/// The width of a hint as the footer draws it: `key word` and two spaces.
+pub fn hint_width(h: &FooterHint) -> usize {
+    h.0.chars().count() + 1 + h.1.chars().count() + 2
+}
+
+/// The footer hints that fit in `width` columns (one leading space): the least used
+/// (highest priority number, later in the table first) are left out until the rest fit,
+/// so a narrow terminal keeps the keys people reach for and never cuts one in half.
+pub fn footer_within(contexts: &[Context], width: usize) -> Vec<FooterHint> {
+    let mut ranked = footer_ranked(contexts);
+    let total = |r: &[(FooterHint, u8)]| 1 + r.iter().map(|(h, _)| hint_width(h)).sum::<usize>();
+    // Bounded: each turn removes one hint.
+    while total(&ranked) > width && !ranked.is_empty() {
+        let worst = ranked
+            .iter()
+            .enumerate()
+            .max_by_key(|(i, (_, p))| (*p, *i))
+            .map(|(i, _)| i)
+            .unwrap_or(0);
+        ranked.remove(worst);
+    }
+    ranked.into_iter().map(|(hint, _)| hint).collect()
 }
 
 /// One help line: keys (space separated), help text, dangerous.

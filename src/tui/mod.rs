@@ -16,6 +16,7 @@ pub mod effects;
 pub mod events;
 pub mod fmt;
 pub mod keys;
+mod labinfo;
 pub mod paint;
 pub mod palette;
 pub mod render;
@@ -63,6 +64,18 @@ struct Restore;
 impl Drop for Restore {
     fn drop(&mut self) {
         ratatui::restore();
+    }
+}
+
+/// Refuses the console before anything starts when stdin or stdout is not a terminal
+/// (a pipe, a service, `ssh host cmd`): the OS's own word for it, `No such device or
+/// address`, does not tell the operator what to do.
+pub fn require_terminal() -> anyhow::Result<()> {
+    use std::io::IsTerminal;
+    if std::io::stdin().is_terminal() && std::io::stdout().is_terminal() {
+        Ok(())
+    } else {
+        anyhow::bail!("no terminal: use --no-tui (one line per event, or --json)")
     }
 }
 

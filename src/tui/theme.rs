@@ -301,6 +301,8 @@ slots!(
     /// Slots of the console's furniture.
     UiSlots, UiPatch, "snake_case", "ui",
     [
+        /// The whole frame (its `bg` paints every cell no widget colours).
+        background,
         /// Plain text.
         text,
         /// Secondary text (column separators, hints).

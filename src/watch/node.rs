@@ -104,6 +104,7 @@ pub(crate) async fn watch_node(
     let mut auth_failures = 0u32;
     let mut announced = false;
     let mut announced_attempt = 0u32;
+    let mut closed_probes = 0u32;
     let mut parked = false;
     loop {
         let mut retarget = false;
@@ -132,6 +133,21 @@ pub(crate) async fn watch_node(
                 o = conn::port_open(target.addr, Duration::from_secs(2)) => o,
             };
             if !open && !retarget {
+                // Now and then (5th, 10th, 20th… closed probe) the node's row says it
+                // is still waited for, so silence on :22 is visible, not a frozen row.
+                closed_probes += 1;
+                if closed_probes >= 5
+                    && closed_probes.is_multiple_of(5)
+                    && (closed_probes / 5).is_power_of_two()
+                {
+                    engine.emit(
+                        Some(mac),
+                        EventKind::SshConnecting {
+                            addr: target.addr,
+                            attempt: closed_probes,
+                        },
+                    );
+                }
                 match pause(backoff, &cancel, &mut rx).await {
                     None => return,
                     Some(changed) => retarget = changed,

@@ -50,12 +50,22 @@ pub const PROGRAMS: &[(&str, &str)] = &[
     ("sh", "dash"),
     ("gzip", "gzip"),
     ("flock", "util-linux"),
+    // RFC 3164 over UDP, as busybox `syslogd -R` sends it.
+    ("logger", "bsdutils"),
 ];
 
 /// Packages every Debian system (and container image) has: Essential, or `apt` itself,
 /// which `.ci/run` needs to install the others. `.ci/run` does not list them.
 /// (`procps` is "important" but missing from the Debian container images: not here.)
-pub const BASE_PACKAGES: &[&str] = &["apt", "coreutils", "dash", "dpkg", "gzip", "util-linux"];
+pub const BASE_PACKAGES: &[&str] = &[
+    "apt",
+    "bsdutils",
+    "coreutils",
+    "dash",
+    "dpkg",
+    "gzip",
+    "util-linux",
+];
 
 /// The Debian package that provides `program` (a name or a path), if the table knows it.
 pub fn package_of(program: &str) -> Option<&'static str> {

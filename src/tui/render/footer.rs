@@ -71,7 +71,7 @@ pub fn keys(app: &App, f: &mut Frame, area: Rect) {
     let ui = &app.theme.ui;
     let fs = style(ui.footer);
     let mut spans = vec![Span::styled(" ", fs)];
-    for (key, word, dangerous) in keys::footer(&app.contexts()) {
+    for (key, word, dangerous) in keys::footer_within(&app.contexts(), area.width as usize) {
         let ks = if dangerous {
             fs.patch(style(ui.danger))
         } else {

@@ -22,20 +22,17 @@ pub fn render(app: &App, snap: &Snapshot, f: &mut Frame, area: Rect) {
         Span::styled(" pxelab ▸ ", hs),
         Span::styled(format!("{} ", snap.lab_name), style(ui.header_title)),
     ];
-    for s in &app.lab.servers {
-        let st = snap.servers.iter().find(|x| x.source == s.source);
-        let (glyph, sty, tail) = match st {
-            Some(x) if x.up => ("▲", style(ui.server_up), String::new()),
-            Some(x) => (
-                "▼",
-                style(ui.server_down),
-                format!(" ({})", crate::tui::fmt::cut(&x.detail, 24)),
-            ),
-            None => ("…", hs, String::new()),
-        };
-        l1.push(Span::styled("  ", hs));
-        l1.push(Span::styled(format!("{glyph} {}{tail}", s.label), sty));
-    }
+    // Whole labels when they fit; else each server by its first word (`▲ HTTP`), so
+    // every server's state stays visible on an 80-column terminal.
+    let width = area.width as usize;
+    let full = servers(app, snap, false);
+    let used = |v: &[Span]| v.iter().map(|s| s.content.chars().count()).sum::<usize>();
+    let short = if used(&l1) + used(&full) > width {
+        servers(app, snap, true)
+    } else {
+        full
+    };
+    l1.extend(short);
     let mut l2 = vec![Span::styled(format!(" {} nodes ", snap.nodes.len()), hs)];
     for s in NodeState::ALL {
         if let Some(n) = snap.counts.get(s.name()).filter(|n| **n > 0) {
@@ -67,4 +64,32 @@ pub fn render(app: &App, snap: &Snapshot, f: &mut Frame, area: Rect) {
     l2.push(Span::styled(right, hs));
     let p = Paragraph::new(vec![Line::from(l1), Line::from(l2)]).style(hs);
     f.render_widget(p, area);
+}
+
+/// The servers' states: `▲ TFTP :69`, or `▲ TFTP` when `short`.
+fn servers<'a>(app: &App, snap: &Snapshot, short: bool) -> Vec<Span<'a>> {
+    let ui = &app.theme.ui;
+    let hs = style(ui.header);
+    let mut out = Vec::new();
+    for s in &app.lab.servers {
+        let st = snap.servers.iter().find(|x| x.source == s.source);
+        let (glyph, sty, tail) = match st {
+            Some(x) if x.up => ("▲", style(ui.server_up), String::new()),
+            Some(_) if short => ("▼", style(ui.server_down), String::new()),
+            Some(x) => (
+                "▼",
+                style(ui.server_down),
+                format!(" ({})", crate::tui::fmt::cut(&x.detail, 24)),
+            ),
+            None => ("…", hs, String::new()),
+        };
+        let label = if short {
+            s.label.split(' ').next().unwrap_or_default()
+        } else {
+            s.label.as_str()
+        };
+        out.push(Span::styled("  ", hs));
+        out.push(Span::styled(format!("{glyph} {label}{tail}"), sty));
+    }
+    out
 }

@@ -19,6 +19,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Cell, Paragraph, Row, Table};
 use ratatui::Frame;
 
+use super::columns::{self, Col};
 use super::header;
 use crate::engine::snapshot::NodeView;
 use crate::engine::state::STEPS;
@@ -54,8 +55,28 @@ fn pane<'a>(app: &App, title: Vec<Span<'a>>, focused: bool) -> Block<'a> {
         .title(Line::from(title))
 }
 
-/// The step column: state, progress through the chain, phase or failure.
+/// The step column: state, progress through the chain, phase or failure; while the
+/// SSH watcher still gets no answer, how long it has been trying.
 pub fn step_text(n: &NodeView) -> String {
+    let step = state_text(n);
+    match ssh_wait(n) {
+        Some(w) => format!("{step} · {w}"),
+        None => step,
+    }
+}
+
+/// `still waiting for :22, 10 tries` when the node's latest event is the watcher's
+/// repeated `SSH connecting to ADDR (attempt N)` (N > 1), else `None`.
+pub fn ssh_wait(n: &NodeView) -> Option<String> {
+    let text = n.last_event.as_deref()?;
+    let rest = text.strip_prefix("SSH connecting to ")?;
+    let (addr, tail) = rest.split_once(" (attempt ")?;
+    let tries: u32 = tail.strip_suffix(')')?.parse().ok()?;
+    let port = addr.rsplit_once(':').map(|(_, p)| p).unwrap_or("22");
+    (tries > 1).then(|| format!("still waiting for :{port}, {tries} tries"))
+}
+
+fn state_text(n: &NodeView) -> String {
     match n.state {
         NodeState::Held => "held: select and press a to adopt".into(),
         NodeState::Failed => format!("failed: {}", n.failure.clone().unwrap_or_default()),
@@ -116,6 +137,7 @@ fn nodes(app: &App, snap: &Snapshot, f: &mut Frame, area: Rect) {
     off = off.min(app.rows.len().saturating_sub(inner_h));
     app.table_offset.set(off);
     let muted = style(ui.muted);
+    let cols = columns::fit(area.width.saturating_sub(2));
     let rows: Vec<Row> = app
         .rows
         .iter()
@@ -139,17 +161,17 @@ fn nodes(app: &App, snap: &Snapshot, f: &mut Frame, area: Rect) {
                 .last_event_ms
                 .map(|t| fmt::age(app.now_ms.saturating_sub(t)))
                 .unwrap_or_else(|| "-".into());
-            let mut row = Row::new(vec![
-                Cell::from(Span::styled(fmt::glyph(n.state), st)),
-                host,
-                Cell::from(n.mac.to_string()),
-                Cell::from(n.role.clone().unwrap_or_else(|| "-".into())),
-                Cell::from(n.ip.map(|i| i.to_string()).unwrap_or_else(|| "-".into())),
-                Cell::from(Span::styled(step_text(n), st)),
-                Cell::from(up),
-                Cell::from(last),
-            ])
-            .style(base);
+            let cells = cols.iter().map(|(c, _, _)| match c {
+                Col::Glyph => Cell::from(Span::styled(fmt::glyph(n.state), st)),
+                Col::Host => host.clone(),
+                Col::Mac => Cell::from(n.mac.to_string()),
+                Col::Role => Cell::from(n.role.clone().unwrap_or_else(|| "-".into())),
+                Col::Ip => Cell::from(n.ip.map(|i| i.to_string()).unwrap_or_else(|| "-".into())),
+                Col::Step => Cell::from(Span::styled(step_text(n), st)),
+                Col::Up => Cell::from(up.clone()),
+                Col::Last => Cell::from(last.clone()),
+            });
+            let mut row = Row::new(cells.collect::<Vec<_>>()).style(base);
             if i == app.selected && focused {
                 row = row.style(base.patch(style(ui.selection)));
             } else if i == app.selected {
@@ -161,18 +183,15 @@ fn nodes(app: &App, snap: &Snapshot, f: &mut Frame, area: Rect) {
             row
         })
         .collect();
-    let header = Row::new(["", "HOSTNAME", "MAC", "ROLE", "IP", "STEP", "UP", "LAST"])
-        .style(style(ui.table_header));
-    let widths = [
-        Constraint::Length(1),
-        Constraint::Length(16),
-        Constraint::Length(17),
-        Constraint::Length(11),
-        Constraint::Length(15),
-        Constraint::Min(16),
-        Constraint::Length(7),
-        Constraint::Length(5),
-    ];
+    let header =
+        Row::new(cols.iter().map(|c| c.1).collect::<Vec<_>>()).style(style(ui.table_header));
+    let widths: Vec<Constraint> = cols
+        .iter()
+        .map(|(c, _, w)| match c {
+            Col::Step => Constraint::Min(*w),
+            _ => Constraint::Length(*w),
+        })
+        .collect();
     let empty = app.rows.is_empty();
     let table = Table::new(rows, widths)
         .header(header)

@@ -9,8 +9,11 @@
 //! │ footer: key hints generated from the key table               │
 //! └──────────────────────────────────────────────────────────────┘
 //!   overlays on top: help, palette suggestions, dialog, confirm
+//!
+//!   below MIN_W×MIN_H:  terminal too small (need 60×15, have 40×10) · q quits
 //! ```
 
+mod columns;
 mod detail;
 mod dialog;
 mod footer;
@@ -18,8 +21,9 @@ mod header;
 mod help;
 mod main_screen;
 
-use ratatui::layout::{Constraint, Layout, Rect};
-use ratatui::widgets::Block;
+use ratatui::layout::{Alignment, Constraint, Layout, Rect};
+use ratatui::text::Line;
+use ratatui::widgets::{Block, Paragraph};
 use ratatui::Frame;
 
 use super::app::{App, Overlay, Screen};
@@ -29,7 +33,17 @@ use crate::engine::Snapshot;
 /// Draws one frame.
 pub fn render(app: &App, snap: &Snapshot, f: &mut Frame) {
     let area = f.area();
-    f.render_widget(Block::default().style(style(app.theme.ui.text)), area);
+    // The whole frame gets the theme's background, so a light theme is light on a dark
+    // terminal too (cells no widget draws would otherwise keep the terminal's colour).
+    let ui = &app.theme.ui;
+    f.render_widget(
+        Block::default().style(style(ui.background).patch(style(ui.text))),
+        area,
+    );
+    if area.width < MIN_W || area.height < MIN_H {
+        too_small(app, f, area);
+        return;
+    }
     let [body, flash, keys] = Layout::vertical([
         Constraint::Min(3),
         Constraint::Length(1),
@@ -49,6 +63,37 @@ pub fn render(app: &App, snap: &Snapshot, f: &mut Frame) {
         Some(Overlay::Confirm(c)) => dialog::confirm(app, c, f, body),
         Some(Overlay::Filter(_)) | None => {}
     }
+}
+
+/// The smallest terminal the console draws in: the header, four node rows, a few
+/// events and the footer's most used keys.
+pub const MIN_W: u16 = 60;
+/// See [`MIN_W`].
+pub const MIN_H: u16 = 15;
+
+/// Below the minimum, one notice instead of a screen too cut to read.
+fn too_small(app: &App, f: &mut Frame, area: Rect) {
+    let need = format!(
+        "(need {MIN_W}×{MIN_H}, have {}×{})",
+        area.width, area.height
+    );
+    let one = format!("terminal too small {need}");
+    // One line when it fits, else broken where the words allow it (never inside `W×H`).
+    let lines: Vec<Line> = if one.chars().count() <= area.width as usize {
+        vec![Line::from(one), Line::from("q quits")]
+    } else {
+        vec![
+            Line::from("terminal too small"),
+            Line::from(need),
+            Line::from("q quits"),
+        ]
+    };
+    let h = (lines.len() as u16).min(area.height);
+    let p = Paragraph::new(lines)
+        .style(style(app.theme.ui.flash_warn))
+        .alignment(Alignment::Center);
+    let r = Rect::new(area.x, area.y + (area.height - h) / 2, area.width, h);
+    f.render_widget(p, r);
 }
 
 /// The number of node rows that fit when the terminal is `height` rows tall.
