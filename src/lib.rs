@@ -24,6 +24,7 @@ pub mod record;
 pub mod render;
 pub mod secrets;
 pub mod sim;
+pub mod statedir;
 pub mod tftp;
 pub mod tui;
 pub mod watch;

@@ -55,7 +55,8 @@ fn three_vms_boot_join_one_is_adopted_and_one_power_cycled_proxy_mode_beside_dns
 
 /// The role settings that make pxelab deliver host keys in dropbear's format (proxy
 /// mode's node image runs dropbear as Alpine's package does: it reads only that).
-const DROPBEAR_ROLES: &str = "roles:\n  k3s-server:\n    ssh_server: dropbear\n  k3s-agent:\n    ssh_server: dropbear\n";
+const DROPBEAR_ROLES: &str =
+    "roles:\n  k3s-server:\n    ssh_server: dropbear\n  k3s-agent:\n    ssh_server: dropbear\n";
 
 fn lab_yaml(mode: Mode, net: &str) -> String {
     let dhcp = match mode {
@@ -473,9 +474,8 @@ fn run(mode: Mode) {
             "10",
             &format!("http://127.0.0.1:7480/api/nodes/{AGENT_MAC}"),
         ]);
-        let rec: serde_json::Value = serde_json::from_slice(&rec.stdout).unwrap_or_else(|e| {
-            panic!("{e}: {}", String::from_utf8_lossy(&rec.stdout))
-        });
+        let rec: serde_json::Value = serde_json::from_slice(&rec.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&rec.stdout)));
         assert_eq!(rec["boot"], 1 + cycle, "{rec}");
         assert_eq!(rec["state"], "ready", "{rec}");
         assert_eq!(rec["previous_boot"]["number"], cycle, "{rec}");

@@ -55,13 +55,51 @@ enum Mode {
     Exactly(u32),
 }
 
+/// What every temporary file's name holds: `.NAME.pxelab-tmp-<random>`.
+const TEMP_MARK: &str = ".pxelab-tmp-";
+
 /// A fresh temporary path beside `path`: `.NAME.pxelab-tmp-<random>`.
 fn temp_beside(dir: &Path, path: &Path) -> PathBuf {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "file".to_string());
-    dir.join(format!(".{name}.pxelab-tmp-{:016x}", rand::random::<u64>()))
+    dir.join(format!(".{name}{TEMP_MARK}{:016x}", rand::random::<u64>()))
+}
+
+/// Whether a file name is one of our temporary files.
+pub fn is_temp_name(name: &str) -> bool {
+    name.starts_with('.') && name.contains(TEMP_MARK)
+}
+
+/// Removes our temporary files in `dir` last modified more than `age` ago: a writer
+/// killed between creating and renaming its file (`kill -9`, power loss) leaves one, and
+/// nothing else would ever remove it. Younger ones may belong to a write in progress.
+/// Returns how many were removed.
+pub fn sweep_stale_temps(dir: &Path, age: std::time::Duration) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    let now = std::time::SystemTime::now();
+    let mut removed = 0;
+    for e in entries.flatten() {
+        let name = e.file_name();
+        if !is_temp_name(&name.to_string_lossy()) {
+            continue;
+        }
+        let old = e
+            .metadata()
+            .ok()
+            .filter(|m| m.is_file())
+            .and_then(|m| m.modified().ok())
+            .and_then(|t| now.duration_since(t).ok())
+            .is_some_and(|d| d >= age);
+        if old && std::fs::remove_file(e.path()).is_ok() {
+            tracing::info!("removed stale temporary file {}", e.path().display());
+            removed += 1;
+        }
+    }
+    removed
 }
 
 fn replace(path: &Path, contents: &[u8], mode: Mode) -> std::io::Result<()> {
@@ -142,5 +180,29 @@ mod tests {
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
         assert!(names.iter().all(|n| !n.contains("pxelab-tmp")), "{names:?}");
+    }
+
+    #[test]
+    fn stale_temporary_files_are_swept_young_ones_and_others_kept() {
+        let d = tempfile::tempdir().unwrap();
+        let hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+        let stale = d.path().join(".lab.yaml.pxelab-tmp-0123456789abcdef");
+        let young = d.path().join(".leases.json.pxelab-tmp-fedcba9876543210");
+        let other = d.path().join("lab.yaml");
+        for p in [&stale, &young, &other] {
+            std::fs::write(p, b"x").unwrap();
+        }
+        for p in [&stale, &other] {
+            std::fs::File::options()
+                .write(true)
+                .open(p)
+                .unwrap()
+                .set_modified(hour_ago)
+                .unwrap();
+        }
+        let age = std::time::Duration::from_secs(5);
+        assert_eq!(sweep_stale_temps(d.path(), age), 1);
+        assert!(!stale.exists() && young.exists() && other.exists());
+        assert_eq!(sweep_stale_temps(&d.path().join("missing"), age), 0);
     }
 }
