@@ -23,6 +23,8 @@ pub mod raw;
 pub mod reply;
 pub mod request;
 pub mod server;
+pub mod settings;
+pub mod writer;
 
 use std::net::SocketAddrV4;
 use std::sync::Arc;
@@ -73,7 +75,7 @@ pub async fn serve(engine: Engine, cancel: CancellationToken) -> anyhow::Result<
             );
             let observe: listen::Observe = Arc::new(listen::proxy_observe);
             let decide: listen::Decide = Arc::new(|engine: &Engine, req, role: &PortRole| {
-                decide::proxy(&engine.lab(), req, role.pxe_port, |m| engine.decide(m))
+                decide::proxy(&engine.lab(), req, role.pxe_port, |m| engine.decide(m)).into()
             });
             let pxe_role = PortRole {
                 pxe_port: true,

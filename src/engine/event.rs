@@ -272,6 +272,17 @@ pub enum EventKind {
         reason: String,
     },
 
+    /// The lease file could not be written (disk full, read-only, folder gone): the ACKs
+    /// waiting for it were not sent. At most one a second while it lasts.
+    LeaseWriteFailed {
+        /// The lease file.
+        path: String,
+        /// The OS error.
+        error: String,
+        /// ACKs held back by this failed write.
+        waiting: usize,
+    },
+
     // ---- TFTP ----
     /// A TFTP read request was accepted.
     TftpStart {
@@ -443,6 +454,7 @@ impl EventKind {
             EventKind::DhcpReply { .. } => "dhcp-reply",
             EventKind::DhcpLease { .. } => "dhcp-lease",
             EventKind::DhcpDropped { .. } => "dhcp-dropped",
+            EventKind::LeaseWriteFailed { .. } => "lease-write-failed",
             EventKind::TftpStart { .. } => "tftp-start",
             EventKind::TftpEnd { .. } => "tftp-end",
             EventKind::HttpStart { .. } => "http-start",
@@ -471,6 +483,7 @@ impl EventKind {
             self,
             EventKind::ServerDown { .. }
                 | EventKind::ConfigRejected { .. }
+                | EventKind::LeaseWriteFailed { .. }
                 | EventKind::HostKeyMismatch { .. }
                 | EventKind::NodeFailed { .. }
                 | EventKind::CloudFailed { .. }
@@ -535,6 +548,13 @@ impl EventKind {
             EventKind::DhcpDropped { from, reason } => {
                 format!("DHCP dropped from {from}: {reason}")
             }
+            EventKind::LeaseWriteFailed {
+                path,
+                error,
+                waiting,
+            } => format!(
+                "LEASE FILE NOT WRITTEN {path}: {error}; {waiting} ACK(s) held back until it can be"
+            ),
             EventKind::TftpStart {
                 file,
                 client,

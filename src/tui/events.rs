@@ -42,7 +42,8 @@ impl EventClass {
             EventKind::DhcpDiscover { .. }
             | EventKind::DhcpReply { .. }
             | EventKind::DhcpLease { .. }
-            | EventKind::DhcpDropped { .. } => EventClass::Dhcp,
+            | EventKind::DhcpDropped { .. }
+            | EventKind::LeaseWriteFailed { .. } => EventClass::Dhcp,
             EventKind::TftpStart { .. } | EventKind::TftpEnd { .. } => EventClass::Tftp,
             EventKind::HttpStart { .. } | EventKind::HttpFetch { .. } => EventClass::Http,
             EventKind::NodeHeld
