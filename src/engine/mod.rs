@@ -290,7 +290,19 @@ impl Engine {
 
     /// Re-reads lab.yaml from disk if its text changed. An invalid file is reported as an
     /// event and the previous lab stays in force. Returns whether a new lab was loaded.
+    /// Skipped while a write-back runs: its reload could otherwise put the lab from
+    /// before the write back in force after it.
     pub fn reload_if_changed(&self) -> bool {
+        let _w = match self.inner.write_lock.try_lock() {
+            Ok(g) => g,
+            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return false,
+        };
+        self.reload_locked()
+    }
+
+    /// [`Engine::reload_if_changed`] for a caller holding the write lock.
+    fn reload_locked(&self) -> bool {
         let cur = self.lab();
         let Ok(text) = std::fs::read_to_string(&cur.path) else {
             return false;
@@ -327,6 +339,35 @@ impl Engine {
         crate::config::suggest_hostname(&self.lab(), mac, role)
     }
 
+    /// Runs one lab.yaml edit under the write lock on the lab as it is on disk now. When
+    /// the file changes under the edit (an operator's save landed), the edit is made again
+    /// on top of the saved file, a few times at most: a save is never overwritten, and an
+    /// adoption is not refused for a save that happened to land at the same moment.
+    fn write_back<T>(
+        &self,
+        edit: impl Fn(&Lab) -> Result<(Lab, T), EngineError>,
+    ) -> Result<T, EngineError> {
+        const ATTEMPTS: usize = 8;
+        let _w = lock(&self.inner.write_lock);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            self.reload_locked();
+            match edit(&self.lab()) {
+                Err(EngineError::Config(ConfigError::ChangedOnDisk { .. }))
+                    if attempt < ATTEMPTS =>
+                {
+                    continue
+                }
+                Err(e) => return Err(e),
+                Ok((new_lab, out)) => {
+                    self.replace_lab(new_lab);
+                    return Ok(out);
+                }
+            }
+        }
+    }
+
     /// Adds a MAC to the lab: writes lab.yaml (atomically, comments kept), reloads it,
     /// and releases the machine from the wait loop.
     pub fn adopt(
@@ -336,34 +377,34 @@ impl Engine {
         hostname: Option<String>,
         ip: Option<Ipv4Addr>,
     ) -> Result<NodeEntry, EngineError> {
-        let _w = lock(&self.inner.write_lock);
-        self.reload_if_changed();
-        let lab = self.lab();
-        let roles = lab.role_names();
-        if !roles.iter().any(|r| r == role) {
-            return Err(EngineError::UnknownRole {
+        let entry = self.write_back(|lab| {
+            let roles = lab.role_names();
+            if !roles.iter().any(|r| r == role) {
+                return Err(EngineError::UnknownRole {
+                    mac,
+                    role: role.to_string(),
+                    known: roles.join(", "),
+                });
+            }
+            let hostname = hostname
+                .clone()
+                .unwrap_or_else(|| crate::config::suggest_hostname(lab, mac, role));
+            let entry = NodeEntry {
                 mac,
+                hostname,
                 role: role.to_string(),
-                known: roles.join(", "),
-            });
-        }
-        let hostname = hostname.unwrap_or_else(|| crate::config::suggest_hostname(&lab, mac, role));
-        let entry = NodeEntry {
-            mac,
-            hostname: hostname.clone(),
-            role: role.to_string(),
-            ip,
-            cmdline_extra: None,
-            kernel: None,
-            initrds: None,
-        };
-        let new_lab = crate::config::edit::add_node(&lab, &entry)?;
-        self.replace_lab(new_lab);
+                ip,
+                cmdline_extra: None,
+                kernel: None,
+                initrds: None,
+            };
+            Ok((crate::config::edit::add_node(lab, &entry)?, entry))
+        })?;
         self.emit(
             Some(mac),
             EventKind::NodeAdopted {
                 role: role.to_string(),
-                hostname,
+                hostname: entry.hostname.clone(),
             },
         );
         Ok(entry)
@@ -371,14 +412,12 @@ impl Engine {
 
     /// Removes a node from lab.yaml.
     pub fn forget(&self, mac: Mac) -> Result<(), EngineError> {
-        let _w = lock(&self.inner.write_lock);
-        self.reload_if_changed();
-        let lab = self.lab();
-        if lab.node_by_mac(&mac).is_none() {
-            return Err(EngineError::NotInLab { mac });
-        }
-        let new_lab = crate::config::edit::remove_node(&lab, mac)?;
-        self.replace_lab(new_lab);
+        self.write_back(|lab| {
+            if lab.node_by_mac(&mac).is_none() {
+                return Err(EngineError::NotInLab { mac });
+            }
+            Ok((crate::config::edit::remove_node(lab, mac)?, ()))
+        })?;
         self.emit(Some(mac), EventKind::NodeForgotten);
         Ok(())
     }
@@ -390,31 +429,29 @@ impl Engine {
         role: Option<&str>,
         hostname: Option<&str>,
     ) -> Result<NodeEntry, EngineError> {
-        let _w = lock(&self.inner.write_lock);
-        self.reload_if_changed();
-        let lab = self.lab();
-        let Some(cur) = lab.node_by_mac(&mac).cloned() else {
-            return Err(EngineError::NotInLab { mac });
-        };
-        if let Some(r) = role {
-            let roles = lab.role_names();
-            if !roles.iter().any(|x| x == r) {
-                return Err(EngineError::UnknownRole {
-                    mac,
-                    role: r.to_string(),
-                    known: roles.join(", "),
-                });
+        let next = self.write_back(|lab| {
+            let Some(cur) = lab.node_by_mac(&mac).cloned() else {
+                return Err(EngineError::NotInLab { mac });
+            };
+            if let Some(r) = role {
+                let roles = lab.role_names();
+                if !roles.iter().any(|x| x == r) {
+                    return Err(EngineError::UnknownRole {
+                        mac,
+                        role: r.to_string(),
+                        known: roles.join(", "),
+                    });
+                }
             }
-        }
-        let mut next = cur.clone();
-        if let Some(r) = role {
-            next.role = r.to_string();
-        }
-        if let Some(h) = hostname {
-            next.hostname = h.to_string();
-        }
-        let new_lab = crate::config::edit::update_node(&lab, &next)?;
-        self.replace_lab(new_lab);
+            let mut next = cur;
+            if let Some(r) = role {
+                next.role = r.to_string();
+            }
+            if let Some(h) = hostname {
+                next.hostname = h.to_string();
+            }
+            Ok((crate::config::edit::update_node(lab, &next)?, next))
+        })?;
         self.emit(
             Some(mac),
             EventKind::NodeChanged {
