@@ -55,6 +55,16 @@ fn every_broken_config_names_its_problem() {
             vec!["lab.yaml:16:10: error: nodes[1].mac: `52:54:00:00:00:zz` is not a MAC address (expected six hex pairs like 52:54:00:12:34:56)"],
         ),
         (
+            "broadcast MAC",
+            edit("52:54:00:00:00:02", "ff:ff:ff:ff:ff:ff"),
+            vec!["lab.yaml:16:10: error: nodes[1].mac: ff:ff:ff:ff:ff:ff is a broadcast or multicast address (lowest bit of the first byte set): no machine has one"],
+        ),
+        (
+            "multicast MAC",
+            edit("52:54:00:00:00:02", "01:00:5e:00:00:01"),
+            vec!["lab.yaml:16:10: error: nodes[1].mac: 01:00:5e:00:00:01 is a broadcast or multicast address (lowest bit of the first byte set): no machine has one"],
+        ),
+        (
             "duplicate MAC in another spelling",
             edit("52:54:00:00:00:02", "52-54-00-00-00-01"),
             vec!["lab.yaml:16:10: error: nodes[1].mac: duplicate MAC 52:54:00:00:00:01 (also nodes[0] `s0`)"],

@@ -467,11 +467,16 @@ fn run(mode: Mode) {
             report(&tail, &vms)
         );
         // Its record: boot number, a fresh timeline, the last boot kept as the previous.
+        // The admin API wants the token the instance wrote beside lab.yaml.
+        let token = std::fs::read_to_string(d.join(".pxelab/admin-token")).unwrap_or_default();
+        let auth = format!("Authorization: Bearer {}", token.trim());
         let rec = ns.exec(&[
             "curl",
             "-s",
             "--max-time",
             "10",
+            "-H",
+            &auth,
             &format!("http://127.0.0.1:7480/api/nodes/{AGENT_MAC}"),
         ]);
         let rec: serde_json::Value = serde_json::from_slice(&rec.stdout)

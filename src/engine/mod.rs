@@ -50,6 +50,12 @@ pub enum EngineError {
         /// The roles that exist.
         known: String,
     },
+    /// A broadcast or multicast MAC: no machine has one.
+    #[error("{mac} is a broadcast or multicast address, not a machine's")]
+    GroupMac {
+        /// The MAC.
+        mac: Mac,
+    },
     /// The MAC is not in the lab.
     #[error("{mac} is not in the lab")]
     NotInLab {
@@ -377,6 +383,9 @@ impl Engine {
         hostname: Option<String>,
         ip: Option<Ipv4Addr>,
     ) -> Result<NodeEntry, EngineError> {
+        if mac.is_group() {
+            return Err(EngineError::GroupMac { mac });
+        }
         let entry = self.write_back(|lab| {
             let roles = lab.role_names();
             if !roles.iter().any(|r| r == role) {
