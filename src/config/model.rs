@@ -112,6 +112,12 @@ pub struct DhcpSection {
     /// Where leases are kept (server mode); default `.pxelab/leases.json` beside lab.yaml.
     #[serde(default)]
     pub leases_file: Option<PathBuf>,
+    /// Relay agents (their giaddr) whose relayed requests proxy mode answers. Empty: no
+    /// relayed request is answered, since the answer goes to port 67 of whatever address
+    /// the request claims as its relay (dnsmasq likewise answers a relay only for a
+    /// network it was configured for).
+    #[serde(default)]
+    pub relays: Vec<Ipv4Addr>,
 }
 
 fn default_lease() -> String {
@@ -139,6 +145,7 @@ impl Default for DhcpSection {
             snponly: false,
             arm64_binary: None,
             leases_file: None,
+            relays: Vec::new(),
         }
     }
 }

@@ -1,7 +1,6 @@
 //! The thin socket layer: receive, decode, report, ask the decision function, send.
 
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
@@ -10,6 +9,7 @@ use futures::stream::FuturesUnordered;
 use futures::StreamExt;
 
 use super::decide::{Reply, Verdict};
+use super::drops::Drops;
 use super::raw::RawUdp;
 use super::request::{self, MsgType, Request};
 use super::writer::{Committed, Ticket};
@@ -109,22 +109,31 @@ pub type Observe = Arc<dyn Fn(&Engine, &Request, &PortRole) -> bool + Send + Syn
 
 /// Serves one listener until `cancel` fires. Replies that wait for the lease writer are
 /// held aside while the listener goes on reading, so one write releases a whole burst.
+#[allow(clippy::too_many_arguments)]
 pub async fn run(
     engine: Engine,
     mut listener: Listener,
     role: PortRole,
     observe: Observe,
     decide: Decide,
+    drops: Arc<Drops>,
     cancel: CancellationToken,
 ) -> anyhow::Result<()> {
     let mut buf = vec![0u8; request::MAX_LEN + 1];
+    let mut tick = tokio::time::interval(super::drops::REPORT_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let drop_packet = |engine: &Engine, from, reason| drops.drop_packet(engine, from, reason);
     let mut held: FuturesUnordered<futures::future::BoxFuture<'static, Held>> =
         FuturesUnordered::new();
     loop {
         let (n, src) = tokio::select! {
             _ = cancel.cancelled() => break,
+            _ = tick.tick() => {
+                drops.flush(&engine, false);
+                continue;
+            }
             Some(h) = held.next(), if !held.is_empty() => {
-                release(&engine, &listener, h).await;
+                release(&engine, &listener, h, &drops).await;
                 continue;
             }
             r = listener.recv(&mut buf), if held.len() < MAX_HELD => match r {
@@ -169,17 +178,18 @@ pub async fn run(
     // Replies whose lease the writer's last save puts on disk still go out.
     let deadline = tokio::time::Instant::now() + HELD_GRACE;
     while let Ok(Some(h)) = tokio::time::timeout_at(deadline, held.next()).await {
-        release(&engine, &listener, h).await;
+        release(&engine, &listener, h, &drops).await;
     }
+    drops.flush(&engine, true);
     Ok(())
 }
 
 /// Sends a held reply whose lease is on disk; one whose write failed is not sent (the
 /// client asks again; the writer reported the failure) and counts as dropped.
-async fn release(engine: &Engine, listener: &Listener, (written, r, to, mac): Held) {
+async fn release(engine: &Engine, listener: &Listener, (written, r, to, mac): Held, drops: &Drops) {
     match written {
         Ok(()) => send(engine, listener, r, to, mac).await,
-        Err(e) => drop_packet(
+        Err(e) => drops.drop_packet(
             engine,
             SocketAddr::V4(to),
             format!("{mac}: {} not sent, the lease was not saved: {e}", r.msg),
@@ -205,15 +215,6 @@ async fn send(engine: &Engine, listener: &Listener, r: Reply, to: SocketAddrV4, 
 
 fn is_proxy(engine: &Engine) -> bool {
     engine.lab().file.dhcp.mode == crate::config::DhcpMode::Proxy
-}
-
-/// Counts and reports a packet dropped without an answer.
-pub fn drop_packet(engine: &Engine, from: SocketAddr, reason: String) {
-    engine
-        .counters()
-        .dhcp_dropped
-        .fetch_add(1, Ordering::Relaxed);
-    engine.emit(None, EventKind::DhcpDropped { from, reason });
 }
 
 /// Reports a request as a `dhcp-discover` event.

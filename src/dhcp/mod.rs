@@ -16,6 +16,7 @@
 
 pub mod boot;
 pub mod decide;
+pub mod drops;
 pub mod leases;
 pub mod listen;
 pub mod net;
@@ -81,12 +82,15 @@ pub async fn serve(engine: Engine, cancel: CancellationToken) -> anyhow::Result<
                 pxe_port: true,
                 ..role
             };
+            // One drop report for both ports.
+            let drops = Arc::new(drops::Drops::default());
             let a = listen::run(
                 engine.clone(),
                 main,
                 role,
                 observe.clone(),
                 decide.clone(),
+                drops.clone(),
                 cancel.clone(),
             );
             let b = listen::run(
@@ -95,6 +99,7 @@ pub async fn serve(engine: Engine, cancel: CancellationToken) -> anyhow::Result<
                 pxe_role,
                 observe,
                 decide,
+                drops,
                 cancel,
             );
             tokio::try_join!(a, b)?;

@@ -382,6 +382,7 @@ pub async fn run(
         role,
         observe,
         decide_fn,
+        Arc::new(super::drops::Drops::default()),
         cancel,
     )
     .await;

@@ -264,12 +264,19 @@ pub enum EventKind {
         /// The address.
         ip: Ipv4Addr,
     },
-    /// A packet was dropped without an answer (malformed, not PXE in proxy mode, …).
+    /// Packets were dropped without an answer (malformed, not PXE in proxy mode, …): at
+    /// most one such event a second, counting every drop since the previous one.
     DhcpDropped {
-        /// Who sent it.
+        /// Who sent the last one.
         from: SocketAddr,
-        /// Why.
+        /// Why the last one was dropped.
         reason: String,
+        /// Packets dropped since the previous `dhcp-dropped` event.
+        #[serde(default = "one")]
+        count: u64,
+        /// Those packets by kind of reason.
+        #[serde(default)]
+        by_reason: std::collections::BTreeMap<String, u64>,
     },
 
     /// The lease file could not be written (disk full, read-only, folder gone): the ACKs
@@ -442,6 +449,11 @@ pub enum EventKind {
     },
 }
 
+/// Serde default for counts of events recorded before counts existed.
+fn one() -> u64 {
+    1
+}
+
 impl EventKind {
     /// A short stable name for the event kind (`dhcp-discover`, `http-fetch`, …).
     pub fn name(&self) -> &'static str {
@@ -545,7 +557,20 @@ impl EventKind {
                 s
             }
             EventKind::DhcpLease { action, ip } => format!("lease {action} {ip}"),
-            EventKind::DhcpDropped { from, reason } => {
+            EventKind::DhcpDropped {
+                from,
+                reason,
+                count,
+                by_reason,
+            } if *count > 1 => {
+                let kinds: Vec<String> =
+                    by_reason.iter().map(|(k, n)| format!("{n} {k}")).collect();
+                format!(
+                    "DHCP dropped {count} packets ({}); last from {from}: {reason}",
+                    kinds.join(", ")
+                )
+            }
+            EventKind::DhcpDropped { from, reason, .. } => {
                 format!("DHCP dropped from {from}: {reason}")
             }
             EventKind::LeaseWriteFailed {
