@@ -109,7 +109,6 @@ pub type Observe = Arc<dyn Fn(&Engine, &Request, &PortRole) -> bool + Send + Syn
 
 /// Serves one listener until `cancel` fires. Replies that wait for the lease writer are
 /// held aside while the listener goes on reading, so one write releases a whole burst.
-#[allow(clippy::too_many_arguments)]
 pub async fn run(
     engine: Engine,
     mut listener: Listener,

@@ -279,7 +279,7 @@ pub fn decide(
             // RFC 2131 §4.3.3 (and Kea): only the client the address was given to may
             // decline it. Honoured from anyone, one spoofed packet knocked another
             // client off its lease, and a flood of them filled the declined set.
-            if !t.of_mac(&req.mac).is_some_and(|l| l.ip == ip) {
+            if t.of_mac(&req.mac).is_none_or(|l| l.ip != ip) {
                 return pass(Verdict::Drop(format!(
                     "{}: DECLINE of {ip}, which is not its lease",
                     req.mac
