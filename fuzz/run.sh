@@ -6,11 +6,13 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 secs="${1:-60}"
-targets=(tftp_packet tftp_path http_range http_route)
+targets=(tftp_packet tftp_path http_range http_route dhcp_request lab_yaml lab_edit)
 cargo +nightly fuzz build -O
 mkdir -p logs
 for t in "${targets[@]}"; do
   mkdir -p "corpus/$t"
+  # Start from the checked-in seeds, where a target has some.
+  if [ -d "seeds/$t" ]; then cp -n seeds/"$t"/* "corpus/$t/" 2>/dev/null || true; fi
   echo "== $t (${secs} s)"
   # -max_total_time bounds the run; -timeout flags one input slower than 10 s.
   if ! cargo +nightly fuzz run -O "$t" "corpus/$t" -- \

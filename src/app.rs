@@ -43,15 +43,19 @@ pub fn load_lab(path: &std::path::Path) -> anyhow::Result<config::Lab> {
     Ok(config::load_validated(&abs, &text)?)
 }
 
-/// Cancels `cancel` on Ctrl-C or SIGTERM.
+/// Cancels `cancel` on Ctrl-C, SIGTERM or SIGHUP (the terminal went away), so each of
+/// them ends the run the same orderly way: leases saved, the demo's folder removed.
 pub fn cancel_on_signals(cancel: CancellationToken) {
     tokio::spawn(async move {
         #[cfg(unix)]
         {
             use tokio::signal::unix::{signal, SignalKind};
-            let mut term = match signal(SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => {
+            let (mut term, mut hup) = match (
+                signal(SignalKind::terminate()),
+                signal(SignalKind::hangup()),
+            ) {
+                (Ok(t), Ok(h)) => (t, h),
+                _ => {
                     let _ = tokio::signal::ctrl_c().await;
                     cancel.cancel();
                     return;
@@ -60,6 +64,7 @@ pub fn cancel_on_signals(cancel: CancellationToken) {
             tokio::select! {
                 _ = tokio::signal::ctrl_c() => {},
                 _ = term.recv() => {},
+                _ = hup.recv() => {},
                 _ = cancel.cancelled() => {},
             }
         }
@@ -322,6 +327,9 @@ const START_LIMIT: Duration = Duration::from_secs(10);
 /// an interface this machine lacks, the interfaces it has) unless `keep_going`.
 pub async fn up(opts: UpOptions) -> anyhow::Result<()> {
     let lab = load_lab(&opts.config)?;
+    // Before anything binds or writes: one instance per lab.
+    let _lock = crate::statedir::InstanceLock::acquire(&lab)?;
+    crate::statedir::sweep_stale_temp_files(&lab);
     if let Some(e) = missing_interface(&lab) {
         if !opts.keep_going {
             anyhow::bail!(

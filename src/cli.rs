@@ -167,11 +167,13 @@ pub async fn adopt(
         .map_err(|_| anyhow::anyhow!("`{mac}` is not a MAC address (e.g. 52:54:00:12:34:56)"))?;
     let lab = crate::app::load_lab(config)?;
     match client::probe(&lab).await {
-        Probe::Running(port) => {
+        Probe::Running(admin) => {
+            let port = admin.port;
             let body =
                 serde_json::json!({"mac": mac, "role": role, "hostname": hostname, "ip": ip});
-            let reply =
-                client::request(port, "POST", "/api/adopt", Some(&body.to_string())).await?;
+            let reply = admin
+                .request("POST", "/api/adopt", Some(&body.to_string()))
+                .await?;
             if !reply.ok() {
                 eprintln!(
                     "pxelab: the running instance refused: {}",
@@ -212,8 +214,9 @@ pub async fn nodes(config: &Path, json: bool) -> anyhow::Result<ExitCode> {
     use crate::http::client::{self, Probe};
     let lab = crate::app::load_lab(config)?;
     let (nodes, source) = match client::probe(&lab).await {
-        Probe::Running(port) => {
-            let reply = client::request(port, "GET", "/api/nodes", None).await?;
+        Probe::Running(admin) => {
+            let port = admin.port;
+            let reply = admin.request("GET", "/api/nodes", None).await?;
             if !reply.ok() {
                 anyhow::bail!(
                     "the running instance answered {}: {}",

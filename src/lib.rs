@@ -28,6 +28,7 @@ pub mod render;
 pub mod secrets;
 pub mod sim;
 pub mod syslog;
+pub mod statedir;
 pub mod tftp;
 pub mod tui;
 pub mod watch;

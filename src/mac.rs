@@ -45,6 +45,13 @@ impl Mac {
         self.0.iter().map(|b| format!("{b:02x}")).collect()
     }
 
+    /// Whether this is a group address (the I/G bit, the lowest bit of the first byte:
+    /// multicast, and ff:ff:ff:ff:ff:ff broadcast). No network card has one, so a machine
+    /// named by one is a typo or a forgery: refused wherever a MAC comes from outside.
+    pub fn is_group(&self) -> bool {
+        self.0[0] & 1 == 1
+    }
+
     /// The organisationally unique identifier: the first three bytes.
     pub fn oui(&self) -> [u8; 3] {
         [self.0[0], self.0[1], self.0[2]]
@@ -162,6 +169,21 @@ mod tests {
             "../../etc/passwd",
         ] {
             assert!(s.parse::<Mac>().is_err(), "{s}");
+        }
+    }
+
+    #[test]
+    fn group_addresses_are_told_apart() {
+        for (s, group) in [
+            ("ff:ff:ff:ff:ff:ff", true),
+            ("01:00:5e:00:00:01", true),
+            ("33:33:00:00:00:01", true),
+            ("03:00:00:00:00:00", true),
+            ("52:54:00:aa:bb:cc", false),
+            ("02:00:00:00:00:01", false),
+            ("00:00:00:00:00:00", false),
+        ] {
+            assert_eq!(s.parse::<Mac>().unwrap().is_group(), group, "{s}");
         }
     }
 

@@ -80,6 +80,16 @@ fn every_broken_config_names_its_problem() {
             vec!["lab.yaml:16:10: error: nodes[1].mac: `52:54:00:00:00:zz` is not a MAC address (expected six hex pairs like 52:54:00:12:34:56)"],
         ),
         (
+            "broadcast MAC",
+            edit("52:54:00:00:00:02", "ff:ff:ff:ff:ff:ff"),
+            vec!["lab.yaml:16:10: error: nodes[1].mac: ff:ff:ff:ff:ff:ff is a broadcast or multicast address (lowest bit of the first byte set): no machine has one"],
+        ),
+        (
+            "multicast MAC",
+            edit("52:54:00:00:00:02", "01:00:5e:00:00:01"),
+            vec!["lab.yaml:16:10: error: nodes[1].mac: 01:00:5e:00:00:01 is a broadcast or multicast address (lowest bit of the first byte set): no machine has one"],
+        ),
+        (
             "duplicate MAC in another spelling",
             edit("52:54:00:00:00:02", "52-54-00-00-00-01"),
             vec!["lab.yaml:16:10: error: nodes[1].mac: duplicate MAC 52:54:00:00:00:01 (also nodes[0] `s0`)"],
@@ -286,7 +296,7 @@ fn every_problem_is_reported_not_only_the_first() {
         got,
         vec![
             "lab.yaml:3:3: error: http: unknown field `prot`, expected one of `bind`, `port`, `admin_port`",
-            "lab.yaml:8:3: error: dhcp: unknown field `bogus`, expected one of `mode`, `subnet`, `range`, `lease_time`, `router`, `dns`, `domain`, `port`, `pxe_port`, `snponly`, `arm64_binary`, `leases_file`, `ipv6_ra`",
+            "lab.yaml:8:3: error: dhcp: unknown field `bogus`, expected one of `mode`, `subnet`, `range`, `lease_time`, `router`, `dns`, `domain`, `port`, `pxe_port`, `snponly`, `arm64_binary`, `leases_file`, `ipv6_ra`, `relays`",
             "lab.yaml:18:5: error: nodes[0]: unknown field `colour`, expected one of `mac`, `hostname`, `role`, `ip`, `cmdline_extra`, `kernel`, `initrds`",
             "lab.yaml:21:10: error: nodes[1].mac: `nope` is not a MAC address (expected six hex pairs like 52:54:00:12:34:56)",
         ]

@@ -15,10 +15,13 @@ use dhcp_support::{write_lab, Pxelab};
 const EXCHANGES: &str = "2000";
 const RATE: &str = "100";
 
+/// perfdhcp sends as a relay (giaddr = its `-l` address): listed in `dhcp.relays` so
+/// proxy mode answers it.
 fn lab_yaml(mode: &str) -> String {
     format!(
         "name: perf\ninterface: br0\nserver_address: 10.78.0.1\n\
          dhcp:\n  mode: {mode}\n  subnet: 10.78.0.0/16\n  range: [10.78.1.0, 10.78.200.255]\n\
+         \x20 relays: [10.78.0.2]\n\
          tftp: {{enabled: false}}\nhttp: {{port: 8080, admin_port: 7480}}\n\
          ssh: {{watch: false}}\nboot: {{kernel: vmlinuz, initrds: [initrd]}}\nunknown: hold\n"
     )
@@ -110,6 +113,9 @@ fn run(mode: &str, ns_name: &str) {
         "pxelab did not offer to every DISCOVER:\n{text}"
     );
     assert_eq!(p.matching(|e| e["event"] == "dhcp-dropped").len(), 0);
+    assert!(p
+        .matching(|e| e["event"] == "lease-write-failed")
+        .is_empty());
     if mode == "proxy" {
         assert!(drops[0] <= 1 && recv[0] + 1 >= sent[0], "drops:\n{text}");
     } else {

@@ -204,7 +204,10 @@ fn proxy_mode_answers_the_relay_beside_the_lan_dhcp() {
         ],
     );
     let _relay = relay_to(&relay, &[LAN_DHCP, PXELAB]);
-    let lab = write_lab(dir.path(), &lab_yaml("dhcp: {mode: proxy}\n"));
+    let lab = write_lab(
+        dir.path(),
+        &lab_yaml(&format!("dhcp: {{mode: proxy, relays: [{RELAY}]}}\n")),
+    );
     let p = Pxelab::start(srv.command(&[]), &lab, &["dhcp"]);
 
     // A sniffer on the client's wire (AF_PACKET, bounded in time) records each BOOTREPLY.

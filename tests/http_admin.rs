@@ -1,6 +1,7 @@
 //! The loopback admin API driven by the real `curl`: nodes, one node, adoption (lab.yaml
-//! gains the node, comments kept), errors as JSON with 4xx, the Host check, and the
-//! Server-Sent Events stream.
+//! gains the node, comments kept), errors as JSON with 4xx, the Host check, the bearer
+//! token (a request without it or with a wrong one is refused), broadcast MACs refused,
+//! and the Server-Sent Events stream.
 
 mod common;
 mod http_lab;
@@ -23,9 +24,23 @@ fn json(g: &http_lab::Got) -> serde_json::Value {
     serde_json::from_slice(&g.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", g.text()))
 }
 
+/// `Authorization: Bearer <token>` with the token the running admin API wrote.
+fn auth(s: &Server) -> String {
+    format!("Authorization: Bearer {}", s.lab.admin_token())
+}
+
+/// curl to the admin API with the token.
+fn acurl(s: &Server, path: &str, args: &[&str]) -> http_lab::Got {
+    let a = auth(s);
+    let mut all = vec!["-H", a.as_str()];
+    all.extend_from_slice(args);
+    curl(&format!("{}{path}", s.lab.admin()), &all)
+}
+
 fn post(s: &Server, path: &str, body: &str) -> http_lab::Got {
-    curl(
-        &format!("{}{path}", s.lab.admin()),
+    acurl(
+        s,
+        path,
         &[
             "-X",
             "POST",
@@ -40,7 +55,7 @@ fn post(s: &Server, path: &str, body: &str) -> http_lab::Got {
 #[test]
 fn nodes_and_one_node() {
     let Some(s) = server() else { return };
-    let g = curl(&format!("{}/api/lab", s.lab.admin()), &[]);
+    let g = acurl(&s, "/api/lab", &[]);
     assert_eq!(g.status, 200);
     let v = json(&g);
     assert_eq!(v["name"], "httptest");
@@ -49,7 +64,7 @@ fn nodes_and_one_node() {
         s.engine.lab().path.to_str().unwrap()
     );
 
-    let g = curl(&format!("{}/api/nodes", s.lab.admin()), &[]);
+    let g = acurl(&s, "/api/nodes", &[]);
     assert_eq!(g.status, 200);
     assert_eq!(
         g.header("content-type").as_deref(),
@@ -68,17 +83,17 @@ fn nodes_and_one_node() {
         200
     );
     for key in ["node-1", NODE1, "52-54-00-00-00-01"] {
-        let g = curl(&format!("{}/api/nodes/{key}", s.lab.admin()), &[]);
+        let g = acurl(&s, &format!("/api/nodes/{key}"), &[]);
         assert_eq!(g.status, 200, "{key}");
         let v = json(&g);
         assert_eq!(v["mac"], NODE1);
         assert_eq!(v["state"], "script-served");
         assert!(!v["timeline"].as_array().unwrap().is_empty());
     }
-    let g = curl(&format!("{}/api/nodes/nope", s.lab.admin()), &[]);
+    let g = acurl(&s, "/api/nodes/nope", &[]);
     assert_eq!(g.status, 404);
     assert!(json(&g)["error"].as_str().unwrap().contains("nope"));
-    let g = curl(&format!("{}/api/nothing", s.lab.admin()), &[]);
+    let g = acurl(&s, "/api/nothing", &[]);
     assert_eq!(g.status, 404);
     assert!(json(&g)["error"].is_string());
 }
@@ -184,8 +199,9 @@ fn adopt_writes_lab_yaml_and_errors_are_json() {
     }
     // Not JSON at all (no content type): refused, lab.yaml untouched.
     let before = http_lab::read(&s.lab.path);
-    let g = curl(
-        &format!("{}/api/adopt", s.lab.admin()),
+    let g = acurl(
+        &s,
+        "/api/adopt",
         &["-X", "POST", "-d", "mac=52:54:00:00:00:37&role=k3s-agent"],
     );
     assert_eq!(g.status, 400);
@@ -195,16 +211,10 @@ fn adopt_writes_lab_yaml_and_errors_are_json() {
 #[test]
 fn requests_for_other_host_names_are_refused() {
     let Some(s) = server() else { return };
-    let g = curl(
-        &format!("{}/api/nodes", s.lab.admin()),
-        &["-H", "Host: attacker.example"],
-    );
+    let g = acurl(&s, "/api/nodes", &["-H", "Host: attacker.example"]);
     assert_eq!(g.status, 403);
     assert!(json(&g)["error"].as_str().unwrap().contains("127.0.0.1"));
-    let g = curl(
-        &format!("{}/api/nodes", s.lab.admin()),
-        &["-H", "Host: localhost"],
-    );
+    let g = acurl(&s, "/api/nodes", &["-H", "Host: localhost"]);
     assert_eq!(g.status, 200);
 }
 
@@ -233,7 +243,7 @@ fn server_sent_events_carry_the_bus() {
     let Some(s) = server() else { return };
     let mut child = common::ChildGuard(
         Command::new("curl")
-            .args(["-sN", "--max-time", "30"])
+            .args(["-sN", "--max-time", "30", "-H", &auth(&s)])
             .arg(format!("{}/api/events", s.lab.admin()))
             .stdout(Stdio::piped())
             .spawn()
@@ -286,4 +296,88 @@ fn server_sent_events_carry_the_bus() {
     .expect("node-adopted on the SSE stream");
     assert_eq!(adopted["mac"], "52:54:00:00:00:55");
     assert_eq!(adopted["hostname"], "node-55");
+}
+
+#[test]
+fn requests_without_the_token_or_with_a_wrong_one_are_refused() {
+    let Some(s) = server() else { return };
+    let mut rx = s.engine.subscribe();
+    let token_file = s.lab.dir.path().join(".pxelab/admin-token");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&token_file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+    let token = s.lab.admin_token();
+    let before = http_lab::read(&s.lab.path);
+    for (what, args) in [
+        ("no token", vec![]),
+        (
+            "wrong token",
+            vec!["-H", "Authorization: Bearer 0123456789abcdef"],
+        ),
+        (
+            "not bearer",
+            vec!["-H", "Authorization: Basic YWRtaW46YWRtaW4="],
+        ),
+    ] {
+        for path in ["/api/lab", "/api/nodes", "/api/events"] {
+            let mut a = vec!["--max-time", "5"];
+            a.extend_from_slice(&args);
+            let g = curl(&format!("{}{path}", s.lab.admin()), &a);
+            assert_eq!(g.status, 401, "{what} {path}: {}", g.text());
+            let v = json(&g);
+            assert!(v["error"].as_str().unwrap().contains("admin-token"), "{v}");
+            assert!(!g.text().contains(&token), "the token leaked in a refusal");
+        }
+        let mut a = vec![
+            "-X",
+            "POST",
+            "-H",
+            "Content-Type: application/json",
+            "-d",
+            r#"{"mac":"52:54:00:00:00:66","role":"k3s-agent"}"#,
+        ];
+        a.extend_from_slice(&args);
+        let g = curl(&format!("{}/api/adopt", s.lab.admin()), &a);
+        assert_eq!(g.status, 401, "{what} adopt: {}", g.text());
+    }
+    assert_eq!(http_lab::read(&s.lab.path), before, "lab.yaml changed");
+    // Each refusal is an event, and none carries the token.
+    let refused = http_lab::next_event(&mut rx, |k| {
+        matches!(
+            k,
+            pxelab::engine::EventKind::Refused {
+                source: pxelab::engine::Source::Admin,
+                ..
+            }
+        )
+    })
+    .expect("a refused event for the admin API");
+    assert!(!format!("{refused:?}").contains(&token));
+    // With it: fine.
+    assert_eq!(acurl(&s, "/api/nodes", &[]).status, 200);
+}
+
+#[test]
+fn broadcast_and_multicast_macs_cannot_be_adopted() {
+    let Some(s) = server() else { return };
+    let before = http_lab::read(&s.lab.path);
+    for mac in [
+        "ff:ff:ff:ff:ff:ff",
+        "01:00:5e:00:00:fb",
+        "33:33:00:00:00:01",
+    ] {
+        let g = post(
+            &s,
+            "/api/adopt",
+            &format!(r#"{{"mac":"{mac}","role":"k3s-agent"}}"#),
+        );
+        assert_eq!(g.status, 400, "{mac}: {}", g.text());
+        assert!(json(&g)["error"]
+            .as_str()
+            .unwrap()
+            .contains("broadcast or multicast"));
+    }
+    assert_eq!(http_lab::read(&s.lab.path), before);
 }

@@ -55,7 +55,8 @@ fn three_vms_boot_join_one_is_adopted_and_one_power_cycled_proxy_mode_beside_dns
 
 /// The role settings that make pxelab deliver host keys in dropbear's format (proxy
 /// mode's node image runs dropbear as Alpine's package does: it reads only that).
-const DROPBEAR_ROLES: &str = "roles:\n  k3s-server:\n    ssh: {server: dropbear}\n  k3s-agent:\n    ssh: {server: dropbear}\n";
+const DROPBEAR_ROLES: &str =
+    "roles:\n  k3s-server:\n    ssh: {server: dropbear}\n  k3s-agent:\n    ssh: {server: dropbear}\n";
 
 fn lab_yaml(mode: Mode, net: &str) -> String {
     let dhcp = match mode {
@@ -466,11 +467,16 @@ fn run(mode: Mode) {
             report(&tail, &vms)
         );
         // Its record: boot number, a fresh timeline, the last boot kept as the previous.
+        // The admin API wants the token the instance wrote beside lab.yaml.
+        let token = std::fs::read_to_string(d.join(".pxelab/admin-token")).unwrap_or_default();
+        let auth = format!("Authorization: Bearer {}", token.trim());
         let rec = ns.exec(&[
             "curl",
             "-s",
             "--max-time",
             "10",
+            "-H",
+            &auth,
             &format!("http://127.0.0.1:7480/api/nodes/{AGENT_MAC}"),
         ]);
         let rec: serde_json::Value = serde_json::from_slice(&rec.stdout)

@@ -55,21 +55,65 @@ enum Mode {
     Exactly(u32),
 }
 
+/// What every temporary file's name holds: `.NAME.pxelab-tmp-<random>`.
+const TEMP_MARK: &str = ".pxelab-tmp-";
+
 /// A fresh temporary path beside `path`: `.NAME.pxelab-tmp-<random>`.
 fn temp_beside(dir: &Path, path: &Path) -> PathBuf {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "file".to_string());
-    dir.join(format!(".{name}.pxelab-tmp-{:016x}", rand::random::<u64>()))
+    dir.join(format!(".{name}{TEMP_MARK}{:016x}", rand::random::<u64>()))
 }
 
-fn replace(path: &Path, contents: &[u8], mode: Mode) -> std::io::Result<()> {
-    let dir = match path.parent() {
+/// Whether a file name is one of our temporary files.
+pub fn is_temp_name(name: &str) -> bool {
+    name.starts_with('.') && name.contains(TEMP_MARK)
+}
+
+/// Removes our temporary files in `dir` last modified more than `age` ago: a writer
+/// killed between creating and renaming its file (`kill -9`, power loss) leaves one, and
+/// nothing else would ever remove it. Younger ones may belong to a write in progress.
+/// Returns how many were removed.
+pub fn sweep_stale_temps(dir: &Path, age: std::time::Duration) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    let now = std::time::SystemTime::now();
+    let mut removed = 0;
+    for e in entries.flatten() {
+        let name = e.file_name();
+        if !is_temp_name(&name.to_string_lossy()) {
+            continue;
+        }
+        let old = e
+            .metadata()
+            .ok()
+            .filter(|m| m.is_file())
+            .and_then(|m| m.modified().ok())
+            .and_then(|t| now.duration_since(t).ok())
+            .is_some_and(|d| d >= age);
+        if old && std::fs::remove_file(e.path()).is_ok() {
+            tracing::info!("removed stale temporary file {}", e.path().display());
+            removed += 1;
+        }
+    }
+    removed
+}
+
+/// The folder a file lives in (`.` for a bare name).
+fn folder_of(path: &Path) -> PathBuf {
+    match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
-    };
-    let tmp = temp_beside(&dir, path);
+    }
+}
+
+/// Writes `contents` into a new temporary file beside `path` with the mode `mode` asks
+/// for, fsynced. Returns its path; on error nothing is left behind.
+fn write_temp(path: &Path, contents: &[u8], mode: Mode) -> std::io::Result<PathBuf> {
+    let tmp = temp_beside(&folder_of(path), path);
     let result = (|| {
         let mut o = std::fs::OpenOptions::new();
         o.write(true).create_new(true);
@@ -93,18 +137,105 @@ fn replace(path: &Path, contents: &[u8], mode: Mode) -> std::io::Result<()> {
             }
         }
         f.write_all(contents)?;
-        f.sync_all()?;
-        drop(f);
-        std::fs::rename(&tmp, path)?;
-        if let Ok(d) = std::fs::File::open(&dir) {
-            let _ = d.sync_all();
-        }
-        Ok(())
+        f.sync_all()
     })();
-    if result.is_err() {
+    match result {
+        Ok(()) => Ok(tmp),
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            Err(e)
+        }
+    }
+}
+
+fn sync_folder(dir: &Path) {
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+}
+
+fn replace(path: &Path, contents: &[u8], mode: Mode) -> std::io::Result<()> {
+    let tmp = write_temp(path, contents, mode)?;
+    if let Err(e) = std::fs::rename(&tmp, path) {
         let _ = std::fs::remove_file(&tmp);
+        return Err(e);
+    }
+    sync_folder(&folder_of(path));
+    Ok(())
+}
+
+/// Serialises [`replace_if_unchanged`] within this process.
+static COMPARE_AND_SWAP: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Replaces `path` with `contents` (keeping its mode, like [`write_atomic`]) only if it
+/// still holds `expected`; `Ok(false)` when it does not, nothing changed.
+///
+/// Why more than compare-then-rename: another program's save (an editor's own
+/// temp-and-rename) can land between the compare and the rename, and the rename then
+/// threw it away (10 of 400 operator saves lost to concurrent adoptions). Here the slow
+/// part (write, fsync) happens first; then, under one lock, the file is read again and
+/// swapped with ours in one step (`renameat2(RENAME_EXCHANGE)`), which hands back the
+/// file we displaced. If that is not `expected`, a save got in between the read and the
+/// swap: it is swapped back into place (ours discarded) and the caller retries on top of
+/// it. Where the file system cannot exchange, a plain rename right after the re-read
+/// keeps the window as small as it can be.
+pub fn replace_if_unchanged(
+    path: &Path,
+    expected: &[u8],
+    contents: &[u8],
+) -> std::io::Result<bool> {
+    let dir = folder_of(path);
+    let tmp = write_temp(path, contents, Mode::KeepOr(0o644))?;
+    let _g = match COMPARE_AND_SWAP.lock() {
+        Ok(g) => g,
+        Err(p) => p.into_inner(),
+    };
+    let result = swap_if_unchanged(path, &tmp, expected, contents);
+    let _ = std::fs::remove_file(&tmp);
+    if let Ok(true) = result {
+        sync_folder(&dir);
     }
     result
+}
+
+fn swap_if_unchanged(
+    path: &Path,
+    tmp: &Path,
+    expected: &[u8],
+    contents: &[u8],
+) -> std::io::Result<bool> {
+    if std::fs::read(path)? != expected {
+        return Ok(false);
+    }
+    let exchange = |a: &Path, b: &Path| {
+        rustix::fs::renameat_with(
+            rustix::fs::CWD,
+            a,
+            rustix::fs::CWD,
+            b,
+            rustix::fs::RenameFlags::EXCHANGE,
+        )
+    };
+    match exchange(tmp, path) {
+        Ok(()) => {}
+        Err(rustix::io::Errno::INVAL | rustix::io::Errno::NOSYS | rustix::io::Errno::OPNOTSUPP) => {
+            std::fs::rename(tmp, path)?;
+            return Ok(true);
+        }
+        Err(e) => return Err(e.into()),
+    }
+    // `tmp` now holds what was at `path` the instant before the swap.
+    let displaced = std::fs::read(tmp)?;
+    if displaced == expected {
+        return Ok(true);
+    }
+    // Someone saved in between: put their file back.
+    exchange(tmp, path).map_err(std::io::Error::from)?;
+    if std::fs::read(tmp).is_ok_and(|t| t != contents) {
+        // Yet another save landed while ours was in place: the newest one wins.
+        std::fs::rename(tmp, path)?;
+    }
+    Ok(false)
 }
 
 #[cfg(test)]
@@ -142,5 +273,47 @@ mod tests {
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
         assert!(names.iter().all(|n| !n.contains("pxelab-tmp")), "{names:?}");
+    }
+
+    #[test]
+    fn replace_if_unchanged_refuses_a_file_that_changed() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("lab.yaml");
+        std::fs::write(&p, b"one").unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o640)).unwrap();
+        assert!(replace_if_unchanged(&p, b"one", b"two").unwrap());
+        assert_eq!(std::fs::read(&p).unwrap(), b"two");
+        assert_eq!(mode(&p), 0o640);
+        assert!(!replace_if_unchanged(&p, b"one", b"three").unwrap());
+        assert_eq!(std::fs::read(&p).unwrap(), b"two");
+        let names: Vec<String> = std::fs::read_dir(d.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, ["lab.yaml"]);
+    }
+
+    #[test]
+    fn stale_temporary_files_are_swept_young_ones_and_others_kept() {
+        let d = tempfile::tempdir().unwrap();
+        let hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+        let stale = d.path().join(".lab.yaml.pxelab-tmp-0123456789abcdef");
+        let young = d.path().join(".leases.json.pxelab-tmp-fedcba9876543210");
+        let other = d.path().join("lab.yaml");
+        for p in [&stale, &young, &other] {
+            std::fs::write(p, b"x").unwrap();
+        }
+        for p in [&stale, &other] {
+            std::fs::File::options()
+                .write(true)
+                .open(p)
+                .unwrap()
+                .set_modified(hour_ago)
+                .unwrap();
+        }
+        let age = std::time::Duration::from_secs(5);
+        assert_eq!(sweep_stale_temps(d.path(), age), 1);
+        assert!(!stale.exists() && young.exists() && other.exists());
+        assert_eq!(sweep_stale_temps(&d.path().join("missing"), age), 0);
     }
 }

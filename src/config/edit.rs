@@ -4,11 +4,12 @@
 //! Edits are splices of the original text at byte ranges found through the lossless
 //! syntax tree ([`super::spans`]): only the lines of the node being added, removed or
 //! changed are touched. The result is parsed and validated, checked to hold exactly the
-//! intended change, and written atomically ([`super::atomic`]) only if the file on disk
-//! is still the text the lab was loaded from ([`ConfigError::ChangedOnDisk`] otherwise:
-//! the caller reloads and tries again).
+//! intended change, and written atomically only if the file on disk is still the text
+//! the lab was loaded from, checked again at the instant of the rename
+//! ([`super::atomic::replace_if_unchanged`]); [`ConfigError::ChangedOnDisk`] otherwise:
+//! the caller reloads and tries again on top of the operator's save.
 
-use super::atomic::write_atomic;
+use super::atomic::replace_if_unchanged;
 use super::spans::{Seg, Spans};
 use super::{ConfigError, Lab, NodeEntry};
 use crate::mac::Mac;
@@ -65,19 +66,16 @@ fn commit(lab: &Lab, text: String, intended: impl Fn(&Lab) -> bool) -> Result<La
             "the edited text does not hold the intended change; nothing written".to_string(),
         ));
     }
-    let on_disk = std::fs::read_to_string(&lab.path).map_err(|source| ConfigError::Io {
-        path: lab.path.clone(),
-        source,
-    })?;
-    if on_disk != lab.source {
+    let replaced = replace_if_unchanged(&lab.path, lab.source.as_bytes(), text.as_bytes())
+        .map_err(|source| ConfigError::Io {
+            path: lab.path.clone(),
+            source,
+        })?;
+    if !replaced {
         return Err(ConfigError::ChangedOnDisk {
             path: lab.path.clone(),
         });
     }
-    write_atomic(&lab.path, text.as_bytes()).map_err(|source| ConfigError::Io {
-        path: lab.path.clone(),
-        source,
-    })?;
     Ok(new_lab)
 }
 

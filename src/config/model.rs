@@ -134,6 +134,12 @@ pub struct DhcpSection {
     /// IPv6 router advertisements in server mode: auto | on | off.
     #[serde(default)]
     pub ipv6_ra: Ipv6Ra,
+    /// Relay agents (their giaddr) whose relayed requests proxy mode answers. Empty: no
+    /// relayed request is answered, since the answer goes to port 67 of whatever address
+    /// the request claims as its relay (dnsmasq likewise answers a relay only for a
+    /// network it was configured for).
+    #[serde(default)]
+    pub relays: Vec<Ipv4Addr>,
 }
 
 fn default_lease() -> String {
@@ -162,6 +168,7 @@ impl Default for DhcpSection {
             arm64_binary: None,
             leases_file: None,
             ipv6_ra: Ipv6Ra::Auto,
+            relays: Vec::new(),
         }
     }
 }

@@ -57,11 +57,15 @@ pub(crate) fn parse_file(path: &Path, text: &str) -> Result<LabFile, Vec<Problem
             }
         }
         if let Some(r) = spans.range(&nodes_path) {
-            if let Some(first) = text[r.clone()].chars().next() {
-                // `[]` in place of the first character; the rest of the value blanked.
-                let tail = blank(&text[r.start + first.len_utf8()..r.end]);
-                rest.replace_range(r.clone(), &format!("[]{tail}"));
+            // `[]` in place of the value, the rest of it blanked, byte for byte: every
+            // range below is an offset into `text` and must stay true in `rest`.
+            let mut filler = blank_bytes(&text[r.clone()]);
+            if filler.starts_with("  ") {
+                filler.replace_range(..2, "[]");
+            } else if filler.starts_with(' ') {
+                filler.replace_range(..1, "~");
             }
+            rest.replace_range(r.clone(), &filler);
         }
     }
 
@@ -91,7 +95,10 @@ pub(crate) fn parse_file(path: &Path, text: &str) -> Result<LabFile, Vec<Problem
                 else {
                     break;
                 };
-                let b = blank(&rest[range.clone()]);
+                let Some(section) = rest.get(range.clone()) else {
+                    break;
+                };
+                let b = blank_bytes(section);
                 rest.replace_range(range.clone(), &b);
                 blanked_keys.push(key.clone());
             }
@@ -161,6 +168,19 @@ fn refine_node_problem(spans: &Spans, i: usize, mut p: Problem) -> Problem {
 }
 
 /// `s` with every character but line breaks turned into a space.
+/// `s` as spaces, one per byte, line breaks kept: the same byte length, so offsets
+/// computed on the original text stay true in the blanked one (a multi-byte `…` blanked
+/// to one space shifted every later section: fuzzing found the panic).
+fn blank_bytes(s: &str) -> String {
+    s.chars()
+        .map(|c| match c {
+            '\n' | '\r' => c.to_string(),
+            _ => " ".repeat(c.len_utf8()),
+        })
+        .collect()
+}
+
+/// `s` as spaces, one per character, line breaks kept: the same columns.
 fn blank(s: &str) -> String {
     s.chars()
         .map(|c| if c == '\n' || c == '\r' { c } else { ' ' })
@@ -261,6 +281,22 @@ fn strip_position(msg: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by `cargo fuzz run lab_yaml`: a multi-byte character in a section that gets
+    /// blanked shifted the later sections' ranges (`end byte index … out of bounds`).
+    /// Node items with multi-byte text are blanked the same way.
+    #[test]
+    fn multi_byte_text_in_blanked_sections_and_nodes_does_not_panic() {
+        let path = Path::new("/tmp/lab.yaml");
+        for text in [
+            "d: \u{2026}\nname:\n k:",
+            "d: \u{2026}\u{2026}\nname: t\nboot: {kernel: k}\nx: 1\n",
+            "name: t\nboot: {kernel: k}\nnodes:\n  - {mac: 52:54:00:00:00:01, hostname: \u{e9}\u{e9}, role: 1}\n  - \u{2026}\n  - {mac: zz}\nbad: 1\n",
+            "name: t\nnodes:\n  - a\n  - \u{e9}\nboot: 3\n",
+        ] {
+            assert!(parse_file(path, text).is_err(), "{text:?}");
+        }
+    }
 
     #[test]
     fn type_errors_in_plain_words() {

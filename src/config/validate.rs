@@ -167,6 +167,15 @@ impl Validator<'_> {
         let mut ips: HashMap<Ipv4Addr, usize> = HashMap::new();
         for (i, n) in lab.file.nodes.iter().enumerate() {
             let p = |k| [Seg::Key("nodes"), Seg::Index(i), Seg::Key(k)];
+            if n.mac.is_group() {
+                self.error(
+                    &p("mac"),
+                    format!(
+                        "{} is a broadcast or multicast address (lowest bit of the first byte set): no machine has one",
+                        n.mac
+                    ),
+                );
+            }
             if let Some(&j) = macs.get(&n.mac) {
                 let other = &lab.file.nodes[j].hostname;
                 self.error(

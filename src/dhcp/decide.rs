@@ -81,6 +81,16 @@ pub fn proxy(
         (true, MsgType::Request | MsgType::Inform) => MessageType::Ack,
         _ => return Verdict::Pass,
     };
+    if let Some(g) = req.relay() {
+        // The answer would go to port 67 of `g`: only to relays the operator listed, or
+        // a spoofed giaddr turns pxelab into a reflector at any address.
+        if !lab.file.dhcp.relays.contains(&g) {
+            return Verdict::Drop(format!(
+                "{}: relayed by {g}, which is not in dhcp.relays",
+                req.mac
+            ));
+        }
+    }
     if !req.is_pxe_client() && !req.is_http_client() {
         return Verdict::Drop(format!("{} is not a PXE client", req.mac));
     }
@@ -120,6 +130,30 @@ mod tests {
 
     fn hold(_: Mac) -> BootDecision {
         BootDecision::Hold
+    }
+
+    #[test]
+    fn relayed_requests_only_from_listed_relays() {
+        let mut b = build(MAC, &[(53, &[1]), (60, PXE)]);
+        b[24..28].copy_from_slice(&[10, 1, 0, 1]);
+        let d = parse(&b).unwrap();
+        let v = proxy(&lab(), &d, false, hold);
+        assert!(
+            matches!(&v, Verdict::Drop(r) if r.contains("not in dhcp.relays")),
+            "{v:?}"
+        );
+        let listed = Lab::parse(
+            std::path::Path::new("/tmp/lab.yaml"),
+            "name: t\nserver_address: 10.0.0.1\nboot: {kernel: k}\ndhcp: {relays: [10.1.0.1]}\n",
+        )
+        .unwrap();
+        assert!(matches!(proxy(&listed, &d, false, hold), Verdict::Reply(_)));
+        b[24..28].copy_from_slice(&[10, 1, 0, 2]);
+        let other = parse(&b).unwrap();
+        assert!(matches!(
+            proxy(&listed, &other, false, hold),
+            Verdict::Drop(_)
+        ));
     }
 
     #[test]

@@ -19,6 +19,9 @@ use crate::mac::Mac;
 pub const OFFER_SECS: u64 = 60;
 /// How long a declined address (in use by someone unknown) is skipped.
 pub const DECLINE_SECS: u64 = 600;
+/// Most declined addresses remembered; past it the one declined first is forgotten
+/// first, so no stream of DECLINEs can grow memory.
+pub const DECLINED_CAP: usize = 256;
 
 /// One lease.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -185,9 +188,25 @@ impl Leases {
         Some(old)
     }
 
-    /// Marks `ip` declined (someone else answers ARP for it).
+    /// Marks `ip` declined (someone else answers ARP for it), within [`DECLINED_CAP`].
     pub fn decline(&mut self, ip: Ipv4Addr, now: u64) {
+        self.declined.retain(|_, t| *t > now);
+        if !self.declined.contains_key(&ip) && self.declined.len() >= DECLINED_CAP {
+            let oldest = self
+                .declined
+                .iter()
+                .min_by_key(|(_, t)| **t)
+                .map(|(ip, _)| *ip);
+            if let Some(o) = oldest {
+                self.declined.remove(&o);
+            }
+        }
         self.declined.insert(ip, now + DECLINE_SECS);
+    }
+
+    /// How many addresses are declined now.
+    pub fn declined_count(&self) -> usize {
+        self.declined.len()
     }
 
     /// Bound leases that ended at or before `now` and were not yet reported; each is
@@ -257,6 +276,21 @@ mod tests {
             .is_empty());
         std::fs::write(&p, b"{oops").unwrap();
         assert!(matches!(Leases::load(&p), Err(LeaseError::Format { .. })));
+    }
+
+    #[test]
+    fn the_declined_set_is_bounded_oldest_first() {
+        let mut t = Leases::default();
+        let ip = |n: u32| Ipv4Addr::from(0x0a00_0000 + n);
+        for n in 0..(DECLINED_CAP as u32 + 100) {
+            t.decline(ip(n), 1000 + u64::from(n));
+        }
+        assert_eq!(t.declined_count(), DECLINED_CAP);
+        assert!(!t.declined(ip(0), 1000), "the oldest went first");
+        assert!(t.declined(ip(DECLINED_CAP as u32 + 99), 1000));
+        // Expired ones leave on their own.
+        t.decline(ip(1), 1000 + DECLINE_SECS + 10_000);
+        assert_eq!(t.declined_count(), 1);
     }
 
     #[test]

@@ -1,15 +1,20 @@
 //! The thin socket layer: receive, decode, report, ask the decision function, send.
 
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
-use super::decide::Verdict;
+use futures::stream::FuturesUnordered;
+use futures::StreamExt;
+
+use super::decide::{Reply, Verdict};
+use super::drops::Drops;
 use super::raw::RawUdp;
 use super::request::{self, MsgType, Request};
+use super::writer::{Committed, Ticket};
 use crate::engine::{Engine, EventKind};
+use crate::mac::Mac;
 
 /// Port DHCP clients listen on.
 pub const CLIENT_PORT: u16 = 68;
@@ -68,25 +73,69 @@ pub fn destination(req: &Request, src: SocketAddr, nak: bool, role: PortRole) ->
     SocketAddrV4::new(Ipv4Addr::BROADCAST, CLIENT_PORT)
 }
 
+/// A verdict, and for an ACK that bound a lease the write it must wait for.
+pub struct Decision {
+    /// Reply, drop or pass.
+    pub verdict: Verdict,
+    /// Send the reply only once this write succeeded (see [`super::writer`]).
+    pub after: Option<Ticket>,
+}
+
+impl From<Verdict> for Decision {
+    fn from(verdict: Verdict) -> Decision {
+        Decision {
+            verdict,
+            after: None,
+        }
+    }
+}
+
 /// The decision for one decoded request (proxy or server).
-pub type Decide = Arc<dyn Fn(&Engine, &Request, &PortRole) -> Verdict + Send + Sync>;
+pub type Decide = Arc<dyn Fn(&Engine, &Request, &PortRole) -> Decision + Send + Sync>;
+
+/// A reply waiting for its lease to be written: the write's outcome, the reply, where
+/// it goes and whose it is.
+type Held = (Committed, Reply, SocketAddrV4, Mac);
+
+/// Replies waiting for the lease writer at most; past this the listener stops reading
+/// until some are released (the socket buffer then takes the overflow, as the kernel
+/// would for a slow server).
+const MAX_HELD: usize = 4096;
+
+/// How long replies still waiting for the lease writer at shutdown are waited for.
+const HELD_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 /// Whether a decoded request is reported as a `dhcp-discover` event.
 pub type Observe = Arc<dyn Fn(&Engine, &Request, &PortRole) -> bool + Send + Sync>;
 
-/// Serves one listener until `cancel` fires.
+/// Serves one listener until `cancel` fires. Replies that wait for the lease writer are
+/// held aside while the listener goes on reading, so one write releases a whole burst.
 pub async fn run(
     engine: Engine,
     mut listener: Listener,
     role: PortRole,
     observe: Observe,
     decide: Decide,
+    drops: Arc<Drops>,
     cancel: CancellationToken,
 ) -> anyhow::Result<()> {
     let mut buf = vec![0u8; request::MAX_LEN + 1];
+    let mut tick = tokio::time::interval(super::drops::REPORT_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let drop_packet = |engine: &Engine, from, reason| drops.drop_packet(engine, from, reason);
+    let mut held: FuturesUnordered<futures::future::BoxFuture<'static, Held>> =
+        FuturesUnordered::new();
     loop {
         let (n, src) = tokio::select! {
-            _ = cancel.cancelled() => return Ok(()),
-            r = listener.recv(&mut buf) => match r {
+            _ = cancel.cancelled() => break,
+            _ = tick.tick() => {
+                drops.flush(&engine, false);
+                continue;
+            }
+            Some(h) = held.next(), if !held.is_empty() => {
+                release(&engine, &listener, h, &drops).await;
+                continue;
+            }
+            r = listener.recv(&mut buf), if held.len() < MAX_HELD => match r {
                 Ok(x) => x,
                 Err(e) => {
                     tracing::warn!("DHCP receive: {e}");
@@ -109,40 +158,62 @@ pub async fn run(
         if observe(&engine, &req, &role) {
             report(&engine, &req, role.pxe_port);
         }
-        match decide(&engine, &req, &role) {
+        let Decision { verdict, after } = decide(&engine, &req, &role);
+        match verdict {
             Verdict::Pass => {}
             Verdict::Drop(reason) => drop_packet(&engine, src, reason),
             Verdict::Reply(r) => {
                 let to = destination(&req, src, r.msg == "nak", role);
-                if let Err(e) = listener.send(&r.bytes, to).await {
-                    tracing::warn!("DHCP send to {to} for {}: {e}", req.mac);
-                    continue;
+                match after {
+                    None => send(&engine, &listener, r, to, req.mac).await,
+                    Some(ticket) => {
+                        let mac = req.mac;
+                        held.push(Box::pin(async move { (ticket.wait().await, r, to, mac) }));
+                    }
                 }
-                engine.emit(
-                    Some(req.mac),
-                    EventKind::DhcpReply {
-                        msg: r.msg.to_string(),
-                        yiaddr: r.yiaddr,
-                        boot_file: r.boot_file,
-                        proxy: is_proxy(&engine),
-                    },
-                );
             }
         }
     }
+    // Replies whose lease the writer's last save puts on disk still go out.
+    let deadline = tokio::time::Instant::now() + HELD_GRACE;
+    while let Ok(Some(h)) = tokio::time::timeout_at(deadline, held.next()).await {
+        release(&engine, &listener, h, &drops).await;
+    }
+    drops.flush(&engine, true);
+    Ok(())
+}
+
+/// Sends a held reply whose lease is on disk; one whose write failed is not sent (the
+/// client asks again; the writer reported the failure) and counts as dropped.
+async fn release(engine: &Engine, listener: &Listener, (written, r, to, mac): Held, drops: &Drops) {
+    match written {
+        Ok(()) => send(engine, listener, r, to, mac).await,
+        Err(e) => drops.drop_packet(
+            engine,
+            SocketAddr::V4(to),
+            format!("{mac}: {} not sent, the lease was not saved: {e}", r.msg),
+        ),
+    }
+}
+
+async fn send(engine: &Engine, listener: &Listener, r: Reply, to: SocketAddrV4, mac: Mac) {
+    if let Err(e) = listener.send(&r.bytes, to).await {
+        tracing::warn!("DHCP send to {to} for {mac}: {e}");
+        return;
+    }
+    engine.emit(
+        Some(mac),
+        EventKind::DhcpReply {
+            msg: r.msg.to_string(),
+            yiaddr: r.yiaddr,
+            boot_file: r.boot_file,
+            proxy: is_proxy(engine),
+        },
+    );
 }
 
 fn is_proxy(engine: &Engine) -> bool {
     engine.lab().file.dhcp.mode == crate::config::DhcpMode::Proxy
-}
-
-/// Counts and reports a packet dropped without an answer.
-pub fn drop_packet(engine: &Engine, from: SocketAddr, reason: String) {
-    engine
-        .counters()
-        .dhcp_dropped
-        .fetch_add(1, Ordering::Relaxed);
-    engine.emit(None, EventKind::DhcpDropped { from, reason });
 }
 
 /// Reports a request as a `dhcp-discover` event.

@@ -18,6 +18,7 @@
 
 pub mod boot;
 pub mod decide;
+pub mod drops;
 pub mod leases;
 pub mod listen;
 pub mod net;
@@ -26,6 +27,8 @@ pub mod raw;
 pub mod reply;
 pub mod request;
 pub mod server;
+pub mod settings;
+pub mod writer;
 
 use std::net::SocketAddrV4;
 use std::sync::Arc;
@@ -76,18 +79,21 @@ pub async fn serve(engine: Engine, cancel: CancellationToken) -> anyhow::Result<
             );
             let observe: listen::Observe = Arc::new(listen::proxy_observe);
             let decide: listen::Decide = Arc::new(|engine: &Engine, req, role: &PortRole| {
-                decide::proxy(&engine.lab(), req, role.pxe_port, |m| engine.decide(m))
+                decide::proxy(&engine.lab(), req, role.pxe_port, |m| engine.decide(m)).into()
             });
             let pxe_role = PortRole {
                 pxe_port: true,
                 ..role
             };
+            // One drop report for both ports.
+            let drops = Arc::new(drops::Drops::default());
             let a = listen::run(
                 engine.clone(),
                 main,
                 role,
                 observe.clone(),
                 decide.clone(),
+                drops.clone(),
                 cancel.clone(),
             );
             let b = listen::run(
@@ -96,6 +102,7 @@ pub async fn serve(engine: Engine, cancel: CancellationToken) -> anyhow::Result<
                 pxe_role,
                 observe,
                 decide,
+                drops,
                 cancel,
             );
             tokio::try_join!(a, b)?;

@@ -1,5 +1,11 @@
 //! Socket plumbing shared by the DHCP and TFTP servers: UDP sockets bound to the lab
-//! interface (SO_BINDTODEVICE) with SO_REUSEADDR/SO_REUSEPORT and SO_BROADCAST.
+//! interface (SO_BINDTODEVICE) with SO_BROADCAST.
+//!
+//! Never SO_REUSEADDR or SO_REUSEPORT: with them a second `pxelab up` (or any other
+//! program setting them) bound the same DHCP and TFTP ports and Linux split the clients
+//! between the two servers. UDP has no TIME_WAIT, so a restarted server gets its port
+//! back at once without them. Proxy mode shares port 67 with the LAN's DHCP server
+//! through a raw socket instead ([`super::raw`]), which needs neither.
 
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 
@@ -35,37 +41,11 @@ fn privilege_hint(e: &std::io::Error) -> &'static str {
     }
 }
 
-/// Binds a non-blocking UDP socket on `addr`, on `interface` when given, with
-/// SO_REUSEADDR and SO_REUSEPORT (a restarted server gets its port back at once).
+/// Binds a non-blocking UDP socket on `addr`, on `interface` when given, exclusively: a
+/// port another socket holds is refused (`Address in use`), never shared.
 pub fn bind_udp(
     addr: SocketAddrV4,
     interface: Option<&str>,
-) -> Result<std::net::UdpSocket, BindError> {
-    bind_udp_with(addr, interface, true)
-}
-
-/// Binds a non-blocking UDP socket on an ephemeral port of `ip` (a TFTP transfer's),
-/// on `interface` when given. Without SO_REUSEPORT: Linux hands the same ephemeral port
-/// to two SO_REUSEPORT sockets of one user and then splits their packets between them
-/// (concurrent transfers were told "unknown transfer ID").
-pub fn bind_udp_ephemeral(
-    ip: Ipv4Addr,
-    interface: Option<&str>,
-) -> Result<tokio::net::UdpSocket, BindError> {
-    let addr = SocketAddrV4::new(ip, 0);
-    let std = bind_udp_with(addr, interface, false)?;
-    tokio::net::UdpSocket::from_std(std).map_err(|source| BindError {
-        what: "register with tokio",
-        addr: SocketAddr::V4(addr),
-        interface: interface.map(str::to_string),
-        source,
-    })
-}
-
-fn bind_udp_with(
-    addr: SocketAddrV4,
-    interface: Option<&str>,
-    shared: bool,
 ) -> Result<std::net::UdpSocket, BindError> {
     let err = |what, source| BindError {
         what,
@@ -75,12 +55,6 @@ fn bind_udp_with(
     };
     let s = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))
         .map_err(|e| err("create UDP socket for", e))?;
-    if shared {
-        s.set_reuse_address(true)
-            .map_err(|e| err("set SO_REUSEADDR for", e))?;
-        s.set_reuse_port(true)
-            .map_err(|e| err("set SO_REUSEPORT for", e))?;
-    }
     s.set_broadcast(true)
         .map_err(|e| err("set SO_BROADCAST for", e))?;
     if let Some(i) = interface {
@@ -92,6 +66,17 @@ fn bind_udp_with(
     s.bind(&SocketAddr::V4(addr).into())
         .map_err(|e| err("bind UDP", e))?;
     Ok(s.into())
+}
+
+/// Binds a non-blocking UDP socket on an ephemeral port of `ip` (a TFTP transfer's),
+/// on `interface` when given. Exclusive like every socket here: Linux hands the same
+/// ephemeral port to two SO_REUSEPORT sockets of one user and then splits their packets
+/// between them (concurrent transfers were told "unknown transfer ID").
+pub fn bind_udp_ephemeral(
+    ip: Ipv4Addr,
+    interface: Option<&str>,
+) -> Result<tokio::net::UdpSocket, BindError> {
+    bind_tokio(SocketAddrV4::new(ip, 0), interface)
 }
 
 /// Binds a tokio UDP socket (see [`bind_udp`]).
@@ -122,6 +107,16 @@ pub fn listen_ip(server: Ipv4Addr, interface: Option<&str>) -> Ipv4Addr {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A port one server holds is refused to a second one (two `pxelab up` of one lab
+    /// once split the DHCP clients between them).
+    #[tokio::test]
+    async fn a_bound_port_is_not_shared() {
+        let first = bind_udp(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0), None).unwrap();
+        let port = first.local_addr().unwrap().port();
+        let e = bind_udp(SocketAddrV4::new(Ipv4Addr::LOCALHOST, port), None).unwrap_err();
+        assert_eq!(e.source.kind(), std::io::ErrorKind::AddrInUse, "{e}");
+    }
 
     /// Many transfer sockets open at once never share a port (with SO_REUSEPORT, Linux
     /// gave 151 of 3000 a port another already had).

@@ -60,6 +60,9 @@ pub enum Malformed {
     /// No option 53 (plain BOOTP is not served).
     #[error("no DHCP message type (plain BOOTP is not served)")]
     NoMessageType,
+    /// chaddr is a broadcast or multicast address: no client has one.
+    #[error("client address {0} is a broadcast or multicast MAC")]
+    GroupMac(Mac),
     /// Option 53 holds a value that is not a client message.
     #[error("message type {0} is not one a client sends")]
     BadMessageType(u8),
@@ -211,6 +214,9 @@ pub fn parse(b: &[u8]) -> Result<Request, Malformed> {
     let mut chaddr = [0u8; 16];
     chaddr.copy_from_slice(&b[28..44]);
     let mac = Mac([b[28], b[29], b[30], b[31], b[32], b[33]]);
+    if mac.is_group() {
+        return Err(Malformed::GroupMac(mac));
+    }
     Ok(Request {
         msg,
         xid: u32::from_be_bytes([b[4], b[5], b[6], b[7]]),
@@ -379,6 +385,12 @@ pub(crate) mod tests {
         let mut magic = good.clone();
         magic[236] = 0;
         assert_eq!(parse(&magic), Err(Malformed::BadMagic));
+        for group in [[0xff; 6], [0x01, 0, 0x5e, 0, 0, 1]] {
+            assert_eq!(
+                parse(&build(group, &[(53, &[1])])),
+                Err(Malformed::GroupMac(Mac(group)))
+            );
+        }
         let mut trunc = build(MAC, &[(53, &[1]), (60, b"PXEClient")]);
         trunc.truncate(trunc.len() - 4);
         assert!(matches!(

@@ -1,12 +1,12 @@
 //! Full DHCP server mode: authoritative for `dhcp.subnet`, lab nodes' `ip` as
 //! reservations, a dynamic `dhcp.range`, boot information for PXE and iPXE clients.
 //!
-//! [`decide`] is pure over the lease table and a clock; [`run`] wires it to a socket,
-//! flushes the lease file and reports expiries.
+//! [`decide`] is pure over the lease table and a clock; [`run`] wires it to a socket and
+//! to the lease writer ([`super::writer`]), which puts every lease on disk before its ACK
+//! goes out.
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use dhcproto::v4::MessageType;
 use tokio_util::sync::CancellationToken;
@@ -14,126 +14,15 @@ use tokio_util::sync::CancellationToken;
 use super::boot;
 use super::decide::{encode, Verdict};
 use super::leases::{self, Lease, Leases};
-use super::listen::{self, Listener, PortRole};
+use super::listen::{self, Decision, Listener, PortRole};
 use super::net;
 use super::reply::{self, Plan};
 use super::request::{MsgType, Request};
+use super::settings::{now, Settings};
+use super::writer::{self, LeaseWriter};
 use crate::config::Lab;
 use crate::engine::{BootDecision, Engine, EventKind, Source};
 use crate::mac::Mac;
-
-/// The server-mode settings, validated.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Settings {
-    /// Our address (option 54).
-    pub server: Ipv4Addr,
-    /// Network address.
-    pub network: Ipv4Addr,
-    /// Prefix length.
-    pub prefix: u8,
-    /// Dynamic range, inclusive.
-    pub range: (Ipv4Addr, Ipv4Addr),
-    /// Lease time.
-    pub lease_secs: u32,
-}
-
-/// Why server mode cannot start.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum SettingsError {
-    /// `dhcp.subnet` missing or malformed.
-    #[error("dhcp.subnet `{0}` is not an IPv4 subnet like 192.168.64.0/24")]
-    Subnet(String),
-    /// `dhcp.range` outside the subnet or reversed.
-    #[error("dhcp.range {0}-{1} is not an ordered range inside dhcp.subnet")]
-    Range(Ipv4Addr, Ipv4Addr),
-    /// `dhcp.lease_time` malformed.
-    #[error("dhcp.lease_time `{0}` is not a duration like 12h, 30m or 3600")]
-    LeaseTime(String),
-}
-
-/// Parses `12h`, `30m`, `45s`, `2d` or plain seconds.
-pub fn parse_duration(s: &str) -> Option<u32> {
-    let s = s.trim();
-    let (num, mult) = match s.chars().last()? {
-        'd' => (&s[..s.len() - 1], 86_400),
-        'h' => (&s[..s.len() - 1], 3_600),
-        'm' => (&s[..s.len() - 1], 60),
-        's' => (&s[..s.len() - 1], 1),
-        _ => (s, 1),
-    };
-    num.trim()
-        .parse::<u32>()
-        .ok()?
-        .checked_mul(mult)
-        .filter(|v| *v > 0)
-}
-
-impl Settings {
-    /// Validates the `dhcp:` section for server mode.
-    pub fn from_lab(lab: &Lab) -> Result<Settings, SettingsError> {
-        let d = &lab.file.dhcp;
-        let sub = d.subnet.clone().unwrap_or_default();
-        let (a, p) = sub
-            .split_once('/')
-            .ok_or_else(|| SettingsError::Subnet(sub.clone()))?;
-        let addr: Ipv4Addr = a.parse().map_err(|_| SettingsError::Subnet(sub.clone()))?;
-        let prefix: u8 = p
-            .parse()
-            .ok()
-            .filter(|p| (8..=30).contains(p))
-            .ok_or_else(|| SettingsError::Subnet(sub.clone()))?;
-        let mask = u32::MAX << (32 - prefix);
-        let network = Ipv4Addr::from(u32::from(addr) & mask);
-        let bcast = u32::from(network) | !mask;
-        let range = match d.range {
-            Some([s, e]) => (s, e),
-            None => (
-                Ipv4Addr::from(u32::from(network) + 1),
-                Ipv4Addr::from(bcast - 1),
-            ),
-        };
-        let inside = |ip: Ipv4Addr| {
-            let v = u32::from(ip);
-            v & mask == u32::from(network) && v != u32::from(network) && v != bcast
-        };
-        if !inside(range.0) || !inside(range.1) || range.0 > range.1 {
-            return Err(SettingsError::Range(range.0, range.1));
-        }
-        let lease_secs = parse_duration(&d.lease_time)
-            .ok_or_else(|| SettingsError::LeaseTime(d.lease_time.clone()))?;
-        Ok(Settings {
-            server: lab.server_address,
-            network,
-            prefix,
-            range,
-            lease_secs,
-        })
-    }
-
-    /// The subnet mask.
-    pub fn mask(&self) -> Ipv4Addr {
-        Ipv4Addr::from(u32::MAX << (32 - self.prefix))
-    }
-
-    /// Whether `ip` is a host address of the subnet.
-    pub fn in_subnet(&self, ip: Ipv4Addr) -> bool {
-        let m = u32::from(self.mask());
-        let v = u32::from(ip);
-        v & m == u32::from(self.network) && v != u32::from(self.network) && v | m != u32::MAX
-    }
-
-    fn in_range(&self, ip: Ipv4Addr) -> bool {
-        ip >= self.range.0 && ip <= self.range.1
-    }
-}
-
-/// Unix seconds now.
-pub fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
 
 /// The outcome of one request: the verdict and a lease event to report, if any.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -142,12 +31,16 @@ pub struct Outcome {
     pub verdict: Verdict,
     /// (`release`/`decline`/`renew`, address).
     pub lease_event: Option<(&'static str, Ipv4Addr)>,
+    /// The reply is an ACK that bound a lease: it may go out only once the lease is on
+    /// disk (a pxelab killed right after would otherwise give the address again).
+    pub bound: bool,
 }
 
 fn pass(v: Verdict) -> Outcome {
     Outcome {
         verdict: v,
         lease_event: None,
+        bound: false,
     }
 }
 
@@ -359,6 +252,7 @@ pub fn decide(
                     &plan(s, lab, req, MessageType::Ack, ip, boot, false),
                 ),
                 lease_event: (renewing || was_bound).then_some(("renew", ip)),
+                bound: true,
             }
         }
         MsgType::Release => {
@@ -369,6 +263,7 @@ pub fn decide(
             Outcome {
                 verdict: Verdict::Pass,
                 lease_event: held.then_some(("release", req.ciaddr)),
+                bound: false,
             }
         }
         MsgType::Decline => {
@@ -378,13 +273,24 @@ pub fn decide(
                     req.mac
                 )));
             };
-            if t.of_mac(&req.mac).is_some_and(|l| l.ip == ip) {
-                t.remove(&req.mac);
+            if req.server_id().is_some_and(|sid| sid != s.server) {
+                return pass(Verdict::Pass);
             }
+            // RFC 2131 §4.3.3 (and Kea): only the client the address was given to may
+            // decline it. Honoured from anyone, one spoofed packet knocked another
+            // client off its lease, and a flood of them filled the declined set.
+            if t.of_mac(&req.mac).is_none_or(|l| l.ip != ip) {
+                return pass(Verdict::Drop(format!(
+                    "{}: DECLINE of {ip}, which is not its lease",
+                    req.mac
+                )));
+            }
+            t.remove(&req.mac);
             t.decline(ip, now);
             Outcome {
                 verdict: Verdict::Pass,
                 lease_event: Some(("decline", ip)),
+                bound: false,
             }
         }
         MsgType::Inform => {
@@ -404,34 +310,6 @@ pub fn decide(
     }
 }
 
-/// Where the lease file lives.
-pub fn leases_path(lab: &Lab) -> std::path::PathBuf {
-    match &lab.file.dhcp.leases_file {
-        Some(p) => lab.resolve(p),
-        None => lab.state_dir().join("leases.json"),
-    }
-}
-
-fn flush(table: &Mutex<Leases>, path: &std::path::Path) {
-    let data = {
-        let mut t = crate::engine::lock(table);
-        if !t.take_dirty() {
-            return;
-        }
-        t.bound()
-    };
-    let data = leases::encode(data);
-    if let Some(d) = path.parent() {
-        // `.pxelab/` holds secrets too: 0700 whoever creates it first.
-        let _ = crate::config::atomic::create_private_dir(d);
-    }
-    if let Err(e) = crate::config::atomic::write_private(path, &data) {
-        tracing::warn!("cannot write leases to {}: {e}", path.display());
-        // Try again next round.
-        crate::engine::lock(table).mark_dirty();
-    }
-}
-
 /// Runs server mode until `cancel` fires.
 pub async fn run(
     engine: Engine,
@@ -441,7 +319,7 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let lab = engine.lab();
     let settings = Arc::new(Settings::from_lab(&lab)?);
-    let path = leases_path(&lab);
+    let path = writer::leases_path(&lab);
     let table = Arc::new(Mutex::new(Leases::load(&path)?));
     let iface = lab.file.interface.clone();
     let sock = net::bind_tokio(SocketAddrV4::new(ip, lab.file.dhcp.port), iface.as_deref())?;
@@ -460,35 +338,14 @@ pub async fn run(
             ),
         },
     );
-    // Flusher and expiry sweep.
-    let (e2, t2, p2, c2) = (engine.clone(), table.clone(), path.clone(), cancel.clone());
-    let housekeeping = tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_millis(500));
-        let mut n = 0u32;
-        loop {
-            tokio::select! {
-                _ = c2.cancelled() => break,
-                _ = tick.tick() => {}
-            }
-            n += 1;
-            if n.is_multiple_of(10) {
-                let expired = crate::engine::lock(&t2).expire(now());
-                for l in expired {
-                    e2.emit(
-                        Some(l.mac),
-                        EventKind::DhcpLease {
-                            action: "expire".into(),
-                            ip: l.ip,
-                        },
-                    );
-                }
-            }
-            // fsync can take seconds on a busy disk: never on a runtime worker.
-            let (t, p) = (t2.clone(), p2.clone());
-            let _ = tokio::task::spawn_blocking(move || flush(&t, &p)).await;
-        }
-        let _ = tokio::task::spawn_blocking(move || flush(&t2, &p2)).await;
-    });
+    // The writer outlives the listener by its last save: it stops on its own token.
+    let writer_stop = CancellationToken::new();
+    let (lease_writer, writer_task) = LeaseWriter::start(
+        engine.clone(),
+        table.clone(),
+        path.clone(),
+        writer_stop.clone(),
+    );
     let observe: listen::Observe = Arc::new(|_: &Engine, req: &Request, _: &PortRole| {
         matches!(
             req.msg,
@@ -512,7 +369,12 @@ pub async fn run(
                     },
                 );
             }
-            out.verdict
+            // An ACK that binds a lease waits until the lease is on disk.
+            let after = out.bound.then(|| lease_writer.commit());
+            Decision {
+                verdict: out.verdict,
+                after,
+            }
         });
     let r = listen::run(
         engine.clone(),
@@ -520,11 +382,13 @@ pub async fn run(
         role,
         observe,
         decide_fn,
+        Arc::new(super::drops::Drops::default()),
         cancel,
     )
     .await;
     // The last save of the lease table: a lease lost here would be handed out twice.
-    if tokio::time::timeout(Duration::from_secs(10), housekeeping)
+    writer_stop.cancel();
+    if tokio::time::timeout(std::time::Duration::from_secs(10), writer_task)
         .await
         .is_err()
     {
@@ -537,197 +401,5 @@ pub async fn run(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::super::request::{parse, tests::build};
-    use super::*;
-
-    fn lab() -> Lab {
-        Lab::parse(
-            std::path::Path::new("/tmp/lab.yaml"),
-            "name: t\nserver_address: 10.0.0.1\nboot: {kernel: k}\n\
-             dhcp: {mode: server, subnet: 10.0.0.0/24, range: [10.0.0.100, 10.0.0.102], lease_time: 1h, router: 10.0.0.1}\n\
-             nodes:\n  - {mac: '02:00:00:00:00:0a', hostname: node-a, role: k3s-agent, ip: 10.0.0.10}\n",
-        )
-        .unwrap()
-    }
-
-    fn req(mac: u8, msg: u8, opts: &[(u8, &[u8])], ciaddr: [u8; 4]) -> Request {
-        let mut o: Vec<(u8, &[u8])> = vec![(53, std::slice::from_ref(&msg))];
-        o.extend_from_slice(opts);
-        let mut b = build([2, 0, 0, 0, 0, mac], &o);
-        b[12..16].copy_from_slice(&ciaddr);
-        parse(&b).unwrap()
-    }
-
-    fn hold(_: Mac) -> BootDecision {
-        BootDecision::Hold
-    }
-
-    fn reply(o: &Outcome) -> &super::super::decide::Reply {
-        match &o.verdict {
-            Verdict::Reply(r) => r,
-            v => panic!("expected a reply, got {v:?}"),
-        }
-    }
-
-    const Z: [u8; 4] = [0; 4];
-    const SID: &[u8] = &[10, 0, 0, 1];
-
-    #[test]
-    fn settings_and_durations() {
-        let s = Settings::from_lab(&lab()).unwrap();
-        assert_eq!(s.mask(), Ipv4Addr::new(255, 255, 255, 0));
-        assert_eq!(s.lease_secs, 3600);
-        assert_eq!(parse_duration("12h"), Some(43_200));
-        assert_eq!(parse_duration("30m"), Some(1800));
-        assert_eq!(parse_duration("90"), Some(90));
-        assert_eq!(parse_duration("0"), None);
-        assert_eq!(parse_duration("h"), None);
-    }
-
-    #[test]
-    fn dora_reservation_and_pool() {
-        let (s, l) = (Settings::from_lab(&lab()).unwrap(), lab());
-        let mut t = Leases::default();
-        // Reserved node.
-        let o = decide(&s, &l, &mut t, &req(0x0a, 1, &[], Z), 1000, hold);
-        assert_eq!(reply(&o).yiaddr, Some(Ipv4Addr::new(10, 0, 0, 10)));
-        // Dynamic: lowest free, then the next.
-        let a = decide(&s, &l, &mut t, &req(1, 1, &[], Z), 1000, hold);
-        assert_eq!(reply(&a).yiaddr, Some(Ipv4Addr::new(10, 0, 0, 100)));
-        let b = decide(&s, &l, &mut t, &req(2, 1, &[], Z), 1000, hold);
-        assert_eq!(reply(&b).yiaddr, Some(Ipv4Addr::new(10, 0, 0, 101)));
-        // REQUEST (selecting) → ACK and a bound lease.
-        let ack = decide(
-            &s,
-            &l,
-            &mut t,
-            &req(1, 3, &[(54, SID), (50, &[10, 0, 0, 100])], Z),
-            1001,
-            hold,
-        );
-        assert_eq!(reply(&ack).msg, "ack");
-        assert!(t.of_mac(&Mac([2, 0, 0, 0, 0, 1])).unwrap().bound);
-        // Someone else asking for a held address: NAK.
-        let nak = decide(
-            &s,
-            &l,
-            &mut t,
-            &req(3, 3, &[(50, &[10, 0, 0, 100])], Z),
-            1002,
-            hold,
-        );
-        assert_eq!(reply(&nak).msg, "nak");
-        // Wrong subnet: NAK. Reservation holder asking for another address: NAK.
-        let nak = decide(
-            &s,
-            &l,
-            &mut t,
-            &req(3, 3, &[(50, &[192, 168, 1, 5])], Z),
-            1002,
-            hold,
-        );
-        assert_eq!(reply(&nak).msg, "nak");
-        let nak = decide(
-            &s,
-            &l,
-            &mut t,
-            &req(0x0a, 3, &[(50, &[10, 0, 0, 102])], Z),
-            1002,
-            hold,
-        );
-        assert_eq!(reply(&nak).msg, "nak");
-        // Renew (ciaddr) → ACK + renew event.
-        let renew = decide(&s, &l, &mut t, &req(1, 3, &[], [10, 0, 0, 100]), 2000, hold);
-        assert_eq!(reply(&renew).msg, "ack");
-        assert_eq!(
-            renew.lease_event,
-            Some(("renew", Ipv4Addr::new(10, 0, 0, 100)))
-        );
-        // REQUEST for another server: silence, offer forgotten.
-        let other = decide(
-            &s,
-            &l,
-            &mut t,
-            &req(2, 3, &[(54, &[10, 0, 0, 9]), (50, &[10, 0, 0, 101])], Z),
-            2000,
-            hold,
-        );
-        assert_eq!(other.verdict, Verdict::Pass);
-        assert!(t.of_mac(&Mac([2, 0, 0, 0, 0, 2])).is_none());
-        // Pool exhaustion: 100 bound to 1, 101 and 102 offered, the fourth gets nothing.
-        decide(&s, &l, &mut t, &req(4, 1, &[], Z), 2000, hold);
-        decide(&s, &l, &mut t, &req(5, 1, &[], Z), 2000, hold);
-        let none = decide(&s, &l, &mut t, &req(6, 1, &[], Z), 2000, hold);
-        assert!(matches!(none.verdict, Verdict::Drop(_)));
-        // Offers expire: after OFFER_SECS the address is free again.
-        let later = decide(
-            &s,
-            &l,
-            &mut t,
-            &req(6, 1, &[], Z),
-            2000 + leases::OFFER_SECS + 1,
-            hold,
-        );
-        assert!(matches!(later.verdict, Verdict::Reply(_)));
-    }
-
-    #[test]
-    fn release_decline_inform_and_policy() {
-        let (s, l) = (Settings::from_lab(&lab()).unwrap(), lab());
-        let mut t = Leases::default();
-        decide(
-            &s,
-            &l,
-            &mut t,
-            &req(1, 3, &[(50, &[10, 0, 0, 100])], Z),
-            10,
-            hold,
-        );
-        let rel = decide(&s, &l, &mut t, &req(1, 7, &[], [10, 0, 0, 100]), 11, hold);
-        assert_eq!(rel.verdict, Verdict::Pass);
-        assert_eq!(
-            rel.lease_event,
-            Some(("release", Ipv4Addr::new(10, 0, 0, 100)))
-        );
-        assert!(t.of_mac(&Mac([2, 0, 0, 0, 0, 1])).is_none());
-        let dec = decide(
-            &s,
-            &l,
-            &mut t,
-            &req(2, 4, &[(50, &[10, 0, 0, 100])], Z),
-            12,
-            hold,
-        );
-        assert_eq!(
-            dec.lease_event,
-            Some(("decline", Ipv4Addr::new(10, 0, 0, 100)))
-        );
-        let o = decide(&s, &l, &mut t, &req(3, 1, &[], Z), 13, hold);
-        assert_eq!(
-            reply(&o).yiaddr,
-            Some(Ipv4Addr::new(10, 0, 0, 101)),
-            "declined address reused"
-        );
-        let inf = decide(&s, &l, &mut t, &req(3, 8, &[], [10, 0, 0, 77]), 14, hold);
-        assert_eq!(reply(&inf).msg, "ack");
-        assert_eq!(reply(&inf).yiaddr, None);
-        // iPXE client: script URL; ignore policy: silence for boot clients only.
-        let ipxe = decide(&s, &l, &mut t, &req(7, 1, &[(77, b"iPXE")], Z), 15, hold);
-        assert!(reply(&ipxe)
-            .boot_file
-            .as_deref()
-            .unwrap()
-            .contains("boot.ipxe?mac=02:00:00:00:00:07"));
-        let pxe = req(8, 1, &[(60, b"PXEClient:Arch:00000:UNDI:002001")], Z);
-        assert!(matches!(
-            decide(&s, &l, &mut t, &pxe, 16, |_| BootDecision::Ignore).verdict,
-            Verdict::Drop(_)
-        ));
-        let plain = req(9, 1, &[], Z);
-        assert!(matches!(
-            decide(&s, &l, &mut t, &plain, 100, |_| BootDecision::Ignore).verdict,
-            Verdict::Reply(_)
-        ));
-    }
-}
+#[path = "server_tests.rs"]
+mod tests;

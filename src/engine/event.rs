@@ -277,12 +277,30 @@ pub enum EventKind {
         /// Why, with the interface, prefix or other router.
         reason: String,
     },
-    /// A packet was dropped without an answer (malformed, not PXE in proxy mode, …).
+    /// Packets were dropped without an answer (malformed, not PXE in proxy mode, …): at
+    /// most one such event a second, counting every drop since the previous one.
     DhcpDropped {
-        /// Who sent it.
+        /// Who sent the last one.
         from: SocketAddr,
-        /// Why.
+        /// Why the last one was dropped.
         reason: String,
+        /// Packets dropped since the previous `dhcp-dropped` event.
+        #[serde(default = "one")]
+        count: u64,
+        /// Those packets by kind of reason.
+        #[serde(default)]
+        by_reason: std::collections::BTreeMap<String, u64>,
+    },
+
+    /// The lease file could not be written (disk full, read-only, folder gone): the ACKs
+    /// waiting for it were not sent. At most one a second while it lasts.
+    LeaseWriteFailed {
+        /// The lease file.
+        path: String,
+        /// The OS error.
+        error: String,
+        /// ACKs held back by this failed write.
+        waiting: usize,
     },
 
     // ---- TFTP ----
@@ -444,6 +462,11 @@ pub enum EventKind {
     },
 }
 
+/// Serde default for counts of events recorded before counts existed.
+fn one() -> u64 {
+    1
+}
+
 impl EventKind {
     /// A short stable name for the event kind (`dhcp-discover`, `http-fetch`, …).
     pub fn name(&self) -> &'static str {
@@ -457,6 +480,7 @@ impl EventKind {
             EventKind::DhcpLease { .. } => "dhcp-lease",
             EventKind::DhcpDropped { .. } => "dhcp-dropped",
             EventKind::Ipv6Ra { .. } => "ipv6-ra",
+            EventKind::LeaseWriteFailed { .. } => "lease-write-failed",
             EventKind::TftpStart { .. } => "tftp-start",
             EventKind::TftpEnd { .. } => "tftp-end",
             EventKind::HttpStart { .. } => "http-start",
@@ -485,6 +509,7 @@ impl EventKind {
             self,
             EventKind::ServerDown { .. }
                 | EventKind::ConfigRejected { .. }
+                | EventKind::LeaseWriteFailed { .. }
                 | EventKind::HostKeyMismatch { .. }
                 | EventKind::NodeFailed { .. }
                 | EventKind::CloudFailed { .. }
@@ -547,9 +572,29 @@ impl EventKind {
             }
             EventKind::DhcpLease { action, ip } => format!("lease {action} {ip}"),
             EventKind::Ipv6Ra { reason, .. } => reason.clone(),
-            EventKind::DhcpDropped { from, reason } => {
+            EventKind::DhcpDropped {
+                from,
+                reason,
+                count,
+                by_reason,
+            } if *count > 1 => {
+                let kinds: Vec<String> =
+                    by_reason.iter().map(|(k, n)| format!("{n} {k}")).collect();
+                format!(
+                    "DHCP dropped {count} packets ({}); last from {from}: {reason}",
+                    kinds.join(", ")
+                )
+            }
+            EventKind::DhcpDropped { from, reason, .. } => {
                 format!("DHCP dropped from {from}: {reason}")
             }
+            EventKind::LeaseWriteFailed {
+                path,
+                error,
+                waiting,
+            } => format!(
+                "LEASE FILE NOT WRITTEN {path}: {error}; {waiting} ACK(s) held back until it can be"
+            ),
             EventKind::TftpStart {
                 file,
                 client,

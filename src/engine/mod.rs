@@ -11,12 +11,13 @@
 //! readers take a cheap `Arc` clone. A `version` counter tells faces whether anything
 //! changed since their last frame.
 
+pub mod commands;
 pub mod event;
 pub mod inventory;
 pub mod snapshot;
 pub mod state;
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -49,6 +50,12 @@ pub enum EngineError {
         role: String,
         /// The roles that exist.
         known: String,
+    },
+    /// A broadcast or multicast MAC: no machine has one.
+    #[error("{mac} is a broadcast or multicast address, not a machine's")]
+    GroupMac {
+        /// The MAC.
+        mac: Mac,
     },
     /// The MAC is not in the lab.
     #[error("{mac} is not in the lab")]
@@ -290,7 +297,19 @@ impl Engine {
 
     /// Re-reads lab.yaml from disk if its text changed. An invalid file is reported as an
     /// event and the previous lab stays in force. Returns whether a new lab was loaded.
+    /// Skipped while a write-back runs: its reload could otherwise put the lab from
+    /// before the write back in force after it.
     pub fn reload_if_changed(&self) -> bool {
+        let _w = match self.inner.write_lock.try_lock() {
+            Ok(g) => g,
+            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return false,
+        };
+        self.reload_locked()
+    }
+
+    /// [`Engine::reload_if_changed`] for a caller holding the write lock.
+    fn reload_locked(&self) -> bool {
         let cur = self.lab();
         let Ok(text) = std::fs::read_to_string(&cur.path) else {
             return false;
@@ -326,104 +345,6 @@ impl Engine {
     pub fn suggest_hostname(&self, mac: Mac, role: &str) -> String {
         crate::config::suggest_hostname(&self.lab(), mac, role)
     }
-
-    /// Adds a MAC to the lab: writes lab.yaml (atomically, comments kept), reloads it,
-    /// and releases the machine from the wait loop.
-    pub fn adopt(
-        &self,
-        mac: Mac,
-        role: &str,
-        hostname: Option<String>,
-        ip: Option<Ipv4Addr>,
-    ) -> Result<NodeEntry, EngineError> {
-        let _w = lock(&self.inner.write_lock);
-        self.reload_if_changed();
-        let lab = self.lab();
-        let roles = lab.role_names();
-        if !roles.iter().any(|r| r == role) {
-            return Err(EngineError::UnknownRole {
-                mac,
-                role: role.to_string(),
-                known: roles.join(", "),
-            });
-        }
-        let hostname = hostname.unwrap_or_else(|| crate::config::suggest_hostname(&lab, mac, role));
-        let entry = NodeEntry {
-            mac,
-            hostname: hostname.clone(),
-            role: role.to_string(),
-            ip,
-            cmdline_extra: None,
-            kernel: None,
-            initrds: None,
-        };
-        let new_lab = crate::config::edit::add_node(&lab, &entry)?;
-        self.replace_lab(new_lab);
-        self.emit(
-            Some(mac),
-            EventKind::NodeAdopted {
-                role: role.to_string(),
-                hostname,
-            },
-        );
-        Ok(entry)
-    }
-
-    /// Removes a node from lab.yaml.
-    pub fn forget(&self, mac: Mac) -> Result<(), EngineError> {
-        let _w = lock(&self.inner.write_lock);
-        self.reload_if_changed();
-        let lab = self.lab();
-        if lab.node_by_mac(&mac).is_none() {
-            return Err(EngineError::NotInLab { mac });
-        }
-        let new_lab = crate::config::edit::remove_node(&lab, mac)?;
-        self.replace_lab(new_lab);
-        self.emit(Some(mac), EventKind::NodeForgotten);
-        Ok(())
-    }
-
-    /// Changes a node's role and/or hostname in lab.yaml.
-    pub fn change_node(
-        &self,
-        mac: Mac,
-        role: Option<&str>,
-        hostname: Option<&str>,
-    ) -> Result<NodeEntry, EngineError> {
-        let _w = lock(&self.inner.write_lock);
-        self.reload_if_changed();
-        let lab = self.lab();
-        let Some(cur) = lab.node_by_mac(&mac).cloned() else {
-            return Err(EngineError::NotInLab { mac });
-        };
-        if let Some(r) = role {
-            let roles = lab.role_names();
-            if !roles.iter().any(|x| x == r) {
-                return Err(EngineError::UnknownRole {
-                    mac,
-                    role: r.to_string(),
-                    known: roles.join(", "),
-                });
-            }
-        }
-        let mut next = cur.clone();
-        if let Some(r) = role {
-            next.role = r.to_string();
-        }
-        if let Some(h) = hostname {
-            next.hostname = h.to_string();
-        }
-        let new_lab = crate::config::edit::update_node(&lab, &next)?;
-        self.replace_lab(new_lab);
-        self.emit(
-            Some(mac),
-            EventKind::NodeChanged {
-                role: next.role.clone(),
-                hostname: next.hostname.clone(),
-            },
-        );
-        Ok(next)
-    }
 }
 
 /// Locks a mutex, recovering the data if a panicking thread poisoned it.
@@ -437,6 +358,7 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::Ipv4Addr;
 
     fn reply(msg: &str, ip: [u8; 4], proxy: bool) -> EventKind {
         EventKind::DhcpReply {

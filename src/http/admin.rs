@@ -12,7 +12,10 @@
 //!
 //! Bound to 127.0.0.1 only, whatever `http.bind` says. Requests must be addressed to
 //! 127.0.0.1/localhost (`Host:`), which keeps web pages that rebind a DNS name to
-//! 127.0.0.1 out; bodies must be JSON. Errors are `{"error": "...", "status": N}`.
+//! 127.0.0.1 out, and must carry `Authorization: Bearer <token>` with the token made at
+//! start into `.pxelab/admin-token` (0600 in a 0700 folder): loopback alone let any
+//! local user adopt, forget and re-role nodes. Bodies must be JSON. Errors are
+//! `{"error": "...", "status": N}`.
 
 use std::convert::Infallible;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -42,6 +45,8 @@ use super::HttpError;
 struct AdminState {
     engine: Engine,
     cancel: CancellationToken,
+    /// The bearer token every request must carry (never logged, never answered).
+    token: std::sync::Arc<str>,
 }
 
 /// An error answer: status and message, sent as JSON.
@@ -72,9 +77,9 @@ impl IntoResponse for ApiError {
 impl From<EngineError> for ApiError {
     fn from(e: EngineError) -> ApiError {
         let status = match &e {
-            EngineError::UnknownRole { .. } | EngineError::BadHostname { .. } => {
-                StatusCode::BAD_REQUEST
-            }
+            EngineError::UnknownRole { .. }
+            | EngineError::BadHostname { .. }
+            | EngineError::GroupMac { .. } => StatusCode::BAD_REQUEST,
             EngineError::NotInLab { .. } => StatusCode::NOT_FOUND,
             EngineError::Config(c) => match c {
                 ConfigError::AlreadyKnown { .. } | ConfigError::ChangedOnDisk { .. } => {
@@ -89,6 +94,12 @@ impl From<EngineError> for ApiError {
             },
         };
         ApiError::new(status, e.to_string())
+    }
+}
+
+impl From<crate::statedir::StateError> for ApiError {
+    fn from(e: crate::statedir::StateError) -> ApiError {
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
     }
 }
 
@@ -188,6 +199,7 @@ async fn adopt(
     let Json(req) = body?;
     let mac = parse_mac(&req.mac)?;
     let engine = st.engine.clone();
+    // A group MAC is refused by `Engine::adopt` itself (one rule for every path).
     let entry = blocking(move || engine.adopt(mac, &req.role, req.hostname, req.ip)).await?;
     Ok(Json(entry).into_response())
 }
@@ -283,8 +295,66 @@ async fn only_loopback_hosts(req: Request, next: Next) -> Response {
     next.run(req).await
 }
 
-/// The admin API's router.
-pub fn router(engine: Engine, cancel: CancellationToken) -> Router {
+/// Whether `presented` equals `token`, in time independent of where they differ.
+fn same_token(presented: &[u8], token: &[u8]) -> bool {
+    presented.len() == token.len()
+        && presented
+            .iter()
+            .zip(token)
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
+}
+
+/// Refuses (401, and a `refused` event) a request without the right bearer token.
+async fn require_token(State(st): State<AdminState>, req: Request, next: Next) -> Response {
+    let presented = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| h.strip_prefix("Bearer "))
+        .map(str::trim);
+    let why = match presented {
+        Some(t) if same_token(t.as_bytes(), st.token.as_bytes()) => return next.run(req).await,
+        Some(_) => "wrong admin token",
+        None => "no admin token",
+    };
+    st.engine
+        .counters()
+        .http_refused
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    st.engine.emit(
+        None,
+        EventKind::Refused {
+            source: Source::Admin,
+            client: "127.0.0.1".to_string(),
+            what: format!("{} {:.80}", req.method(), req.uri().path()),
+            reason: why.to_string(),
+        },
+    );
+    let dir = st.engine.lab().state_dir();
+    let mut r = ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        format!(
+            "{why}: send `Authorization: Bearer <token>` with the token in {} \
+             (readable by the user running pxelab up)",
+            dir.join(crate::statedir::ADMIN_TOKEN_FILE).display()
+        ),
+    )
+    .into_response();
+    r.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        axum::http::HeaderValue::from_static("Bearer"),
+    );
+    r
+}
+
+/// The admin API's router; every route needs `token` as a bearer token.
+pub fn router(engine: Engine, cancel: CancellationToken, token: String) -> Router {
+    let state = AdminState {
+        engine,
+        cancel,
+        token: token.into(),
+    };
     Router::new()
         .route("/api/lab", get(lab_info))
         .route("/api/nodes", get(nodes))
@@ -294,14 +364,20 @@ pub fn router(engine: Engine, cancel: CancellationToken) -> Router {
         .route("/api/forget", post(forget))
         .route("/api/change", post(change))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such API route") })
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            require_token,
+        ))
         .layer(axum::middleware::from_fn(only_loopback_hosts))
-        .with_state(AdminState { engine, cancel })
+        .with_state(state)
 }
 
 /// Runs the admin API on 127.0.0.1:`http.admin_port` until `cancel` fires.
 pub async fn serve(engine: Engine, cancel: CancellationToken) -> anyhow::Result<()> {
     let port = engine.lab().file.http.admin_port;
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    // A fresh token per start: one read from an earlier run opens nothing now.
+    let token = crate::statedir::create_admin_token(&engine.lab())?;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|source| HttpError::Bind { addr, source })?;
@@ -312,7 +388,7 @@ pub async fn serve(engine: Engine, cancel: CancellationToken) -> anyhow::Result<
             addr: addr.to_string(),
         },
     );
-    let app = router(engine.clone(), cancel.clone());
+    let app = router(engine.clone(), cancel.clone(), token);
     let res = axum::serve(listener, app)
         .with_graceful_shutdown(cancel.cancelled_owned())
         .await;
@@ -323,7 +399,15 @@ pub async fn serve(engine: Engine, cancel: CancellationToken) -> anyhow::Result<
 
 #[cfg(test)]
 mod tests {
-    use super::loopback_host;
+    use super::{loopback_host, same_token};
+
+    #[test]
+    fn tokens_compare_whole() {
+        assert!(same_token(b"abc", b"abc"));
+        for bad in [&b"abd"[..], b"ab", b"abcd", b""] {
+            assert!(!same_token(bad, b"abc"), "{bad:?}");
+        }
+    }
 
     #[test]
     fn host_header_must_name_loopback() {

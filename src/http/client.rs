@@ -1,6 +1,8 @@
 //! A tiny HTTP/1.1 client for the loopback admin API, used by `pxelab adopt` and
 //! `pxelab nodes` to talk to a running instance. One request per connection
 //! (`Connection: close`), bounded in time and size; no other dependency than tokio.
+//! Every request carries the instance's bearer token from `.pxelab/admin-token`, so
+//! only a user who can read that folder can use the API.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
@@ -74,12 +76,45 @@ impl Reply {
     }
 }
 
-/// Sends one request to `127.0.0.1:port` and reads the whole reply.
+/// A running instance's admin API: its port and bearer token.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Admin {
+    /// `127.0.0.1:port`.
+    pub port: u16,
+    /// The token from `.pxelab/admin-token`.
+    token: String,
+}
+
+impl std::fmt::Debug for Admin {
+    /// Never the token.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Admin")
+            .field("port", &self.port)
+            .field("token", &"<redacted>")
+            .finish()
+    }
+}
+
+impl Admin {
+    /// Sends one request with the token.
+    pub async fn request(
+        &self,
+        method: &str,
+        path: &str,
+        json_body: Option<&str>,
+    ) -> Result<Reply, ClientError> {
+        request(self.port, method, path, json_body, Some(&self.token)).await
+    }
+}
+
+/// Sends one request to `127.0.0.1:port` (with `token` as its bearer token when given)
+/// and reads the whole reply.
 pub async fn request(
     port: u16,
     method: &str,
     path: &str,
     json_body: Option<&str>,
+    token: Option<&str>,
 ) -> Result<Reply, ClientError> {
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
     let mut stream = match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr)).await {
@@ -90,6 +125,9 @@ pub async fn request(
     let mut req = format!(
         "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\nAccept: application/json\r\n"
     );
+    if let Some(t) = token {
+        req.push_str(&format!("Authorization: Bearer {t}\r\n"));
+    }
     if let Some(b) = json_body {
         req.push_str(&format!(
             "Content-Type: application/json\r\nContent-Length: {}\r\n",
@@ -126,18 +164,27 @@ pub async fn request(
 /// Whether an instance of a lab is running, as seen from its admin port.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Probe {
-    /// This lab's instance answers on this admin port.
-    Running(u16),
+    /// This lab's instance answers on this admin port, and took our token.
+    Running(Admin),
     /// Nothing listens there.
     Absent,
     /// Something else answers there (another lab, another program): why it is not used.
     Other(String),
 }
 
-/// Asks `127.0.0.1:http.admin_port` which lab it runs, and whether it is `lab`.
+/// Asks `127.0.0.1:http.admin_port` which lab it runs, and whether it is `lab`, with the
+/// token from the lab's `.pxelab/admin-token`.
 pub async fn probe(lab: &crate::config::Lab) -> Probe {
     let port = lab.file.http.admin_port;
-    let reply = match request(port, "GET", "/api/lab", None).await {
+    let token = match crate::statedir::read_admin_token(lab) {
+        Ok(t) => t,
+        Err(e) => {
+            return Probe::Other(format!(
+                "cannot read the admin token ({e}); run as the user who runs pxelab up"
+            ))
+        }
+    };
+    let reply = match request(port, "GET", "/api/lab", None, token.as_deref()).await {
         Ok(r) => r,
         Err(ClientError::NotRunning { .. }) | Err(ClientError::Timeout { .. }) => {
             return Probe::Absent
@@ -148,12 +195,20 @@ pub async fn probe(lab: &crate::config::Lab) -> Probe {
         .ok()
         .filter(|_| reply.ok())
         .and_then(|v| v.get("path").and_then(|p| p.as_str()).map(str::to_string));
-    match path {
-        Some(p) if std::path::Path::new(&p) == lab.path => Probe::Running(port),
-        Some(p) => Probe::Other(format!(
+    if reply.status == 401 {
+        return Probe::Other(format!(
+            "the pxelab on 127.0.0.1:{port} refused our admin token ({})",
+            reply.error_message()
+        ));
+    }
+    match (path, token) {
+        (Some(p), Some(token)) if std::path::Path::new(&p) == lab.path => {
+            Probe::Running(Admin { port, token })
+        }
+        (Some(p), _) => Probe::Other(format!(
             "the pxelab on 127.0.0.1:{port} runs another lab ({p})"
         )),
-        None => Probe::Other(format!(
+        (None, _) => Probe::Other(format!(
             "127.0.0.1:{port} answers, but not as a pxelab admin API"
         )),
     }

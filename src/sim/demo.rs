@@ -300,6 +300,7 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
     let lab_path = temp.dir.join("lab.yaml");
     std::fs::write(&lab_path, lab_yaml(&plan, &ports, &tftp_root))?;
     let lab = crate::app::load_lab(&lab_path)?;
+    let lock = crate::statedir::InstanceLock::acquire(&lab)?;
     let engine = Engine::new(lab);
     let cancel = CancellationToken::new();
     crate::app::cancel_on_signals(cancel.clone());
@@ -391,6 +392,7 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
     if !res.is_empty() {
         eprint!("{}", summary(&res));
     }
+    drop(lock);
     drop(temp);
     if opts.until_done && !done.load(Ordering::SeqCst) && outcome.is_ok() {
         let states: Vec<String> = machines

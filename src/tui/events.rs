@@ -43,7 +43,8 @@ impl EventClass {
             | EventKind::DhcpReply { .. }
             | EventKind::DhcpLease { .. }
             | EventKind::DhcpDropped { .. }
-            | EventKind::Ipv6Ra { .. } => EventClass::Dhcp,
+            | EventKind::Ipv6Ra { .. }
+            | EventKind::LeaseWriteFailed { .. } => EventClass::Dhcp,
             EventKind::TftpStart { .. } | EventKind::TftpEnd { .. } => EventClass::Tftp,
             EventKind::HttpStart { .. } | EventKind::HttpFetch { .. } => EventClass::Http,
             EventKind::NodeHeld

@@ -199,6 +199,12 @@ impl Pxelab {
         )
     }
 
+    /// Kills pxelab with SIGKILL at once (no last save, no goodbye) and waits for it.
+    pub fn kill9(mut self) {
+        let _ = self.child.0.kill();
+        let _ = self.child.0.wait();
+    }
+
     /// Stops pxelab (SIGTERM, then kill) and waits for it.
     /// Returns its exit status, or None if it had to be killed after 20 s.
     pub fn stop(mut self) -> Option<std::process::ExitStatus> {

@@ -106,6 +106,14 @@ nodes:\n  - mac: {NODE1}\n    hostname: node-1\n    role: k3s-server\n  - mac: {
         format!("http://127.0.0.1:{}", self.admin_port)
     }
 
+    /// The admin API's bearer token, as the running server wrote it.
+    pub fn admin_token(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join(".pxelab/admin-token"))
+            .expect("the admin API wrote its token")
+            .trim()
+            .to_string()
+    }
+
     pub fn asset(&self, name: &str) -> Vec<u8> {
         std::fs::read(self.dir.path().join("assets").join(name)).unwrap()
     }
