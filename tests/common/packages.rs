@@ -48,6 +48,7 @@ pub const PROGRAMS: &[(&str, &str)] = &[
     ("id", "coreutils"),
     ("sha256sum", "coreutils"),
     ("sh", "dash"),
+    ("bash", "bash"),
     ("gzip", "gzip"),
     ("flock", "util-linux"),
     // RFC 3164 over UDP, as busybox `syslogd -R` sends it.
@@ -59,6 +60,7 @@ pub const PROGRAMS: &[(&str, &str)] = &[
 /// (`procps` is "important" but missing from the Debian container images: not here.)
 pub const BASE_PACKAGES: &[&str] = &[
     "apt",
+    "bash",
     "bsdutils",
     "coreutils",
     "dash",
