@@ -166,33 +166,7 @@ pub enum K3sStep {
     NotReady,
 }
 
-/// Why a k3s node failed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum K3sFailure {
-    /// The token does not match the server's (CA hash or credentials).
-    TokenMismatch,
-    /// The server could not be reached or validated.
-    ServerUnreachable,
-    /// The server rejected the node password (diskless rejoin trap).
-    NodePasswordRejected,
-    /// The kernel lacks a cgroup k3s needs.
-    CgroupsMissing,
-    /// The server is not ready yet (transient, reported once).
-    ServerNotReady,
-    /// Another fatal line.
-    Other,
-}
-
-impl K3sFailure {
-    /// What an agent says while its server is still starting: shown, not fatal.
-    pub fn is_transient(&self) -> bool {
-        matches!(
-            self,
-            K3sFailure::ServerNotReady | K3sFailure::ServerUnreachable
-        )
-    }
-}
+pub use super::failure::{K3sFailure, Stall};
 
 /// What happened.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -405,8 +379,24 @@ pub enum EventKind {
     },
     /// The node failed; `line` is the log line that says why.
     NodeFailed {
-        /// Category.
+        /// Category (the failure class, e.g. `token-mismatch`).
         reason: K3sFailure,
+        /// The log line.
+        line: String,
+        /// The class in words ([`K3sFailure::summary`]).
+        #[serde(default)]
+        summary: String,
+        /// The message in the line (logrus `msg=`, or the syslog text).
+        #[serde(default)]
+        msg: String,
+    },
+    /// k3s waits for something that usually comes (its server starting): shown, never a
+    /// failure, so alerting on `node-failed` raises no false alarms.
+    NodeWaiting {
+        /// What it waits for.
+        reason: K3sFailure,
+        /// In words.
+        summary: String,
         /// The log line.
         line: String,
     },
@@ -418,6 +408,22 @@ pub enum EventKind {
         action: String,
         /// The log line.
         line: String,
+        /// In words ([`super::failure::cloud_summary`]).
+        #[serde(default)]
+        summary: String,
+    },
+    /// The node has not moved on within its step's deadline.
+    NodeStalled {
+        /// Where, for how long, what was last seen and the likely cause.
+        #[serde(flatten)]
+        stall: Stall,
+    },
+    /// A stalled node moved on.
+    StallCleared {
+        /// The state it had stalled in.
+        step: String,
+        /// The state it is in now.
+        now: String,
     },
     /// A log line streamed from the node (kept in its ring buffer, not on the bus).
     LogLine {
@@ -470,6 +476,9 @@ impl EventKind {
             EventKind::TinyCloudComplete => "tiny-cloud-complete",
             EventKind::K3s { .. } => "k3s",
             EventKind::NodeFailed { .. } => "node-failed",
+            EventKind::NodeWaiting { .. } => "node-waiting",
+            EventKind::NodeStalled { .. } => "node-stalled",
+            EventKind::StallCleared { .. } => "stall-cleared",
             EventKind::CloudFailed { .. } => "cloud-failed",
             EventKind::LogLine { .. } => "log-line",
             EventKind::Refused { .. } => "refused",
@@ -484,6 +493,7 @@ impl EventKind {
                 | EventKind::ConfigRejected { .. }
                 | EventKind::HostKeyMismatch { .. }
                 | EventKind::NodeFailed { .. }
+                | EventKind::NodeStalled { .. }
                 | EventKind::CloudFailed { .. }
                 | EventKind::Refused { .. }
         ) || matches!(
@@ -606,15 +616,20 @@ impl EventKind {
                 K3sStep::Ready => "k3s node Ready".to_string(),
                 K3sStep::NotReady => "k3s node NotReady".to_string(),
             },
-            EventKind::NodeFailed { reason, line } if reason.is_transient() => {
-                format!("k3s waiting ({reason:?}): {line}")
+            EventKind::NodeFailed {
+                reason, summary, ..
+            } => format!("FAILED ({}): {summary}", reason.class()),
+            EventKind::NodeWaiting {
+                reason, summary, ..
+            } => format!("k3s waiting ({}): {summary}", reason.class()),
+            EventKind::CloudFailed { summary, .. } => format!("FAILED (cloud-action): {summary}"),
+            EventKind::NodeStalled { stall } => format!(
+                "STALLED at {} for {} s (last seen: {}): {}",
+                stall.step, stall.waited_s, stall.last_seen, stall.hint
+            ),
+            EventKind::StallCleared { step, now } => {
+                format!("moving again: past {step}, now {now}")
             }
-            EventKind::NodeFailed { reason, line } => format!("FAILED ({reason:?}): {line}"),
-            EventKind::CloudFailed {
-                phase,
-                action,
-                line,
-            } => format!("FAILED tiny-cloud {phase:?}/{action}: {line}"),
             EventKind::LogLine { file, line } => format!("{file}: {line}"),
             EventKind::Refused {
                 source,

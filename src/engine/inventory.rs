@@ -12,7 +12,8 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use serde::{Deserialize, Serialize};
 
-use super::event::{CloudPhase, Event, EventKind, FetchKind};
+use super::event::{CloudPhase, Event, EventKind, FetchKind, Stall};
+pub use super::failure::FailureReason;
 use super::state::{cloud_phase, new_boot, transition, NodeState};
 use crate::config::NodeEntry;
 use crate::mac::Mac;
@@ -49,6 +50,9 @@ pub struct PreviousBoot {
     pub state: NodeState,
     /// Why it failed, when it did.
     pub failure: Option<String>,
+    /// The failure's class and sentence, when it failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure_reason: Option<FailureReason>,
     /// When each state was reached.
     pub reached_ms: BTreeMap<NodeState, u64>,
     /// Its events.
@@ -82,6 +86,12 @@ pub struct NodeRecord {
     pub cloud_phase: Option<CloudPhase>,
     /// Why it failed, when it did (the explaining log line).
     pub failure: Option<String>,
+    /// The failure in words: class, sentence, message (see [`FailureReason`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure_reason: Option<FailureReason>,
+    /// Why it has not moved on within its step's deadline, while that lasts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stall: Option<Stall>,
     /// Firmware architecture (option 93) last seen.
     pub arch: Option<u16>,
     /// When this boot began (first DHCP of this power-on), ms since epoch.
@@ -118,6 +128,8 @@ impl NodeRecord {
             state: NodeState::Idle,
             cloud_phase: None,
             failure: None,
+            failure_reason: None,
+            stall: None,
             arch: None,
             boot_started_ms: None,
             reached_ms: BTreeMap::new(),
@@ -218,12 +230,18 @@ impl NodeRecord {
             self.state = next;
             self.reached_ms.entry(next).or_insert(ev.at_ms);
         }
+        if let Some(why) = FailureReason::of(&ev.kind) {
+            self.failure = Some(match &ev.kind {
+                EventKind::NodeFailed { line, .. } | EventKind::CloudFailed { line, .. } => {
+                    line.clone()
+                }
+                other => other.describe(),
+            });
+            self.failure_reason = Some(why);
+        }
         match &ev.kind {
-            EventKind::NodeFailed { reason, .. } if reason.is_transient() => {}
-            EventKind::NodeFailed { line, .. } | EventKind::CloudFailed { line, .. } => {
-                self.failure = Some(line.clone());
-            }
-            EventKind::HostKeyMismatch { .. } => self.failure = Some(ev.kind.describe()),
+            EventKind::NodeStalled { stall } => self.stall = Some(stall.clone()),
+            EventKind::StallCleared { .. } => self.stall = None,
             _ => {}
         }
         let text = ev.kind.describe();
@@ -253,6 +271,8 @@ impl NodeRecord {
         r.boot_started_ms = p.started_ms;
         r.state = p.state;
         r.failure = p.failure.clone();
+        r.failure_reason = p.failure_reason.clone();
+        r.stall = None;
         r.reached_ms = p.reached_ms.clone();
         r.timeline = p.timeline.clone();
         r.log_tail = p.log_tail.clone();
@@ -270,6 +290,7 @@ impl NodeRecord {
                 started_ms: self.boot_started_ms,
                 state: self.state,
                 failure: self.failure.take(),
+                failure_reason: self.failure_reason.take(),
                 reached_ms: std::mem::take(&mut self.reached_ms),
                 timeline: std::mem::take(&mut self.timeline),
                 log_tail: std::mem::take(&mut self.log_tail),
@@ -279,6 +300,8 @@ impl NodeRecord {
         self.boot_started_ms = Some(at_ms);
         self.reached_ms.clear();
         self.failure = None;
+        self.failure_reason = None;
+        self.stall = None;
         if archive {
             self.cloud_phase = None;
         }

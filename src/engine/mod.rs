@@ -12,6 +12,7 @@
 //! changed since their last frame.
 
 pub mod event;
+pub mod failure;
 pub mod inventory;
 pub mod snapshot;
 pub mod state;

@@ -50,7 +50,10 @@ impl EventClass {
             | EventKind::NodeAdopted { .. }
             | EventKind::NodeForgotten
             | EventKind::NodeChanged { .. } => EventClass::Inventory,
-            EventKind::K3s { .. } | EventKind::NodeFailed { .. } => EventClass::K3s,
+            EventKind::K3s { .. }
+            | EventKind::NodeFailed { .. }
+            | EventKind::NodeWaiting { .. } => EventClass::K3s,
+            EventKind::NodeStalled { .. } | EventKind::StallCleared { .. } => EventClass::Inventory,
             EventKind::SshConnecting { .. }
             | EventKind::SshUp { .. }
             | EventKind::SshLost { .. }

@@ -54,6 +54,8 @@ pub enum Action {
     PreviousBoot,
     /// Complete the command being typed.
     Complete,
+    /// Wrap or cut the long lines of the detail view's failure section.
+    ToggleWrap,
 }
 
 /// Where a binding applies. Lookup goes from the innermost context out to `Global`.
@@ -451,6 +453,14 @@ pub const KEYS: &[Binding] = &[
         C::Detail,
         "the previous boot (again: this boot)",
         Some("prev boot"),
+        false,
+    ),
+    b(
+        K::ch('w'),
+        A::ToggleWrap,
+        C::Detail,
+        "wrap or cut the failure's long lines",
+        None,
         false,
     ),
     b(

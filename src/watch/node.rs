@@ -396,10 +396,10 @@ fn on_line(engine: &Engine, mac: Mac, file: usize, line: String, progress: &mut 
     let Some(kind) = parsed else { return };
     let duplicate = match &kind {
         EventKind::TinyCloudComplete => std::mem::replace(&mut progress.complete, true),
-        // Transient while the server starts: reported once per boot.
-        EventKind::NodeFailed { reason, .. } if reason.is_transient() => {
-            !progress.transient.insert(format!("{reason:?}"))
-        }
+        // Waits (while the server starts) and failures are reported once per class and
+        // boot: an OOM killer or a full disk repeats itself many times.
+        EventKind::NodeWaiting { reason, .. } => !progress.transient.insert(format!("w{reason:?}")),
+        EventKind::NodeFailed { reason, .. } => !progress.transient.insert(format!("f{reason:?}")),
         _ => false,
     };
     if !duplicate {
