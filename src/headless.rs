@@ -451,6 +451,7 @@ mod tests {
             failure_reason: None,
             stall: None,
             boot_started_ms: None,
+            state_since_ms: None,
             boot: 0,
             last_event_ms: None,
             last_event: Some("HTTP 200".into()),

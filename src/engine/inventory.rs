@@ -230,7 +230,9 @@ impl NodeRecord {
             self.state = next;
             self.reached_ms.entry(next).or_insert(ev.at_ms);
         }
-        if let Some(why) = FailureReason::of(&ev.kind) {
+        // The first failure of a boot is kept: later ones (a failed tiny-cloud action
+        // after apk's own error) are usually its consequences, and stay in the timeline.
+        if let Some(why) = FailureReason::of(&ev.kind).filter(|_| self.failure.is_none()) {
             self.failure = Some(match &ev.kind {
                 EventKind::NodeFailed { line, .. } | EventKind::CloudFailed { line, .. } => {
                     line.clone()

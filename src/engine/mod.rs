@@ -114,7 +114,8 @@ pub struct Engine {
     inner: Arc<Inner>,
 }
 
-fn now_ms() -> u64 {
+/// Wall-clock time, ms since the Unix epoch (as events are stamped).
+pub fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)

@@ -57,6 +57,9 @@ pub struct NodeView {
     pub stall: Option<String>,
     /// Boot start, ms since epoch.
     pub boot_started_ms: Option<u64>,
+    /// When the node reached its current state, ms since epoch (stall checks).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_since_ms: Option<u64>,
     /// Which boot this is (1 = the first pxelab saw this run).
     #[serde(default)]
     pub boot: u32,
@@ -84,6 +87,7 @@ impl From<&NodeRecord> for NodeView {
                 .as_ref()
                 .map(|s| format!("stalled {} s: {}", s.waited_s, s.hint)),
             boot_started_ms: r.boot_started_ms,
+            state_since_ms: r.reached_ms.get(&r.state).copied(),
             boot: r.boot,
             last_event_ms: r.last_event_ms,
             last_event: r.last_event.clone(),

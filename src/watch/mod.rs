@@ -19,6 +19,7 @@ pub mod conn;
 mod node;
 pub mod parse;
 pub mod reboot;
+pub mod stall;
 pub mod trust;
 
 use std::collections::HashMap;
