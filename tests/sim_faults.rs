@@ -251,3 +251,66 @@ async fn a_stall_clears_when_the_node_moves_on() {
     assert_eq!(row(&lab).stall, None);
     lab.cancel.cancel();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_healthy_fifty_node_run_raises_no_failure_and_no_stall() {
+    let n = 50;
+    let (mut lab, known) = start(
+        n,
+        // Short enough to fire in this run (it takes a few seconds at 50x) if a healthy
+        // node were taken for a stalled one (at 1 s they do fire), long enough for a
+        // loaded 2-core machine.
+        "{nocloud: 4, ssh: 4, bootstrap: 4, k3s_start: 4, k3s_join: 8, ready: 8}",
+    )
+    .await;
+    let nodes: Vec<Node> = known
+        .iter()
+        .enumerate()
+        .map(|(i, (mac, ip))| {
+            Node::new(*mac, *ip).role(if i == 0 { Role::Server } else { Role::Agent })
+        })
+        .collect();
+    let sim = sim::Lab::for_lab(lab.engine.lab())
+        .speed(50.0)
+        .concurrency(25)
+        .step_timeout(Duration::from_secs(20))
+        .k3s_timeout(Duration::from_secs(60))
+        .cancel_on(lab.cancel.clone());
+    let results = tokio::time::timeout(Duration::from_secs(240), sim.run(nodes))
+        .await
+        .expect("50 nodes did not finish");
+    for r in &results {
+        assert_eq!(r.outcome, Outcome::Joined, "{r:#?}");
+    }
+    // The watcher follows every node to Ready (from the server's node list).
+    for (mac, _) in &known {
+        expect(&mut lab, *mac, "Ready", Duration::from_secs(120), |k| {
+            matches!(
+                k,
+                EventKind::K3s {
+                    step: pxelab::engine::event::K3sStep::Ready
+                }
+            )
+        })
+        .await;
+    }
+    let bad: Vec<String> = lab
+        .seen
+        .iter()
+        .filter(|e| {
+            matches!(
+                e.kind,
+                EventKind::NodeFailed { .. } | EventKind::NodeStalled { .. }
+            )
+        })
+        .map(|e| format!("{:?} {}", e.mac, e.kind.describe()))
+        .collect();
+    assert!(bad.is_empty(), "{bad:#?}");
+    assert!(lab
+        .engine
+        .snapshot()
+        .nodes
+        .iter()
+        .all(|n| n.state == NodeState::Ready));
+    lab.cancel.cancel();
+}
