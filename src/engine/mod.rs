@@ -11,6 +11,7 @@
 //! readers take a cheap `Arc` clone. A `version` counter tells faces whether anything
 //! changed since their last frame.
 
+mod describe;
 pub mod event;
 pub mod failure;
 pub mod inventory;
