@@ -28,7 +28,7 @@ struct Progress {
     boot_id: Option<String>,
     lines: [Arc<AtomicU64>; 2],
     complete: bool,
-    transient: HashSet<String>,
+    reported: HashSet<String>,
 }
 
 impl Progress {
@@ -398,8 +398,8 @@ fn on_line(engine: &Engine, mac: Mac, file: usize, line: String, progress: &mut 
         EventKind::TinyCloudComplete => std::mem::replace(&mut progress.complete, true),
         // Waits (while the server starts) and failures are reported once per class and
         // boot: an OOM killer or a full disk repeats itself many times.
-        EventKind::NodeWaiting { reason, .. } => !progress.transient.insert(format!("w{reason:?}")),
-        EventKind::NodeFailed { reason, .. } => !progress.transient.insert(format!("f{reason:?}")),
+        EventKind::NodeWaiting { reason, .. } => !progress.reported.insert(format!("w{reason:?}")),
+        EventKind::NodeFailed { reason, .. } => !progress.reported.insert(format!("f{reason:?}")),
         _ => false,
     };
     if !duplicate {
