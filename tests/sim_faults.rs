@@ -267,7 +267,13 @@ async fn a_healthy_fifty_node_run_raises_no_failure_and_no_stall() {
         .iter()
         .enumerate()
         .map(|(i, (mac, ip))| {
-            Node::new(*mac, *ip).role(if i == 0 { Role::Server } else { Role::Agent })
+            let n = Node::new(*mac, *ip).role(if i == 0 { Role::Server } else { Role::Agent });
+            // One board short of memory: warned about, not failed.
+            if i == 7 {
+                n.fault(Fault::LowMemory)
+            } else {
+                n
+            }
         })
         .collect();
     let sim = sim::Lab::for_lab(lab.engine.lab())
@@ -306,6 +312,35 @@ async fn a_healthy_fifty_node_run_raises_no_failure_and_no_stall() {
         .map(|e| format!("{:?} {}", e.mac, e.kind.describe()))
         .collect();
     assert!(bad.is_empty(), "{bad:#?}");
+    // Every node's memory and root gauge is read over SSH; the short one is warned about.
+    // (5 % of it, rounded down.)
+    for (what, pct) in [("memory", 4), ("root", 4)] {
+        expect(&mut lab, known[7].0, "resources-low", Duration::from_secs(30), |k| {
+            matches!(k, EventKind::ResourcesLow { what: w, free_pct, .. } if w == what && *free_pct == pct)
+        })
+        .await;
+    }
+    let low: Vec<_> = lab
+        .seen
+        .iter()
+        .filter(|e| matches!(e.kind, EventKind::ResourcesLow { .. }))
+        .map(|e| e.mac)
+        .collect();
+    assert_eq!(
+        low,
+        vec![Some(known[7].0); 2],
+        "once per kind, only the short node"
+    );
+    let g = lab
+        .engine
+        .node(&known[3].0)
+        .unwrap()
+        .resources
+        .expect("gauge read");
+    // The simulated board: 2 GB, 70 % available (69 % once rounded down).
+    assert_eq!(g.mem_total_kb, 2_009_876);
+    assert_eq!(g.mem_avail_kb * 100 / g.mem_total_kb, 69);
+    assert_eq!(g.root_avail_kb * 100 / g.root_total_kb, 69);
     assert!(lab
         .engine
         .snapshot()

@@ -310,7 +310,12 @@ impl Rig {
     fn kinds_for(&self, m: &str) -> Vec<EventKind> {
         self.seen
             .iter()
-            .filter(|e| e.mac == Some(mac(m)) && !matches!(e.kind, EventKind::LogLine { .. }))
+            // The gauge warning reads this machine's own memory and disk, not the node's.
+            .filter(|e| {
+                e.mac == Some(mac(m))
+                    && !e.kind.is_node_local()
+                    && !matches!(e.kind, EventKind::ResourcesLow { .. })
+            })
             .map(|e| e.kind.clone())
             .collect()
     }

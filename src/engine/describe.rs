@@ -134,6 +134,21 @@ impl EventKind {
                 format!("moving again: past {step}, now {now}")
             }
             EventKind::LogLine { file, line } => format!("{file}: {line}"),
+            EventKind::NodeResources { gauge: g } => format!(
+                "memory {} of {} MB available, root {} of {} MB",
+                g.mem_avail_kb / 1024,
+                g.mem_total_kb / 1024,
+                g.root_avail_kb / 1024,
+                g.root_total_kb / 1024
+            ),
+            EventKind::ResourcesLow {
+                what,
+                free_pct,
+                free_kb,
+            } => format!(
+                "LOW {what}: {free_pct} % free ({} MB); the node runs from RAM and k3s dies when it runs out",
+                free_kb / 1024
+            ),
             EventKind::Refused {
                 source,
                 client,

@@ -166,7 +166,7 @@ pub enum K3sStep {
     NotReady,
 }
 
-pub use super::failure::{K3sFailure, Stall};
+pub use super::failure::{Gauge, K3sFailure, Stall};
 
 /// What happened.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -425,6 +425,22 @@ pub enum EventKind {
         /// The state it is in now.
         now: String,
     },
+    /// The node's memory and root gauge, read every poll (kept on its record, like log
+    /// lines: not in the timeline, the headless stream or the record file).
+    NodeResources {
+        /// The reading.
+        #[serde(flatten)]
+        gauge: Gauge,
+    },
+    /// A node is running out of memory or root space (below 10 % free), once per boot.
+    ResourcesLow {
+        /// `memory` or `root`.
+        what: String,
+        /// Per cent free.
+        free_pct: u64,
+        /// kB free.
+        free_kb: u64,
+    },
     /// A log line streamed from the node (kept in its ring buffer, not on the bus).
     LogLine {
         /// Which file (`messages`, `k3s.log`).
@@ -481,8 +497,19 @@ impl EventKind {
             EventKind::StallCleared { .. } => "stall-cleared",
             EventKind::CloudFailed { .. } => "cloud-failed",
             EventKind::LogLine { .. } => "log-line",
+            EventKind::NodeResources { .. } => "node-resources",
+            EventKind::ResourcesLow { .. } => "resources-low",
             EventKind::Refused { .. } => "refused",
         }
+    }
+
+    /// Whether the event only updates its node's record (log lines, gauges): faces,
+    /// the record file and the admin stream leave these out.
+    pub fn is_node_local(&self) -> bool {
+        matches!(
+            self,
+            EventKind::LogLine { .. } | EventKind::NodeResources { .. }
+        )
     }
 
     /// Whether this is a problem a face should highlight.
@@ -494,6 +521,7 @@ impl EventKind {
                 | EventKind::HostKeyMismatch { .. }
                 | EventKind::NodeFailed { .. }
                 | EventKind::NodeStalled { .. }
+                | EventKind::ResourcesLow { .. }
                 | EventKind::CloudFailed { .. }
                 | EventKind::Refused { .. }
         ) || matches!(

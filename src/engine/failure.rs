@@ -155,6 +155,19 @@ fn cut(s: &str, n: usize) -> String {
     out
 }
 
+/// A node's memory and root filesystem (a tmpfs on diskless nodes), kB.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Gauge {
+    /// `MemTotal`.
+    pub mem_total_kb: u64,
+    /// `MemAvailable`.
+    pub mem_avail_kb: u64,
+    /// Size of `/`.
+    pub root_total_kb: u64,
+    /// Available on `/`.
+    pub root_avail_kb: u64,
+}
+
 /// Why a node has not moved on: raised by the stall checker ([`crate::watch::stall`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Stall {

@@ -12,7 +12,7 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use serde::{Deserialize, Serialize};
 
-use super::event::{CloudPhase, Event, EventKind, FetchKind, Stall};
+use super::event::{CloudPhase, Event, EventKind, FetchKind, Gauge, Stall};
 pub use super::failure::FailureReason;
 use super::state::{cloud_phase, new_boot, transition, NodeState};
 use crate::config::NodeEntry;
@@ -89,6 +89,9 @@ pub struct NodeRecord {
     /// The failure in words: class, sentence, message (see [`FailureReason`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure_reason: Option<FailureReason>,
+    /// Its memory and root gauge, last read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<Gauge>,
     /// Why it has not moved on within its step's deadline, while that lasts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stall: Option<Stall>,
@@ -130,6 +133,7 @@ impl NodeRecord {
             failure: None,
             failure_reason: None,
             stall: None,
+            resources: None,
             arch: None,
             boot_started_ms: None,
             reached_ms: BTreeMap::new(),
@@ -164,6 +168,10 @@ impl NodeRecord {
                 self.log_tail.pop_front();
             }
             self.log_tail.push_back(format!("{file}: {line}"));
+            return true;
+        }
+        if let EventKind::NodeResources { gauge } = &ev.kind {
+            self.resources = Some(*gauge);
             return true;
         }
         if let EventKind::DhcpDiscover { arch: Some(a), .. } = &ev.kind {

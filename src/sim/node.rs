@@ -44,6 +44,8 @@ pub enum Fault {
     CloudActionFails,
     /// k3s logs that it starts, then nothing more.
     K3sSilent,
+    /// Reports 5 % of its memory and root free (and boots on).
+    LowMemory,
     /// k3s (or the system) logs a failure of this class, then stops.
     Logs(crate::engine::event::K3sFailure),
 }
@@ -477,6 +479,9 @@ async fn boot_inner(run: &mut Run<'_>) -> Option<Outcome> {
         });
     }
     let logs = NodeLogs::new();
+    if run.node.fault == Some(Fault::LowMemory) {
+        logs.set_free_pct(5);
+    }
     boot_phase(run, &logs, &cmdline).await
 }
 

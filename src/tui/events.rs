@@ -62,6 +62,8 @@ impl EventClass {
             | EventKind::TinyCloudComplete
             | EventKind::CloudFailed { .. }
             | EventKind::LogLine { .. }
+            | EventKind::NodeResources { .. }
+            | EventKind::ResourcesLow { .. }
             | EventKind::Refused { .. } => EventClass::Ssh,
         }
     }
@@ -125,7 +127,7 @@ pub struct EventRing {
 impl EventRing {
     /// Adds an event (log lines are skipped: they live in the node's own tail).
     pub fn push(&mut self, ev: &Event) {
-        if matches!(ev.kind, EventKind::LogLine { .. }) {
+        if ev.kind.is_node_local() {
             return;
         }
         self.push_line(EventLine::from_event(ev));

@@ -16,6 +16,7 @@
 //! node never holds up another or the engine.
 
 pub mod conn;
+pub mod gauge;
 mod node;
 pub mod parse;
 pub mod reboot;

@@ -239,6 +239,22 @@ pub fn render(app: &App, snap: &Snapshot, f: &mut Frame, area: Rect) {
                     style(ui.step_failed),
                 )));
             }
+            if let Some(g) = r.resources.filter(|_| !showing_previous) {
+                let low = !crate::watch::gauge::low(&g).is_empty();
+                lines.push(Line::from(Span::styled(
+                    fmt::cut(
+                        &format!(
+                            "mem {}/{} MB · root {}/{} MB free",
+                            g.mem_avail_kb / 1024,
+                            g.mem_total_kb / 1024,
+                            g.root_avail_kb / 1024,
+                            g.root_total_kb / 1024
+                        ),
+                        33,
+                    ),
+                    style(if low { ui.step_failed } else { ui.muted }),
+                )));
+            }
             if let Some(p) = r.previous_boot.as_deref().filter(|_| !showing_previous) {
                 lines.push(Line::from(Span::styled(
                     fmt::cut(
