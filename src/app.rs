@@ -172,6 +172,11 @@ pub fn start_servers(
             engine.clone(),
         ));
     }
+    // Stage deadlines: `node-stalled` with a hint when a node stops moving on.
+    tasks.push(tokio::spawn(crate::watch::stall::run(
+        engine.clone(),
+        cancel.clone(),
+    )));
     // Pick up external edits of lab.yaml without a restart.
     let (e2, c2) = (engine.clone(), cancel.clone());
     tasks.push(tokio::spawn(async move {

@@ -17,7 +17,7 @@ use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio_util::sync::CancellationToken;
 
 use crate::engine::snapshot::NodeView;
-use crate::engine::{Event, EventKind};
+use crate::engine::Event;
 
 /// Output format of the headless face.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -136,7 +136,7 @@ pub fn event_line(format: Format, ev: &Event) -> Option<String> {
 /// Appends the line for one event in `format` (no newline) to `out`; false (nothing
 /// appended) for events this face leaves out (log lines).
 fn push_event_line(out: &mut String, format: Format, ev: &Event) -> bool {
-    if matches!(ev.kind, EventKind::LogLine { .. }) {
+    if ev.kind.is_node_local() {
         return false;
     }
     match format {
@@ -288,7 +288,7 @@ fn waiting(rx: &mut tokio::sync::broadcast::Receiver<Event>) -> Option<Result<Ev
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::{FetchKind, Source};
+    use crate::engine::{EventKind, FetchKind, Source};
 
     fn ev(mac: Option<&str>, hostname: Option<&str>, kind: EventKind) -> Event {
         Event {
@@ -447,7 +447,11 @@ mod tests {
             state: crate::engine::NodeState::Kernel,
             cloud_phase: None,
             failure: None,
+            failure_class: None,
+            failure_reason: None,
+            stall: None,
             boot_started_ms: None,
+            state_since_ms: None,
             boot: 0,
             last_event_ms: None,
             last_event: Some("HTTP 200".into()),

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio_util::sync::CancellationToken;
 
-use crate::engine::{Engine, Event, EventKind};
+use crate::engine::{Engine, Event};
 
 /// Events written between two flushes at most.
 const BURST_MAX: usize = 1024;
@@ -105,7 +105,7 @@ async fn write_events(
 
 fn write_one(out: &mut impl Write, r: Result<Event, RecvError>) {
     let line = match r {
-        Ok(ev) if matches!(ev.kind, EventKind::LogLine { .. }) => return,
+        Ok(ev) if ev.kind.is_node_local() => return,
         Ok(ev) => match serde_json::to_string(&ev) {
             Ok(l) => l,
             Err(_) => return,
@@ -127,6 +127,7 @@ fn waiting(rx: &mut tokio::sync::broadcast::Receiver<Event>) -> Option<Result<Ev
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::EventKind;
 
     #[tokio::test]
     async fn events_reach_the_file_while_running_and_the_rest_at_finish() {

@@ -91,11 +91,17 @@ fn syslog_lines_join_the_node_that_sent_them() {
     // Log lines stay out of the headless stream: read the node's record from the admin
     // API (inside the namespace) instead.
     let record = || {
+        // The admin API wants the token this instance wrote into .pxelab/.
+        let token =
+            std::fs::read_to_string(dir.path().join(".pxelab/admin-token")).unwrap_or_default();
+        let auth = format!("Authorization: Bearer {}", token.trim());
         let o = ns.exec(&[
             "curl",
             "-sf",
             "--max-time",
             "3",
+            "-H",
+            &auth,
             "http://127.0.0.1:7480/api/nodes/sl-node",
         ]);
         String::from_utf8_lossy(&o.stdout).into_owned()

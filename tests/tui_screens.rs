@@ -223,3 +223,49 @@ fn served_files_never_show_secrets() {
     }
     assert!(seen_tabs.iter().any(|t| t == "user-data"), "{seen_tabs:?}");
 }
+
+#[test]
+fn a_failed_node_says_why_in_words() {
+    let lab = TestLab::booting();
+    let long = format!(
+        r#"time="2026-12-04T13:52:45Z" level=fatal msg="Failed to validate connection to cluster at https://10.0.0.10:6443: token CA hash does not match the Cluster CA certificate hash: {}""#,
+        "ab".repeat(60)
+    );
+    let line = pxelab::watch::parse::k3s_line(&long).expect("classified");
+    lab.boot(
+        "a0:1a:2c:c3:d4:e5",
+        "10.0.0.15",
+        pxelab::engine::NodeState::K3sStarting,
+    );
+    lab.emit("a0:1a:2c:c3:d4:e5", line);
+    let (mut app, snap) = lab.app("dark");
+    // The table row carries the sentence, not the logrus line.
+    let table = capture::text(&capture::draw(&app, &snap, W, H));
+    assert!(
+        table.contains("failed: token mismatch: this agent"),
+        "{table}"
+    );
+    assert!(!table.contains("failed: time="), "{table}");
+    select_mac(&mut app, &snap, "a0:1a:2c:c3:d4:e5");
+    press(&lab, &mut app, &snap, &[code(KeyCode::Enter)]);
+    let wrapped = capture::text(&capture::draw(&app, &snap, W, 50));
+    if std::env::var("SHOW").is_ok() {
+        eprintln!("{wrapped}");
+    }
+    for want in [
+        "class      token-mismatch",
+        "why        token mismatch: this agent holds another cluster's token",
+        "msg        Failed to validate connection to cluster at https://10.0.0.10:6443",
+        "line       time=\"2026-12-04T13:52:45Z\" level=fatal",
+        "abababab\"",
+    ] {
+        assert!(wrapped.contains(want), "lacks {want}:\n{wrapped}");
+    }
+    // `w` cuts each long line to one row: the end of the line is no longer shown.
+    press(&lab, &mut app, &snap, &[key('w')]);
+    let cut = capture::text(&capture::draw(&app, &snap, W, 50));
+    assert!(cut.contains("class      token-mismatch"), "{cut}");
+    assert!(!cut.contains("abababab\""), "{cut}");
+    press(&lab, &mut app, &snap, &[key('w')]);
+    assert_eq!(capture::text(&capture::draw(&app, &snap, W, 50)), wrapped);
+}

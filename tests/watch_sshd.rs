@@ -310,7 +310,12 @@ impl Rig {
     fn kinds_for(&self, m: &str) -> Vec<EventKind> {
         self.seen
             .iter()
-            .filter(|e| e.mac == Some(mac(m)) && !matches!(e.kind, EventKind::LogLine { .. }))
+            // The gauge warning reads this machine's own memory and disk, not the node's.
+            .filter(|e| {
+                e.mac == Some(mac(m))
+                    && !e.kind.is_node_local()
+                    && !matches!(e.kind, EventKind::ResourcesLow { .. })
+            })
             .map(|e| e.kind.clone())
             .collect()
     }
@@ -593,26 +598,70 @@ async fn every_failure_reason_is_recognised() {
     ];
     for (reason, line) in &cases {
         rig.append("var/log/k3s.log", &[line]);
+        if reason.is_transient() {
+            // Waits are their own kind, never `node-failed`, and do not fail the node.
+            let ev = rig
+                .expect(
+                    "node-waiting",
+                    is(M1, |k| matches!(k, EventKind::NodeWaiting { .. })),
+                )
+                .await;
+            let EventKind::NodeWaiting { reason: got, .. } = &ev.kind else {
+                unreachable!()
+            };
+            assert_eq!(got, reason);
+            let rec = rig.engine.node(&mac(M1)).unwrap();
+            assert_ne!(rec.state, NodeState::Failed);
+            assert_eq!(rec.failure, None);
+            assert!(
+                pxelab::headless::text_line(&ev).contains("k3s waiting ("),
+                "{ev:?}"
+            );
+            continue;
+        }
         let ev = rig
             .expect(
                 "node-failed",
                 is(M1, |k| matches!(k, EventKind::NodeFailed { .. })),
             )
             .await;
-        assert_eq!(
-            ev.kind,
-            EventKind::NodeFailed {
-                reason: reason.clone(),
-                line: line.to_string()
-            }
+        let EventKind::NodeFailed {
+            reason: got,
+            line: got_line,
+            summary,
+            msg,
+        } = &ev.kind
+        else {
+            unreachable!()
+        };
+        assert_eq!((got, got_line.as_str()), (reason, *line));
+        assert_eq!(summary, &reason.summary(msg));
+        let text = pxelab::headless::text_line(&ev);
+        assert!(
+            text.contains(&format!("FAILED ({}): {summary}", reason.class())),
+            "{text}"
         );
-        if *reason == K3sFailure::ServerUnreachable {
-            // Transient reasons do not fail the node.
-            let rec = rig.engine.node(&mac(M1)).unwrap();
-            assert_ne!(rec.state, NodeState::Failed);
-            assert_eq!(rec.failure, None);
-            assert!(pxelab::headless::text_line(&ev).contains("k3s waiting (ServerUnreachable)"));
+        let json = pxelab::headless::json_line(&ev);
+        assert!(
+            json.contains(&format!("\"reason\":\"{}\"", reason.class())),
+            "{json}"
+        );
+        assert!(
+            json.contains("\"summary\":") && json.contains("\"line\":"),
+            "{json}"
+        );
+        // The record keeps the boot's first failure (the cause; later ones are in the
+        // timeline).
+        let rec = rig.engine.node(&mac(M1)).unwrap();
+        let why = rec.failure_reason.clone().unwrap();
+        assert_eq!(why.class, "token-mismatch");
+        if *reason == K3sFailure::TokenMismatch {
+            assert_eq!(&why.summary, summary);
         }
+        assert!(rec
+            .timeline
+            .iter()
+            .any(|t| t.text.contains(summary.as_str())));
     }
     assert_eq!(rig.engine.node(&mac(M1)).unwrap().state, NodeState::Failed);
     let bad =
@@ -629,10 +678,57 @@ async fn every_failure_reason_is_recognised() {
         EventKind::CloudFailed {
             phase: CloudPhase::Main,
             action: "userdata_packages".into(),
-            line: bad.into()
+            line: bad.into(),
+            summary: "tiny-cloud main/userdata_packages failed (apk could not install the packages user-data asks for)".into(),
         }
     );
-    assert!(pxelab::headless::text_line(&ev).contains("FAILED tiny-cloud Main/userdata_packages"));
+    assert!(pxelab::headless::text_line(&ev)
+        .contains("FAILED (cloud-action): tiny-cloud main/userdata_packages failed"));
+    // System failures from /var/log/messages and k3s's clock complaint, each reported
+    // once however often the node repeats it.
+    let system = [
+        ("var/log/messages", K3sFailure::OutOfMemory, "Dec  4 13:52:45 server-1 kern.err kernel: [  812.331204] Out of memory: Killed process 2345 (k3s) total-vm:1843200kB, anon-rss:1520044kB"),
+        ("var/log/messages", K3sFailure::ApkFetch, "Dec  4 13:50:01 server-1 user.err tiny-cloud/main[2345]: ERROR: http://10.77.0.1:8080/alpine/v3.20/main/x86_64/APKINDEX.tar.gz: UNTRUSTED signature"),
+        ("var/log/k3s.log", K3sFailure::CertNotValid, r#"time="2000-01-01T00:01:12Z" level=error msg="Failed to validate connection to cluster at https://10.77.0.10:6443: x509: certificate has expired or is not yet valid: current time 2000-01-01T00:01:12Z is before 2026-12-04T10:00:00Z""#),
+    ];
+    for (file, reason, line) in system {
+        rig.append(file, &[line, line]);
+        let ev = rig
+            .expect(
+                reason.class(),
+                is(
+                    M1,
+                    move |k| matches!(k, EventKind::NodeFailed { reason: r, .. } if *r == reason),
+                ),
+            )
+            .await;
+        let rec = rig.engine.node(&mac(M1)).unwrap();
+        let EventKind::NodeFailed {
+            summary, line: l, ..
+        } = &ev.kind
+        else {
+            unreachable!()
+        };
+        assert_eq!(l, line);
+        assert!(rec
+            .timeline
+            .iter()
+            .any(|t| t.text.contains(summary.as_str())));
+    }
+    let repeats = rig
+        .kinds_for(M1)
+        .iter()
+        .filter(|k| {
+            matches!(
+                k,
+                EventKind::NodeFailed {
+                    reason: K3sFailure::OutOfMemory,
+                    ..
+                }
+            )
+        })
+        .count();
+    assert_eq!(repeats, 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

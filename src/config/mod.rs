@@ -219,6 +219,7 @@ impl Lab {
 pub const BUILTIN_ROLES: [&str; 2] = ["k3s-server", "k3s-agent"];
 
 pub mod atomic;
+pub mod deadlines;
 pub mod edit;
 pub mod net;
 mod parse;

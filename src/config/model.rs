@@ -396,6 +396,9 @@ pub struct SshSection {
     /// `tofu` (trust the first key seen per boot) or a known_hosts path.
     #[serde(default = "default_trust")]
     pub host_keys: String,
+    /// Per-step deadlines after which a node is reported stalled.
+    #[serde(default)]
+    pub deadlines: super::deadlines::Deadlines,
 }
 
 fn default_ssh_user() -> String {
@@ -416,6 +419,7 @@ impl Default for SshSection {
             watch: true,
             port: default_ssh_port(),
             host_keys: default_trust(),
+            deadlines: Default::default(),
         }
     }
 }

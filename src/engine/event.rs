@@ -169,33 +169,7 @@ pub enum K3sStep {
     NotReady,
 }
 
-/// Why a k3s node failed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum K3sFailure {
-    /// The token does not match the server's (CA hash or credentials).
-    TokenMismatch,
-    /// The server could not be reached or validated.
-    ServerUnreachable,
-    /// The server rejected the node password (diskless rejoin trap).
-    NodePasswordRejected,
-    /// The kernel lacks a cgroup k3s needs.
-    CgroupsMissing,
-    /// The server is not ready yet (transient, reported once).
-    ServerNotReady,
-    /// Another fatal line.
-    Other,
-}
-
-impl K3sFailure {
-    /// What an agent says while its server is still starting: shown, not fatal.
-    pub fn is_transient(&self) -> bool {
-        matches!(
-            self,
-            K3sFailure::ServerNotReady | K3sFailure::ServerUnreachable
-        )
-    }
-}
+pub use super::failure::{Gauge, K3sFailure, Stall};
 
 /// What happened.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -426,8 +400,24 @@ pub enum EventKind {
     },
     /// The node failed; `line` is the log line that says why.
     NodeFailed {
-        /// Category.
+        /// Category (the failure class, e.g. `token-mismatch`).
         reason: K3sFailure,
+        /// The log line.
+        line: String,
+        /// The class in words ([`K3sFailure::summary`]).
+        #[serde(default)]
+        summary: String,
+        /// The message in the line (logrus `msg=`, or the syslog text).
+        #[serde(default)]
+        msg: String,
+    },
+    /// k3s waits for something that usually comes (its server starting): shown, never a
+    /// failure, so alerting on `node-failed` raises no false alarms.
+    NodeWaiting {
+        /// What it waits for.
+        reason: K3sFailure,
+        /// In words.
+        summary: String,
         /// The log line.
         line: String,
     },
@@ -439,6 +429,38 @@ pub enum EventKind {
         action: String,
         /// The log line.
         line: String,
+        /// In words ([`super::failure::cloud_summary`]).
+        #[serde(default)]
+        summary: String,
+    },
+    /// The node has not moved on within its step's deadline.
+    NodeStalled {
+        /// Where, for how long, what was last seen and the likely cause.
+        #[serde(flatten)]
+        stall: Stall,
+    },
+    /// A stalled node moved on.
+    StallCleared {
+        /// The state it had stalled in.
+        step: String,
+        /// The state it is in now.
+        now: String,
+    },
+    /// The node's memory and root gauge, read every poll (kept on its record, like log
+    /// lines: not in the timeline, the headless stream or the record file).
+    NodeResources {
+        /// The reading.
+        #[serde(flatten)]
+        gauge: Gauge,
+    },
+    /// A node is running out of memory or root space (below 10 % free), once per boot.
+    ResourcesLow {
+        /// `memory` or `root`.
+        what: String,
+        /// Per cent free.
+        free_pct: u64,
+        /// kB free.
+        free_kb: u64,
     },
     /// A log line streamed from the node (kept in its ring buffer, not on the bus).
     LogLine {
@@ -497,10 +519,24 @@ impl EventKind {
             EventKind::TinyCloudComplete => "tiny-cloud-complete",
             EventKind::K3s { .. } => "k3s",
             EventKind::NodeFailed { .. } => "node-failed",
+            EventKind::NodeWaiting { .. } => "node-waiting",
+            EventKind::NodeStalled { .. } => "node-stalled",
+            EventKind::StallCleared { .. } => "stall-cleared",
             EventKind::CloudFailed { .. } => "cloud-failed",
             EventKind::LogLine { .. } => "log-line",
+            EventKind::NodeResources { .. } => "node-resources",
+            EventKind::ResourcesLow { .. } => "resources-low",
             EventKind::Refused { .. } => "refused",
         }
+    }
+
+    /// Whether the event only updates its node's record (log lines, gauges): faces,
+    /// the record file and the admin stream leave these out.
+    pub fn is_node_local(&self) -> bool {
+        matches!(
+            self,
+            EventKind::LogLine { .. } | EventKind::NodeResources { .. }
+        )
     }
 
     /// Whether this is a problem a face should highlight.
@@ -512,164 +548,13 @@ impl EventKind {
                 | EventKind::LeaseWriteFailed { .. }
                 | EventKind::HostKeyMismatch { .. }
                 | EventKind::NodeFailed { .. }
+                | EventKind::NodeStalled { .. }
+                | EventKind::ResourcesLow { .. }
                 | EventKind::CloudFailed { .. }
                 | EventKind::Refused { .. }
         ) || matches!(
             self,
             EventKind::TftpEnd { outcome, .. } if *outcome != TransferOutcome::Complete
         )
-    }
-
-    /// A one-line human description, without time or node (the headless text face adds those).
-    pub fn describe(&self) -> String {
-        match self {
-            EventKind::ServerUp { source, addr } => {
-                format!("{source:?} server listening on {addr}")
-            }
-            EventKind::ServerDown { source, reason } => format!("{source:?} server down: {reason}"),
-            EventKind::ConfigLoaded { nodes } => format!("lab.yaml loaded, {nodes} node(s)"),
-            EventKind::ConfigRejected { error } => format!("lab.yaml change rejected: {error}"),
-            EventKind::DhcpDiscover {
-                msg,
-                arch,
-                vendor_class,
-                relay,
-                ipxe,
-                pxe_port,
-                ..
-            } => {
-                let mut s = format!("DHCP {msg}");
-                if *pxe_port {
-                    s.push_str(" on :4011");
-                }
-                if let Some(a) = arch {
-                    s.push_str(&format!(" arch={a}"));
-                }
-                if *ipxe {
-                    s.push_str(" iPXE");
-                } else if let Some(v) = vendor_class {
-                    s.push_str(&format!(" class={v}"));
-                }
-                if let Some(r) = relay {
-                    s.push_str(&format!(" via relay {r}"));
-                }
-                s
-            }
-            EventKind::DhcpReply {
-                msg,
-                yiaddr,
-                boot_file,
-                proxy,
-            } => {
-                let mut s = format!("DHCP {}{msg}", if *proxy { "proxy " } else { "" });
-                if let Some(ip) = yiaddr {
-                    s.push_str(&format!(" {ip}"));
-                }
-                if let Some(f) = boot_file {
-                    s.push_str(&format!(" boot={f}"));
-                }
-                s
-            }
-            EventKind::DhcpLease { action, ip } => format!("lease {action} {ip}"),
-            EventKind::Ipv6Ra { reason, .. } => reason.clone(),
-            EventKind::DhcpDropped {
-                from,
-                reason,
-                count,
-                by_reason,
-            } if *count > 1 => {
-                let kinds: Vec<String> =
-                    by_reason.iter().map(|(k, n)| format!("{n} {k}")).collect();
-                format!(
-                    "DHCP dropped {count} packets ({}); last from {from}: {reason}",
-                    kinds.join(", ")
-                )
-            }
-            EventKind::DhcpDropped { from, reason, .. } => {
-                format!("DHCP dropped from {from}: {reason}")
-            }
-            EventKind::LeaseWriteFailed {
-                path,
-                error,
-                waiting,
-            } => format!(
-                "LEASE FILE NOT WRITTEN {path}: {error}; {waiting} ACK(s) held back until it can be"
-            ),
-            EventKind::TftpStart {
-                file,
-                client,
-                blksize,
-                windowsize,
-            } => format!("TFTP {file} to {client} (blksize {blksize}, window {windowsize})"),
-            EventKind::TftpEnd {
-                file,
-                bytes,
-                ms,
-                outcome,
-                detail,
-                ..
-            } => {
-                let mut s = format!("TFTP {file} {outcome:?} {bytes} B in {ms} ms");
-                if let Some(d) = detail {
-                    s.push_str(&format!(": {d}"));
-                }
-                s
-            }
-            EventKind::HttpStart {
-                path, what, bytes, ..
-            } => format!("HTTP {what:?} {path} started ({bytes} B)"),
-            EventKind::HttpFetch {
-                path,
-                client,
-                what,
-                status,
-                bytes,
-                ms,
-            } => format!("HTTP {status} {what:?} {path} {bytes} B in {ms} ms to {client}"),
-            EventKind::NodeHeld => "unknown MAC held in the iPXE wait loop".to_string(),
-            EventKind::NodeAdopted { role, hostname } => format!("adopted as {hostname} ({role})"),
-            EventKind::NodeForgotten => "removed from the lab".to_string(),
-            EventKind::NodeChanged { role, hostname } => format!("now {hostname} ({role})"),
-            EventKind::SshConnecting { addr, attempt } => {
-                format!("SSH connecting to {addr} (attempt {attempt})")
-            }
-            EventKind::SshUp { addr } => format!("SSH up at {addr}, host key verified"),
-            EventKind::SshLost { reason } => format!("SSH lost: {reason}"),
-            EventKind::HostKeyMismatch { expected, seen } => {
-                format!("HOST KEY MISMATCH: expected {expected}, saw {seen}; not trusted")
-            }
-            EventKind::TinyCloud {
-                phase,
-                action,
-                status,
-            } => format!("tiny-cloud {phase:?}/{action}: {status:?}").to_lowercase(),
-            EventKind::TinyCloudComplete => "tiny-cloud bootstrap complete".to_string(),
-            EventKind::K3s { step } => match step {
-                K3sStep::Starting { version } => format!("k3s starting {version}"),
-                K3sStep::ApiUp => "k3s API server running".to_string(),
-                K3sStep::ServerUp => "k3s is up and running".to_string(),
-                K3sStep::Connecting { url } => format!("k3s agent connecting to {url}"),
-                K3sStep::Connected => "k3s agent connected to server".to_string(),
-                K3sStep::Joined => "k3s agent joined the cluster".to_string(),
-                K3sStep::Ready => "k3s node Ready".to_string(),
-                K3sStep::NotReady => "k3s node NotReady".to_string(),
-            },
-            EventKind::NodeFailed { reason, line } if reason.is_transient() => {
-                format!("k3s waiting ({reason:?}): {line}")
-            }
-            EventKind::NodeFailed { reason, line } => format!("FAILED ({reason:?}): {line}"),
-            EventKind::CloudFailed {
-                phase,
-                action,
-                line,
-            } => format!("FAILED tiny-cloud {phase:?}/{action}: {line}"),
-            EventKind::LogLine { file, line } => format!("{file}: {line}"),
-            EventKind::Refused {
-                source,
-                client,
-                what,
-                reason,
-            } => format!("{source:?} refused {what} to {client}: {reason}"),
-        }
     }
 }

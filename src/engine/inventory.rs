@@ -12,7 +12,8 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use serde::{Deserialize, Serialize};
 
-use super::event::{CloudPhase, Event, EventKind, FetchKind};
+use super::event::{CloudPhase, Event, EventKind, FetchKind, Gauge, Stall};
+pub use super::failure::FailureReason;
 use super::state::{cloud_phase, new_boot, transition, NodeState};
 use crate::config::NodeEntry;
 use crate::mac::Mac;
@@ -49,6 +50,9 @@ pub struct PreviousBoot {
     pub state: NodeState,
     /// Why it failed, when it did.
     pub failure: Option<String>,
+    /// The failure's class and sentence, when it failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure_reason: Option<FailureReason>,
     /// When each state was reached.
     pub reached_ms: BTreeMap<NodeState, u64>,
     /// Its events.
@@ -82,6 +86,15 @@ pub struct NodeRecord {
     pub cloud_phase: Option<CloudPhase>,
     /// Why it failed, when it did (the explaining log line).
     pub failure: Option<String>,
+    /// The failure in words: class, sentence, message (see [`FailureReason`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure_reason: Option<FailureReason>,
+    /// Its memory and root gauge, last read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<Gauge>,
+    /// Why it has not moved on within its step's deadline, while that lasts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stall: Option<Stall>,
     /// Firmware architecture (option 93) last seen.
     pub arch: Option<u16>,
     /// When this boot began (first DHCP of this power-on), ms since epoch.
@@ -118,6 +131,9 @@ impl NodeRecord {
             state: NodeState::Idle,
             cloud_phase: None,
             failure: None,
+            failure_reason: None,
+            stall: None,
+            resources: None,
             arch: None,
             boot_started_ms: None,
             reached_ms: BTreeMap::new(),
@@ -152,6 +168,10 @@ impl NodeRecord {
                 self.log_tail.pop_front();
             }
             self.log_tail.push_back(format!("{file}: {line}"));
+            return true;
+        }
+        if let EventKind::NodeResources { gauge } = &ev.kind {
+            self.resources = Some(*gauge);
             return true;
         }
         // Judged before this event's address is recorded below.
@@ -220,12 +240,20 @@ impl NodeRecord {
             self.state = next;
             self.reached_ms.entry(next).or_insert(ev.at_ms);
         }
+        // The first failure of a boot is kept: later ones (a failed tiny-cloud action
+        // after apk's own error) are usually its consequences, and stay in the timeline.
+        if let Some(why) = FailureReason::of(&ev.kind).filter(|_| self.failure.is_none()) {
+            self.failure = Some(match &ev.kind {
+                EventKind::NodeFailed { line, .. } | EventKind::CloudFailed { line, .. } => {
+                    line.clone()
+                }
+                other => other.describe(),
+            });
+            self.failure_reason = Some(why);
+        }
         match &ev.kind {
-            EventKind::NodeFailed { reason, .. } if reason.is_transient() => {}
-            EventKind::NodeFailed { line, .. } | EventKind::CloudFailed { line, .. } => {
-                self.failure = Some(line.clone());
-            }
-            EventKind::HostKeyMismatch { .. } => self.failure = Some(ev.kind.describe()),
+            EventKind::NodeStalled { stall } => self.stall = Some(stall.clone()),
+            EventKind::StallCleared { .. } => self.stall = None,
             _ => {}
         }
         let text = ev.kind.describe();
@@ -255,6 +283,8 @@ impl NodeRecord {
         r.boot_started_ms = p.started_ms;
         r.state = p.state;
         r.failure = p.failure.clone();
+        r.failure_reason = p.failure_reason.clone();
+        r.stall = None;
         r.reached_ms = p.reached_ms.clone();
         r.timeline = p.timeline.clone();
         r.log_tail = p.log_tail.clone();
@@ -288,6 +318,7 @@ impl NodeRecord {
                 started_ms: self.boot_started_ms,
                 state: self.state,
                 failure: self.failure.take(),
+                failure_reason: self.failure_reason.take(),
                 reached_ms: std::mem::take(&mut self.reached_ms),
                 timeline: std::mem::take(&mut self.timeline),
                 log_tail: std::mem::take(&mut self.log_tail),
@@ -297,6 +328,8 @@ impl NodeRecord {
         self.boot_started_ms = Some(at_ms);
         self.reached_ms.clear();
         self.failure = None;
+        self.failure_reason = None;
+        self.stall = None;
         if archive {
             self.cloud_phase = None;
         }
@@ -424,147 +457,5 @@ impl Inventory {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn mac(n: u32) -> Mac {
-        let b = n.to_be_bytes();
-        Mac([0x02, 0, b[0], b[1], b[2], b[3]])
-    }
-
-    fn ev(seq: u64, kind: EventKind) -> Event {
-        Event {
-            seq,
-            at_ms: seq * 1000,
-            mac: Some(mac(7)),
-            hostname: None,
-            kind,
-        }
-    }
-
-    #[test]
-    fn a_power_cycle_of_ipxe_firmware_is_a_new_boot_with_the_last_one_kept() {
-        use crate::engine::event::K3sStep;
-        let listed: NodeEntry = yaml_serde::from_str(&format!(
-            "{{mac: '{}', hostname: n, role: k3s-agent, ip: 10.0.0.5}}",
-            mac(7)
-        ))
-        .unwrap();
-        let mut inv = Inventory::new();
-        inv.sync_with(std::slice::from_ref(&listed));
-        let discover = EventKind::DhcpDiscover {
-            msg: "discover".into(),
-            arch: Some(0),
-            vendor_class: Some("PXEClient:Arch:00000:UNDI:002001".into()),
-            uuid: None,
-            relay: None,
-            ipxe: true,
-            pxe_port: false,
-        };
-        let script = EventKind::HttpFetch {
-            path: "/boot.ipxe".into(),
-            client: "10.0.0.5".parse().unwrap(),
-            what: FetchKind::Script,
-            status: 200,
-            bytes: 1,
-            ms: 1,
-        };
-        let rec = inv.entry(mac(7));
-        let mut seq = 0;
-        let mut feed = |rec: &mut NodeRecord, kind: EventKind| {
-            seq += 1;
-            rec.apply(&ev(seq, kind));
-        };
-        feed(rec, discover.clone());
-        feed(rec, script.clone());
-        feed(
-            rec,
-            EventKind::LogLine {
-                file: "k3s.log".into(),
-                line: "first boot".into(),
-            },
-        );
-        feed(
-            rec,
-            EventKind::K3s {
-                step: K3sStep::Joined,
-            },
-        );
-        assert_eq!((rec.state, rec.boot), (NodeState::Joined, 1));
-        // Powered off and on: QEMU's ROM asks as iPXE first thing.
-        feed(rec, discover);
-        assert_eq!((rec.state, rec.boot), (NodeState::IpxeLoaded, 2));
-        assert_eq!(
-            rec.timeline.len(),
-            1,
-            "the new boot's timeline starts fresh"
-        );
-        assert!(rec.log_tail.is_empty());
-        assert_eq!(rec.boot_started_ms, Some(5000));
-        let prev = rec.previous_boot.as_ref().expect("previous boot kept");
-        assert_eq!((prev.number, prev.state), (1, NodeState::Joined));
-        assert_eq!(prev.timeline.len(), 3);
-        assert_eq!(prev.log_tail.len(), 1);
-        assert_eq!(prev.started_ms, Some(1000));
-        // The new boot moves on normally.
-        feed(rec, script.clone());
-        assert_eq!((rec.state, rec.boot), (NodeState::ScriptServed, 2));
-        feed(
-            rec,
-            EventKind::K3s {
-                step: K3sStep::Joined,
-            },
-        );
-        // Another host asking for this node's script does not restart it; the node, at
-        // its fixed address, does.
-        let mut foreign = script.clone();
-        if let EventKind::HttpFetch { client, .. } = &mut foreign {
-            *client = "10.0.0.66".parse().unwrap();
-        }
-        feed(rec, foreign);
-        assert_eq!((rec.state, rec.boot), (NodeState::Joined, 2));
-        feed(rec, script);
-        assert_eq!((rec.state, rec.boot), (NodeState::ScriptServed, 3));
-    }
-
-    #[test]
-    fn unknown_machines_are_bounded_oldest_first_and_known_ones_kept() {
-        let listed: NodeEntry = yaml_serde::from_str(&format!(
-            "{{mac: '{}', hostname: n, role: k3s-agent}}",
-            mac(0)
-        ))
-        .unwrap();
-        let mut inv = Inventory::new();
-        inv.sync_with(std::slice::from_ref(&listed));
-        let extra = 10;
-        for n in 1..=(UNKNOWN_CAP as u32 + extra) {
-            inv.entry(mac(n));
-        }
-        assert_eq!(inv.len(), UNKNOWN_CAP + 1);
-        assert_eq!(inv.forgotten(), u64::from(extra));
-        assert!(
-            inv.get(&mac(0)).is_some_and(|r| r.known),
-            "a listed node stays"
-        );
-        assert!(inv.get(&mac(1)).is_none() && inv.get(&mac(extra)).is_none());
-        assert!(inv.get(&mac(extra + 1)).is_some());
-        // A machine seen again after being forgotten is simply new again.
-        inv.entry(mac(1));
-        assert!(inv.get(&mac(1)).is_some());
-        assert!(inv.get(&mac(extra + 1)).is_none());
-        assert_eq!(inv.len(), UNKNOWN_CAP + 1);
-        // Adopted (listed) machines leave the queue's reach.
-        let adopted: NodeEntry = yaml_serde::from_str(&format!(
-            "{{mac: '{}', hostname: m, role: k3s-agent}}",
-            mac(extra + 2)
-        ))
-        .unwrap();
-        inv.sync_with(&[listed, adopted]);
-        for n in 0..(UNKNOWN_CAP as u32) {
-            inv.entry(mac(1_000_000 + n));
-        }
-        assert!(inv.get(&mac(0)).is_some_and(|r| r.known));
-        assert!(inv.get(&mac(extra + 2)).is_some_and(|r| r.known));
-        assert_eq!(inv.len(), UNKNOWN_CAP + 2);
-    }
-}
+#[path = "inventory_tests.rs"]
+mod tests;

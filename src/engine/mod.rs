@@ -12,7 +12,9 @@
 //! changed since their last frame.
 
 pub mod commands;
+mod describe;
 pub mod event;
+pub mod failure;
 pub mod inventory;
 pub mod snapshot;
 pub mod state;
@@ -120,7 +122,8 @@ pub struct Engine {
     inner: Arc<Inner>,
 }
 
-fn now_ms() -> u64 {
+/// Wall-clock time, ms since the Unix epoch (as events are stamped).
+pub fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)

@@ -46,8 +46,20 @@ pub struct NodeView {
     pub cloud_phase: Option<CloudPhase>,
     /// Failure line.
     pub failure: Option<String>,
+    /// Failure class (`token-mismatch`, `cloud-action`, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure_class: Option<String>,
+    /// The failure in words: what the table shows instead of the raw line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure_reason: Option<String>,
+    /// Why the node has not moved on within its step's deadline, while it has not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stall: Option<String>,
     /// Boot start, ms since epoch.
     pub boot_started_ms: Option<u64>,
+    /// When the node reached its current state, ms since epoch (stall checks).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_since_ms: Option<u64>,
     /// Which boot this is (1 = the first pxelab saw this run).
     #[serde(default)]
     pub boot: u32,
@@ -68,7 +80,14 @@ impl From<&NodeRecord> for NodeView {
             state: r.state,
             cloud_phase: r.cloud_phase,
             failure: r.failure.clone(),
+            failure_class: r.failure_reason.as_ref().map(|f| f.class.clone()),
+            failure_reason: r.failure_reason.as_ref().map(|f| f.summary.clone()),
+            stall: r
+                .stall
+                .as_ref()
+                .map(|s| format!("stalled {} s: {}", s.waited_s, s.hint)),
             boot_started_ms: r.boot_started_ms,
+            state_since_ms: r.reached_ms.get(&r.state).copied(),
             boot: r.boot,
             last_event_ms: r.last_event_ms,
             last_event: r.last_event.clone(),

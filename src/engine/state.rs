@@ -154,8 +154,6 @@ pub fn transition(current: NodeState, kind: &EventKind) -> Option<NodeState> {
             K3sStep::Ready => S::Ready,
             K3sStep::NotReady => return (current == S::Ready).then_some(S::Joined),
         },
-        // Transient k3s complaints (agent started before the server) are shown, not fatal.
-        EventKind::NodeFailed { reason, .. } if reason.is_transient() => return None,
         EventKind::NodeFailed { .. }
         | EventKind::CloudFailed { .. }
         | EventKind::HostKeyMismatch { .. } => return Some(S::Failed),

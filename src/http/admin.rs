@@ -244,7 +244,7 @@ fn event_stream(
     BroadcastStream::new(engine.subscribe())
         .filter_map(|r| async move {
             match r {
-                Ok(ev) if matches!(ev.kind, EventKind::LogLine { .. }) => None,
+                Ok(ev) if ev.kind.is_node_local() => None,
                 Ok(ev) => {
                     let data = serde_json::to_string(&ev).ok()?;
                     Some(Ok(SseEvent::default()

@@ -41,6 +41,8 @@ struct Files {
     hostname: String,
     bootstrap_complete: bool,
     boot_id: String,
+    /// Per cent of memory (and of the tmpfs root) the node reports free; 0: the default.
+    free_pct: u8,
 }
 
 /// The node's log files; cheap to clone, shared with its SSH server.
@@ -108,6 +110,32 @@ impl NodeLogs {
     /// Sets the hostname (tiny-cloud's set_hostname).
     pub fn set_hostname(&self, h: &str) {
         lock(&self.files).hostname = h.to_string();
+    }
+
+    /// Makes the node report only `pct` per cent of its memory and root free.
+    pub fn set_free_pct(&self, pct: u8) {
+        lock(&self.files).free_pct = pct.max(1);
+    }
+
+    /// `/proc/meminfo` and `df -k /` of a 2 GB board running from RAM.
+    pub fn meminfo_and_df(&self) -> (String, String) {
+        let pct = match lock(&self.files).free_pct {
+            0 => 70,
+            p => u64::from(p),
+        };
+        let (mem, root) = (2_009_876u64, 1_004_938u64);
+        let meminfo = format!(
+            "MemTotal:        {mem} kB\nMemFree:          {} kB\nMemAvailable:    {} kB\nBuffers:            1024 kB\n",
+            mem * pct / 200,
+            mem * pct / 100
+        );
+        let df = format!(
+            "Filesystem           1K-blocks      Used Available Use% Mounted on\ntmpfs                {root:>9} {:>9} {:>9} {:>3}% /\n",
+            root * (100 - pct) / 100,
+            root * pct / 100,
+            100 - pct
+        );
+        (meminfo, df)
     }
 
     /// Marks tiny-cloud's bootstrap complete.

@@ -23,6 +23,7 @@
 pub mod cluster;
 pub mod demo;
 pub mod dhcp;
+pub mod faults;
 pub mod http;
 pub mod ipxe;
 pub mod logs;

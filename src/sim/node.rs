@@ -36,6 +36,18 @@ pub enum Role {
 pub enum Fault {
     /// The agent's k3s token does not match the server's: `token CA hash does not match`.
     WrongToken,
+    /// Stops after fetching kernel and initrd (no network in the initramfs).
+    StallAfterInitrd,
+    /// Fetches its NoCloud data but never starts sshd.
+    NoSshd,
+    /// tiny-cloud's `userdata_packages` fails; sshd runs, bootstrap never completes.
+    CloudActionFails,
+    /// k3s logs that it starts, then nothing more.
+    K3sSilent,
+    /// Reports 5 % of its memory and root free (and boots on).
+    LowMemory,
+    /// k3s (or the system) logs a failure of this class, then stops.
+    Logs(crate::engine::event::K3sFailure),
 }
 
 /// One simulated machine.
@@ -440,6 +452,9 @@ async fn boot_inner(run: &mut Run<'_>) -> Option<Outcome> {
         }
         res.map(|_| ((), format!("{} file(s), {total} B", initrds.len())))
     });
+    if let Some(f @ Fault::StallAfterInitrd) = run.node.fault {
+        return Some(Outcome::ExpectedFailure { fault: f });
+    }
     // The kernel boots; the initramfs brings the NIC up with ip=dhcp.
     env.pause_ms(4000).await;
     if lease.yiaddr.is_some() && cmdline.split_whitespace().any(|w| w == "ip=dhcp") {
@@ -464,6 +479,9 @@ async fn boot_inner(run: &mut Run<'_>) -> Option<Outcome> {
         });
     }
     let logs = NodeLogs::new();
+    if run.node.fault == Some(Fault::LowMemory) {
+        logs.set_free_pct(5);
+    }
     boot_phase(run, &logs, &cmdline).await
 }
 
@@ -538,7 +556,14 @@ async fn boot_phase(run: &mut Run<'_>, logs: &NodeLogs, cmdline: &str) -> Option
     }
     logs.tiny_cloud("main", pid, "userdata_packages", "starting");
     env.pause_ms(1200).await;
-    logs.tiny_cloud("main", pid, "userdata_packages", "done");
+    let status = match run.node.fault {
+        Some(Fault::CloudActionFails) => "failed",
+        _ => "done",
+    };
+    logs.tiny_cloud("main", pid, "userdata_packages", status);
+    if let Some(f @ Fault::NoSshd) = run.node.fault {
+        return Some(Outcome::ExpectedFailure { fault: f });
+    }
     // sshd starts after main.
     let k3s_server = seed.k3s_server.unwrap_or(run.node.role == Role::Server);
     let fallback = env
@@ -550,6 +575,9 @@ async fn boot_phase(run: &mut Run<'_>, logs: &NodeLogs, cmdline: &str) -> Option
         Step::Ssh,
         start_sshd(run, logs, &seed, fallback.as_ref(), k3s_server).await
     );
+    if let Some(f @ Fault::CloudActionFails) = run.node.fault {
+        return Some(Outcome::ExpectedFailure { fault: f });
+    }
     env.pause_ms(700).await;
     let pid = logs.next_pid();
     logs.tiny_cloud("final", pid, "userdata_runcmd", "starting");
@@ -664,6 +692,27 @@ async fn k3s(
         .unwrap_or_else(|| run.node.mac.compact());
     let start = Instant::now();
     env.pause_ms(600).await;
+    match run.node.fault {
+        Some(f @ Fault::K3sSilent) => {
+            logs.k3s(
+                "info",
+                &format!("Starting k3s agent {K3S_VERSION} (a562d090)"),
+                "",
+            );
+            return Some(Outcome::ExpectedFailure { fault: f });
+        }
+        Some(f @ Fault::Logs(class)) => {
+            let ip = env.cluster.server_address().unwrap_or(env.server);
+            logs.k3s(
+                "info",
+                &format!("Starting k3s agent {K3S_VERSION} (a562d090)"),
+                "",
+            );
+            super::faults::write_lines(logs, class, &format!("https://{ip}:6443"));
+            return Some(Outcome::ExpectedFailure { fault: f });
+        }
+        _ => {}
+    }
     if server && env.cluster.claim_server(run.addr, token.clone()) {
         logs.k3s(
             "info",

@@ -150,6 +150,10 @@ pub struct Detail {
     pub scroll: u16,
     /// Show the previous boot instead of the current one (`p`).
     pub previous: bool,
+    /// Cut the failure section's long lines to one row each instead of wrapping them
+    /// (`w`): a 250-column k3s line wraps to several rows, which is what one wants to
+    /// read it and not always to see the rest.
+    pub cut_lines: bool,
 }
 
 /// Something the run loop must do with the engine.
@@ -626,6 +630,7 @@ impl App {
             Action::Down => d.scroll = d.scroll.saturating_add(1),
             Action::Up => d.scroll = d.scroll.saturating_sub(1),
             Action::Top => d.scroll = 0,
+            Action::ToggleWrap => d.cut_lines = !d.cut_lines,
             _ => {}
         }
     }

@@ -58,12 +58,12 @@ pub fn dialog(engine: &Engine, kind: DialogKind, mac: Mac) -> NodeDialog {
 /// Loads a node's record and what it is served into `app.detail` (keeping the tab).
 pub fn load_detail(engine: &Engine, app: &mut App, mac: Mac) {
     let lab = engine.lab();
-    let (tab, scroll, previous) = app
+    let (tab, scroll, previous, cut_lines) = app
         .detail
         .as_ref()
         .filter(|d| d.mac == mac)
-        .map(|d| (d.tab, d.scroll, d.previous))
-        .unwrap_or((0, 0, false));
+        .map(|d| (d.tab, d.scroll, d.previous, d.cut_lines))
+        .unwrap_or((0, 0, false, false));
     let served = served(&lab, mac);
     app.detail = Some(Detail {
         mac,
@@ -72,6 +72,7 @@ pub fn load_detail(engine: &Engine, app: &mut App, mac: Mac) {
         served,
         scroll,
         previous,
+        cut_lines,
     });
 }
 

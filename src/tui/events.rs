@@ -51,7 +51,10 @@ impl EventClass {
             | EventKind::NodeAdopted { .. }
             | EventKind::NodeForgotten
             | EventKind::NodeChanged { .. } => EventClass::Inventory,
-            EventKind::K3s { .. } | EventKind::NodeFailed { .. } => EventClass::K3s,
+            EventKind::K3s { .. }
+            | EventKind::NodeFailed { .. }
+            | EventKind::NodeWaiting { .. } => EventClass::K3s,
+            EventKind::NodeStalled { .. } | EventKind::StallCleared { .. } => EventClass::Inventory,
             EventKind::SshConnecting { .. }
             | EventKind::SshUp { .. }
             | EventKind::SshLost { .. }
@@ -60,6 +63,8 @@ impl EventClass {
             | EventKind::TinyCloudComplete
             | EventKind::CloudFailed { .. }
             | EventKind::LogLine { .. }
+            | EventKind::NodeResources { .. }
+            | EventKind::ResourcesLow { .. }
             | EventKind::Refused { .. } => EventClass::Ssh,
         }
     }
@@ -123,7 +128,7 @@ pub struct EventRing {
 impl EventRing {
     /// Adds an event (log lines are skipped: they live in the node's own tail).
     pub fn push(&mut self, ev: &Event) {
-        if matches!(ev.kind, EventKind::LogLine { .. }) {
+        if ev.kind.is_node_local() {
             return;
         }
         self.push_line(EventLine::from_event(ev));

@@ -56,6 +56,8 @@ pub enum Action {
     Complete,
     /// Empty the dialog's text field (as Ctrl-U does in a shell).
     ClearField,
+    /// Wrap or cut the long lines of the detail view's failure section.
+    ToggleWrap,
 }
 
 /// Where a binding applies. Lookup goes from the innermost context out to `Global`.
@@ -467,6 +469,14 @@ pub const KEYS: &[Binding] = &[
         C::Detail,
         "the previous boot (again: this boot)",
         h("prev boot", 3),
+        false,
+    ),
+    b(
+        K::ch('w'),
+        A::ToggleWrap,
+        C::Detail,
+        "wrap or cut the failure's long lines",
+        None,
         false,
     ),
     b(

@@ -16,9 +16,11 @@
 //! node never holds up another or the engine.
 
 pub mod conn;
+pub mod gauge;
 mod node;
 pub mod parse;
 pub mod reboot;
+pub mod stall;
 pub mod trust;
 
 use std::collections::HashMap;

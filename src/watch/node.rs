@@ -28,7 +28,7 @@ struct Progress {
     boot_id: Option<String>,
     lines: [Arc<AtomicU64>; 2],
     complete: bool,
-    transient: HashSet<String>,
+    reported: HashSet<String>,
 }
 
 impl Progress {
@@ -50,6 +50,7 @@ enum End {
 /// What the poll task found.
 enum Poll {
     Complete,
+    Resources(crate::engine::event::Gauge),
     Nodes(Vec<(String, bool)>),
 }
 
@@ -412,10 +413,10 @@ fn on_line(engine: &Engine, mac: Mac, file: usize, line: String, progress: &mut 
     let Some(kind) = parsed else { return };
     let duplicate = match &kind {
         EventKind::TinyCloudComplete => std::mem::replace(&mut progress.complete, true),
-        // Transient while the server starts: reported once per boot.
-        EventKind::NodeFailed { reason, .. } if reason.is_transient() => {
-            !progress.transient.insert(format!("{reason:?}"))
-        }
+        // Waits (while the server starts) and failures are reported once per class and
+        // boot: an OOM killer or a full disk repeats itself many times.
+        EventKind::NodeWaiting { reason, .. } => !progress.reported.insert(format!("w{reason:?}")),
+        EventKind::NodeFailed { reason, .. } => !progress.reported.insert(format!("f{reason:?}")),
         _ => false,
     };
     if !duplicate {
@@ -428,6 +429,21 @@ fn on_poll(engine: &Engine, mac: Mac, p: Poll, progress: &mut Progress) {
         Poll::Complete => {
             if !std::mem::replace(&mut progress.complete, true) {
                 engine.emit(Some(mac), EventKind::TinyCloudComplete);
+            }
+        }
+        Poll::Resources(gauge) => {
+            engine.emit(Some(mac), EventKind::NodeResources { gauge });
+            for (what, free_pct, free_kb) in super::gauge::low(&gauge) {
+                if progress.reported.insert(format!("low {what}")) {
+                    engine.emit(
+                        Some(mac),
+                        EventKind::ResourcesLow {
+                            what: what.to_string(),
+                            free_pct,
+                            free_kb,
+                        },
+                    );
+                }
             }
         }
         Poll::Nodes(nodes) => {
@@ -478,8 +494,18 @@ async fn poll(conn: Conn, opts: WatchOptions, is_server: bool, tx: mpsc::Sender<
                 Ok((_, status)) => tracing::debug!("kubectl exited with {status:?}"),
                 Err(e) => tracing::debug!("kubectl: {e}"),
             }
-        } else if complete {
-            return;
+        }
+        // Memory and root (a tmpfs: the same RAM) on every poll, on every node.
+        let mem = conn::run(&conn, "cat /proc/meminfo", opts.command_timeout, 64 << 10).await;
+        let df = conn::run(&conn, "df -k /", opts.command_timeout, 64 << 10).await;
+        if let (Ok((m, Some(0))), Ok((d, Some(0)))) = (mem, df) {
+            let gauge =
+                super::gauge::read(&String::from_utf8_lossy(&m), &String::from_utf8_lossy(&d));
+            if let Some(g) = gauge {
+                if tx.send(Poll::Resources(g)).await.is_err() {
+                    return;
+                }
+            }
         }
         tokio::time::sleep(opts.poll_every).await;
     }

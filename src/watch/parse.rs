@@ -5,6 +5,7 @@
 //! Unknown lines give `None`: they are still kept in the node's log ring, never an error.
 
 use crate::engine::event::{ActionStatus, CloudPhase, EventKind, K3sFailure, K3sStep};
+use crate::engine::failure::cloud_summary;
 
 /// Longest line the parsers look at; longer lines are cut (at a char boundary) first.
 pub const MAX_LINE: usize = 4096;
@@ -49,6 +50,9 @@ fn status(word: &str) -> Option<ActionStatus> {
 /// A failed action gives [`EventKind::CloudFailed`] carrying the line.
 pub fn messages_line(line: &str) -> Option<EventKind> {
     let line = clip(line.trim_end());
+    if let Some(kind) = system_failure(line) {
+        return Some(kind);
+    }
     let at = line.find("tiny-cloud")?;
     let tagged = &line[at..];
     // The message follows the syslog tag's `: ` (after `[pid]` when there is one).
@@ -73,6 +77,7 @@ pub fn messages_line(line: &str) -> Option<EventKind> {
             phase: ph,
             action: action.to_string(),
             line: line.to_string(),
+            summary: cloud_summary(ph, action),
         },
         _ => EventKind::TinyCloud {
             phase: ph,
@@ -114,22 +119,70 @@ pub fn logfmt_field(line: &str, key: &str) -> Option<String> {
     None
 }
 
-/// Classifies a k3s failure message, most specific first.
+/// Classifies a failure message, most specific first. k3s's own complaints, then the
+/// system's (clock, disk, memory, apk), which k3s or syslog may both carry.
 pub fn k3s_failure(msg: &str) -> Option<K3sFailure> {
     let lower = msg.to_ascii_lowercase();
-    Some(if lower.contains("token ca hash does not match") {
+    let has = |s: &str| lower.contains(s);
+    Some(if has("token ca hash does not match") {
         K3sFailure::TokenMismatch
-    } else if lower.contains("node password rejected") {
+    } else if has("node password rejected") {
         K3sFailure::NodePasswordRejected
-    } else if lower.contains("failed to find") && lower.contains("cgroup") {
+    } else if has("duplicate node name") || has("duplicate hostname") {
+        K3sFailure::DuplicateHostname
+    } else if has("failed to find") && has("cgroup") {
         K3sFailure::CgroupsMissing
-    } else if lower.contains("failed to validate connection to cluster") {
+    } else if has("certificate has expired or is not yet valid") {
+        K3sFailure::CertNotValid
+    } else if has("no space left on device") {
+        K3sFailure::DiskFull
+    } else if has("out of memory: kill") || has("oom-kill") {
+        K3sFailure::OutOfMemory
+    } else if has("unable to select packages")
+        || has("temporary error (try again later)")
+        || has("untrusted signature")
+    {
+        K3sFailure::ApkFetch
+    } else if has("failed to validate connection to cluster") {
         K3sFailure::ServerUnreachable
-    } else if lower.contains("waiting to retrieve agent configuration") {
+    } else if has("waiting to retrieve agent configuration") {
         K3sFailure::ServerNotReady
     } else {
         return None;
     })
+}
+
+/// The event for a classified line: a wait for transient classes (unless k3s gave up:
+/// `fatal`), else a failure with its sentence.
+fn failure_event(reason: K3sFailure, fatal: bool, msg: String, line: &str) -> EventKind {
+    let summary = reason.summary(&msg);
+    if reason.is_transient() && !fatal {
+        EventKind::NodeWaiting {
+            reason,
+            summary,
+            line: line.to_string(),
+        }
+    } else {
+        EventKind::NodeFailed {
+            reason,
+            line: line.to_string(),
+            summary,
+            msg,
+        }
+    }
+}
+
+/// A system failure in a `/var/log/messages` line (OOM killer, full disk, apk, clock):
+/// the syslog text after the tag is the message. tiny-cloud's own action lines never
+/// match (their words are one action and one status).
+fn system_failure(line: &str) -> Option<EventKind> {
+    let msg = if line.starts_with('[') {
+        line
+    } else {
+        line.split_once(": ").map(|(_, m)| m).unwrap_or(line)
+    };
+    let reason = k3s_failure(msg)?;
+    Some(failure_event(reason, false, msg.trim().to_string(), line))
 }
 
 /// A line of `/var/log/k3s.log` (logrus text: `time="…" level=info msg="…" k=v`; other
@@ -138,11 +191,9 @@ pub fn k3s_line(line: &str) -> Option<EventKind> {
     let line = clip(line.trim_end());
     let msg = logfmt_field(line, "msg").unwrap_or_else(|| line.to_string());
     let level = logfmt_field(line, "level");
+    let fatal = level.as_deref() == Some("fatal");
     if let Some(reason) = k3s_failure(&msg) {
-        return Some(EventKind::NodeFailed {
-            reason,
-            line: line.to_string(),
-        });
+        return Some(failure_event(reason, fatal, msg, line));
     }
     let step = if let Some(rest) = msg.strip_prefix("Starting k3s ") {
         let rest = rest.strip_prefix("agent ").unwrap_or(rest);
@@ -167,11 +218,8 @@ pub fn k3s_line(line: &str) -> Option<EventKind> {
         K3sStep::Connected
     } else if msg.contains("Annotations and labels have been set successfully on node") {
         K3sStep::Joined
-    } else if level.as_deref() == Some("fatal") {
-        return Some(EventKind::NodeFailed {
-            reason: K3sFailure::Other,
-            line: line.to_string(),
-        });
+    } else if fatal {
+        return Some(failure_event(K3sFailure::Other, true, msg, line));
     } else {
         return None;
     };

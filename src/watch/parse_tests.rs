@@ -45,6 +45,7 @@ fn tiny_cloud_lines() {
                 phase: P::Main,
                 action: "userdata_packages".into(),
                 line: failed.into(),
+                summary: "tiny-cloud main/userdata_packages failed (apk could not install the packages user-data asks for)".into(),
             }),
         ),
         (
@@ -85,9 +86,23 @@ fn step(s: K3sStep) -> Option<EventKind> {
     Some(EventKind::K3s { step: s })
 }
 
+/// The event a classified line gives, with its sentence computed from the message the
+/// parser extracted (which [`extracted_messages`] checks on its own).
 fn failed(reason: K3sFailure, line: &str) -> Option<EventKind> {
+    let msg = logfmt_field(line, "msg").unwrap_or_default();
     Some(EventKind::NodeFailed {
         reason,
+        line: line.into(),
+        summary: reason.summary(&msg),
+        msg,
+    })
+}
+
+fn waiting(reason: K3sFailure, line: &str) -> Option<EventKind> {
+    let msg = logfmt_field(line, "msg").unwrap_or_default();
+    Some(EventKind::NodeWaiting {
+        reason,
+        summary: reason.summary(&msg),
         line: line.into(),
     })
 }
@@ -140,11 +155,11 @@ fn k3s_lines() {
         (TOKEN, failed(K3sFailure::TokenMismatch, TOKEN)),
         (
             UNREACHABLE,
-            failed(K3sFailure::ServerUnreachable, UNREACHABLE),
+            waiting(K3sFailure::ServerUnreachable, UNREACHABLE),
         ),
         (PASSWORD, failed(K3sFailure::NodePasswordRejected, PASSWORD)),
         (CGROUP, failed(K3sFailure::CgroupsMissing, CGROUP)),
-        (NOT_READY, failed(K3sFailure::ServerNotReady, NOT_READY)),
+        (NOT_READY, waiting(K3sFailure::ServerNotReady, NOT_READY)),
         (FATAL, failed(K3sFailure::Other, FATAL)),
         // Unknown lines: ignored.
         (
@@ -162,6 +177,72 @@ fn k3s_lines() {
     for (line, want) in table {
         assert_eq!(k3s_line(line), want, "{line}");
     }
+}
+
+/// (file, line, event kind, class, words the sentence must hold): real-looking lines of
+/// each class, from k3s's logrus log, busybox syslogd's `/var/log/messages` (kernel and
+/// apk lines), and raw dmesg.
+const CLASSES: &[(&str, &str, &str, K3sFailure, &str)] = &[
+    ("k3s", TOKEN, "node-failed", K3sFailure::TokenMismatch, "another cluster's token"),
+    ("k3s", UNREACHABLE, "node-waiting", K3sFailure::ServerUnreachable, "nothing answers at https://192.168.64.130:6443"),
+    ("k3s", r#"time="2024-05-20T10:09:11Z" level=fatal msg="Failed to validate connection to cluster at https://10.0.0.1:6443: Get \"https://10.0.0.1:6443/cacerts\": dial tcp 10.0.0.1:6443: connect: no route to host""#, "node-failed", K3sFailure::ServerUnreachable, "nothing answers at https://10.0.0.1:6443"),
+    ("k3s", PASSWORD, "node-failed", K3sFailure::NodePasswordRejected, "node password rejected"),
+    ("k3s", CGROUP, "node-failed", K3sFailure::CgroupsMissing, "memory cgroup"),
+    ("k3s", NOT_READY, "node-waiting", K3sFailure::ServerNotReady, "waits for its k3s server"),
+    ("k3s", r#"time="2026-12-04T13:52:45Z" level=error msg="Failed to validate connection to cluster at https://10.77.0.10:6443: Get \"https://10.77.0.10:6443/cacerts\": tls: failed to verify certificate: x509: certificate has expired or is not yet valid: current time 2000-01-01T00:01:12Z is before 2026-12-04T10:00:00Z""#, "node-failed", K3sFailure::CertNotValid, "clock wrong"),
+    ("k3s", r#"time="2026-12-04T13:52:45Z" level=fatal msg="Error: preparing server: failed to write /var/lib/rancher/k3s/server/db/state.db: write /var/lib/rancher/k3s/server/db/state.db: no space left on device""#, "node-failed", K3sFailure::DiskFull, "no space left"),
+    ("k3s", r#"time="2026-12-04T13:52:45Z" level=fatal msg="ETCD join failed: duplicate node name found, please use a unique name for this node""#, "node-failed", K3sFailure::DuplicateHostname, "already uses this name"),
+    ("k3s", FATAL, "node-failed", K3sFailure::Other, "k3s fatal error: Error: preparing server"),
+    ("messages", "Dec  4 13:52:45 node-5 kern.err kernel: [  812.331204] Out of memory: Killed process 2345 (k3s) total-vm:1843200kB, anon-rss:1520044kB, file-rss:0kB, shmem-rss:0kB, UID:0 pgtables:3340kB oom_score_adj:-999", "node-failed", K3sFailure::OutOfMemory, "the kernel killed k3s (pid 2345)"),
+    ("messages", "[  812.331204] Out of memory: Killed process 411 (containerd) total-vm:1200kB", "node-failed", K3sFailure::OutOfMemory, "killed containerd (pid 411)"),
+    ("messages", "Dec  4 13:50:02 node-5 user.err tiny-cloud/main[2345]: ERROR: unable to select packages:", "node-failed", K3sFailure::ApkFetch, "could not find them at alpine_repo"),
+    ("messages", "Dec  4 13:50:01 node-5 user.warn tiny-cloud/main[2345]: WARNING: fetching http://10.77.0.1:8080/alpine/v3.20/main: temporary error (try again later)", "node-failed", K3sFailure::ApkFetch, "could not reach alpine_repo"),
+    ("messages", "Dec  4 13:50:01 node-5 user.err tiny-cloud/main[2345]: ERROR: http://10.77.0.1:8080/alpine/v3.20/main/x86_64/APKINDEX.tar.gz: UNTRUSTED signature", "node-failed", K3sFailure::ApkFetch, "UNTRUSTED signature"),
+    ("messages", "Dec  4 13:51:00 node-5 daemon.err syslogd: write /var/log/messages: No space left on device", "node-failed", K3sFailure::DiskFull, "tmpfs, in RAM"),
+    ("messages", "Dec  4 13:49:00 node-5 daemon.err chronyd[1999]: Could not fetch https://ntp.example: x509: certificate has expired or is not yet valid", "node-failed", K3sFailure::CertNotValid, "flat CMOS battery"),
+];
+
+#[test]
+fn failure_classes_from_real_lines() {
+    for (file, line, kind, class, words) in CLASSES {
+        let ev = if *file == "k3s" {
+            k3s_line(line)
+        } else {
+            messages_line(line)
+        };
+        let Some(ev) = ev else {
+            panic!("{line}: not classified");
+        };
+        assert_eq!(ev.name(), *kind, "{line}");
+        let (reason, summary) = match &ev {
+            EventKind::NodeFailed {
+                reason, summary, ..
+            }
+            | EventKind::NodeWaiting {
+                reason, summary, ..
+            } => (*reason, summary.clone()),
+            other => panic!("{line}: {other:?}"),
+        };
+        assert_eq!(reason, *class, "{line}");
+        assert!(summary.contains(words), "{line}: {summary}");
+        assert!(summary.len() < 160, "a sentence, not a log line: {summary}");
+    }
+}
+
+#[test]
+fn extracted_messages() {
+    let Some(EventKind::NodeFailed { msg, .. }) = k3s_line(TOKEN) else {
+        panic!("token line not a failure");
+    };
+    assert!(msg.starts_with(
+        "Failed to validate connection to cluster at https://192.168.64.130:6443: token CA hash"
+    ));
+    assert!(!msg.contains("level=fatal"));
+    let oom = CLASSES[10].1;
+    let Some(EventKind::NodeFailed { msg, .. }) = messages_line(oom) else {
+        panic!("oom line not a failure");
+    };
+    assert!(msg.starts_with("[  812.331204] Out of memory"), "{msg}");
 }
 
 #[test]

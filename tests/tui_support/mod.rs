@@ -189,6 +189,8 @@ impl TestLab {
             EventKind::NodeFailed {
                 reason: K3sFailure::TokenMismatch,
                 line: "token CA hash does not match the Cluster CA certificate hash".into(),
+                summary: K3sFailure::TokenMismatch.summary(""),
+                msg: "token CA hash does not match the Cluster CA certificate hash".into(),
             },
         );
         t.emit(HELD, discover());

@@ -228,10 +228,31 @@ pub fn render(app: &App, snap: &Snapshot, f: &mut Frame, area: Rect) {
                     Span::styled(format!("{took:>9}"), style(s)),
                 ]));
             }
-            if let Some(fl) = &r.failure {
+            if let Some(fl) = r
+                .failure_reason
+                .as_ref()
+                .map(|w| &w.summary)
+                .or(r.failure.as_ref())
+            {
                 lines.push(Line::from(Span::styled(
                     format!("✗ {}", fmt::cut(fl, 33)),
                     style(ui.step_failed),
+                )));
+            }
+            if let Some(g) = r.resources.filter(|_| !showing_previous) {
+                let low = !crate::watch::gauge::low(&g).is_empty();
+                lines.push(Line::from(Span::styled(
+                    fmt::cut(
+                        &format!(
+                            "mem {}/{} MB · root {}/{} MB free",
+                            g.mem_avail_kb / 1024,
+                            g.mem_total_kb / 1024,
+                            g.root_avail_kb / 1024,
+                            g.root_total_kb / 1024
+                        ),
+                        33,
+                    ),
+                    style(if low { ui.step_failed } else { ui.muted }),
                 )));
             }
             if let Some(p) = r.previous_boot.as_deref().filter(|_| !showing_previous) {
@@ -323,6 +344,19 @@ pub fn render(app: &App, snap: &Snapshot, f: &mut Frame, area: Rect) {
         .get(d.tab)
         .map(|s| s.text.lines().map(|l| mask_spans(l, app)).collect())
         .unwrap_or_default();
+    let bottom = match rec.map(why_lines).filter(|l| !l.is_empty()) {
+        Some(rows) => {
+            let width = bottom.width.saturating_sub(2).max(1) as usize;
+            let [fail, rest] = Layout::vertical([
+                Constraint::Length(failure_height(&rows, width, d.cut_lines, bottom.height)),
+                Constraint::Min(3),
+            ])
+            .areas(bottom);
+            failure(app, f, fail, &rows, d.cut_lines);
+            rest
+        }
+        None => bottom,
+    };
     f.render_widget(
         Paragraph::new(text)
             .block(sb)
@@ -330,6 +364,84 @@ pub fn render(app: &App, snap: &Snapshot, f: &mut Frame, area: Rect) {
             .scroll((d.scroll, 0)),
         bottom,
     );
+}
+
+/// The failure (or stall) section's rows: a label and its text.
+fn why_lines(r: &NodeRecord) -> Vec<(&'static str, String)> {
+    let mut rows = Vec::new();
+    if let Some(s) = &r.stall {
+        rows.push(("stalled", format!("at {} for {} s", s.step, s.waited_s)));
+        rows.push(("hint", s.hint.clone()));
+        rows.push(("last seen", s.last_seen.clone()));
+    }
+    if r.state == NodeState::Failed {
+        if let Some(w) = &r.failure_reason {
+            rows.push(("class", w.class.clone()));
+            rows.push(("why", w.summary.clone()));
+            if !w.msg.is_empty() {
+                rows.push(("msg", w.msg.clone()));
+            }
+        }
+        if let Some(line) = &r.failure {
+            rows.push(("line", line.clone()));
+        }
+    }
+    rows
+}
+
+const LABEL: usize = 11;
+
+/// Rows the section needs (plus its border), at most half the space below the top.
+fn failure_height(rows: &[(&str, String)], width: usize, cut: bool, space: u16) -> u16 {
+    let text_w = width.saturating_sub(LABEL).max(1);
+    let n: usize = rows
+        .iter()
+        .map(|(_, t)| {
+            if cut {
+                1
+            } else {
+                t.chars().count().div_ceil(text_w).max(1)
+            }
+        })
+        .sum();
+    (n as u16 + 2).min(space / 2).max(3)
+}
+
+/// Draws the failure section: class, sentence, message and the whole line, wrapped
+/// under their labels (or cut to one row each: `w`).
+fn failure(app: &App, f: &mut Frame, area: Rect, rows: &[(&str, String)], cut: bool) {
+    let ui = &app.theme.ui;
+    let title = if cut {
+        " Why (w: wrap) "
+    } else {
+        " Why (w: one row each) "
+    };
+    let b = Block::bordered()
+        .border_style(style(ui.step_failed))
+        .title(Span::styled(title, style(ui.step_failed)));
+    let text_w = (area.width.saturating_sub(2) as usize)
+        .saturating_sub(LABEL)
+        .max(1);
+    let mut lines = Vec::new();
+    for (label, text) in rows {
+        let chunks: Vec<String> = if cut {
+            vec![fmt::cut(text, text_w)]
+        } else {
+            let chars: Vec<char> = text.chars().collect();
+            chars
+                .chunks(text_w)
+                .map(|c| c.iter().collect())
+                .collect::<Vec<_>>()
+        };
+        for (i, c) in chunks.into_iter().enumerate() {
+            let l = if i == 0 { *label } else { "" };
+            lines.push(Line::from(vec![
+                Span::styled(format!("{l:<LABEL$}"), style(ui.muted)),
+                Span::styled(c, style(ui.text)),
+            ]));
+        }
+    }
+    f.render_widget(Paragraph::new(lines).block(b), area);
 }
 
 /// A served line with masked parts in the `masked` slot.

@@ -79,7 +79,15 @@ pub fn ssh_wait(n: &NodeView) -> Option<String> {
 fn state_text(n: &NodeView) -> String {
     match n.state {
         NodeState::Held => "held: select and press a to adopt".into(),
-        NodeState::Failed => format!("failed: {}", n.failure.clone().unwrap_or_default()),
+        NodeState::Failed => format!(
+            "failed: {}",
+            n.failure_reason
+                .as_ref()
+                .or(n.failure.as_ref())
+                .cloned()
+                .unwrap_or_default()
+        ),
+        _ if n.stall.is_some() => n.stall.clone().unwrap_or_default(),
         NodeState::Idle if n.known => "idle (not seen yet)".into(),
         NodeState::TinyCloud => match n.cloud_phase {
             Some(p) => format!("tiny-cloud {p:?} ({})", progress(n.state)).to_lowercase(),
