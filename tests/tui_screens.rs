@@ -242,7 +242,7 @@ fn a_failed_node_says_why_in_words() {
     // The table row carries the sentence, not the logrus line.
     let table = capture::text(&capture::draw(&app, &snap, W, H));
     assert!(
-        table.contains("failed: token mismatch: this agent"),
+        table.contains("✗ node-5") && table.contains("token mismatch: this agent"),
         "{table}"
     );
     assert!(!table.contains("failed: time="), "{table}");

@@ -166,12 +166,17 @@ fn adopt_a_held_machine_with_keystrokes() {
 
 /// `pxelab demo` in a tmux window of `w`×`h`, run in a temporary folder.
 fn demo_at(w: u16, h: u16) -> (Tmux, tempfile::TempDir) {
+    demo_with(w, h, "--nodes 3 --speed 4")
+}
+
+/// `pxelab demo ARGS` in a tmux window of `w`×`h`, run in a temporary folder.
+fn demo_with(w: u16, h: u16, args: &str) -> (Tmux, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let t = Tmux {
-        socket: format!("pxt-size-{}-{w}x{h}", std::process::id()),
+        socket: format!("pxt-size-{}-{w}x{h}-{}", std::process::id(), args.len()),
     };
     let cmdline = format!(
-        "cd {} && {} demo --nodes 3 --speed 4; echo pxelab-exited-$?; sleep 60",
+        "cd {} && {} demo {args}; echo pxelab-exited-$?; sleep 60",
         dir.path().display(),
         std::env::var("PXELAB_BIN")
             .map(std::path::PathBuf::from)
@@ -232,4 +237,76 @@ fn the_console_at_any_size() {
     t.wait_screen("/ filter", 10);
     t.key("q");
     t.wait_screen("pxelab-exited-0", 10);
+}
+
+/// The text of the `line` row of the failure section, wrapped rows joined: the cells
+/// right of the label column, up to the section's end.
+fn failure_line(screen: &str) -> String {
+    let mut out = String::new();
+    let mut on = false;
+    for row in screen.lines() {
+        // `││label      text…││`: the outer and the section's borders on either side.
+        let inner = row.trim_start_matches('│').trim_end_matches([' ', '│']);
+        let label: String = inner.chars().take(11).collect();
+        let text: String = inner.chars().skip(11).collect();
+        let text = text.trim_end();
+        if label.trim() == "line" {
+            on = true;
+        } else if on && (!label.trim().is_empty() || text.is_empty()) {
+            break;
+        }
+        if on {
+            out.push_str(text.trim_start_matches(' '));
+        }
+    }
+    out
+}
+
+#[test]
+fn node_5s_failure_is_readable_in_the_table_and_whole_in_the_detail_at_every_size() {
+    if !common::require_program("tmux") {
+        return;
+    }
+    for (w, h) in [(80u16, 24u16), (120, 40), (200, 60)] {
+        // The whole demo: node-5 fails through the real watcher on its real k3s line.
+        let (t, _dir) = demo_with(w, h, "--speed 10");
+        let s = t.wait_screen("token mismatch", 60);
+        let row = s
+            .lines()
+            .find(|l| l.contains("node-5"))
+            .unwrap_or_else(|| panic!("{w}×{h}: no node-5 row:\n{s}"));
+        assert!(
+            row.contains("✗") && row.contains("token mismatch"),
+            "{w}×{h}: node-5's row does not say why: {row}"
+        );
+        macs_whole(&s);
+        // Its detail: filter to it, open it, then the failure on the whole screen.
+        t.keys("/node-5");
+        t.key("Enter");
+        t.wait_screen("Nodes 1/", 10);
+        t.key("Enter");
+        t.wait_screen("Why (", 10);
+        t.key("Enter");
+        let s = t.wait_screen("class      token-mismatch", 10);
+        // The whole-screen view has drawn once the section holds its `line` row.
+        let s = common::wait_for(Duration::from_secs(10), Duration::from_millis(150), || {
+            let s = t.capture();
+            failure_line(&s).ends_with('"').then_some(s)
+        })
+        .unwrap_or(s);
+        let line = failure_line(&s);
+        assert!(
+            line.starts_with("time=")
+                && line.contains("level=fatal")
+                && line.contains("token CA hash does not match the Cluster CA certificate hash")
+                && line.ends_with('"'),
+            "{w}×{h}: the log line is not whole: {line:?}\n{s}"
+        );
+        if std::env::var_os("PXELAB_SHOW_SCREENS").is_some() {
+            eprintln!("{w}×{h}:\n{s}");
+        }
+        t.key("Escape");
+        t.key("q");
+        t.wait_screen("pxelab-exited-0", 15);
+    }
 }

@@ -150,6 +150,8 @@ pub struct Detail {
     pub scroll: u16,
     /// Show the previous boot instead of the current one (`p`).
     pub previous: bool,
+    /// The failure (or stall) section alone, on the whole screen (Enter).
+    pub why_full: bool,
     /// Cut the failure section's long lines to one row each instead of wrapping them
     /// (`w`): a 250-column k3s line wraps to several rows, which is what one wants to
     /// read it and not always to see the rest.
@@ -627,6 +629,7 @@ impl App {
                 d.tab = (d.tab + 1) % d.served.len().max(1);
                 d.scroll = 0;
             }
+            Action::Open => d.why_full = !d.why_full,
             Action::Down => d.scroll = d.scroll.saturating_add(1),
             Action::Up => d.scroll = d.scroll.saturating_sub(1),
             Action::Top => d.scroll = 0,

@@ -58,12 +58,12 @@ pub fn dialog(engine: &Engine, kind: DialogKind, mac: Mac) -> NodeDialog {
 /// Loads a node's record and what it is served into `app.detail` (keeping the tab).
 pub fn load_detail(engine: &Engine, app: &mut App, mac: Mac) {
     let lab = engine.lab();
-    let (tab, scroll, previous, cut_lines) = app
+    let (tab, scroll, previous, cut_lines, why_full) = app
         .detail
         .as_ref()
         .filter(|d| d.mac == mac)
-        .map(|d| (d.tab, d.scroll, d.previous, d.cut_lines))
-        .unwrap_or((0, 0, false, false));
+        .map(|d| (d.tab, d.scroll, d.previous, d.cut_lines, d.why_full))
+        .unwrap_or((0, 0, false, false, false));
     let served = served(&lab, mac);
     app.detail = Some(Detail {
         mac,
@@ -73,6 +73,7 @@ pub fn load_detail(engine: &Engine, app: &mut App, mac: Mac) {
         scroll,
         previous,
         cut_lines,
+        why_full,
     });
 }
 

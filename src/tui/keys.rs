@@ -480,6 +480,14 @@ pub const KEYS: &[Binding] = &[
         false,
     ),
     b(
+        K::plain(KeyCode::Enter),
+        A::Open,
+        C::Detail,
+        "the failure or stall whole, on the full screen (again: back)",
+        None,
+        false,
+    ),
+    b(
         K::ch('j'),
         A::Down,
         C::Detail,

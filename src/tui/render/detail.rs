@@ -182,6 +182,11 @@ pub fn render(app: &App, snap: &Snapshot, f: &mut Frame, area: Rect) {
         .title(Line::from(title));
     let inner = outer.inner(area);
     f.render_widget(outer, area);
+    // Enter: the failure (or stall) alone, wrapped, on the whole screen.
+    if let Some(rows) = rec.map(why_lines).filter(|l| d.why_full && !l.is_empty()) {
+        failure(app, f, inner, &rows, false);
+        return;
+    }
     let top_h = (STEPS.len() as u16 + 3).min(inner.height / 2 + 4);
     let [top, bottom] =
         Layout::vertical([Constraint::Length(top_h), Constraint::Min(3)]).areas(inner);
@@ -412,9 +417,9 @@ fn failure_height(rows: &[(&str, String)], width: usize, cut: bool, space: u16) 
 fn failure(app: &App, f: &mut Frame, area: Rect, rows: &[(&str, String)], cut: bool) {
     let ui = &app.theme.ui;
     let title = if cut {
-        " Why (w: wrap) "
+        " Why (w: wrap · Enter: whole screen) "
     } else {
-        " Why (w: one row each) "
+        " Why (w: one row each · Enter: whole screen) "
     };
     let b = Block::bordered()
         .border_style(style(ui.step_failed))

@@ -79,14 +79,13 @@ pub fn ssh_wait(n: &NodeView) -> Option<String> {
 fn state_text(n: &NodeView) -> String {
     match n.state {
         NodeState::Held => "held: select and press a to adopt".into(),
-        NodeState::Failed => format!(
-            "failed: {}",
-            n.failure_reason
-                .as_ref()
-                .or(n.failure.as_ref())
-                .cloned()
-                .unwrap_or_default()
-        ),
+        // The ✗ glyph already says failed: the cell is the reason itself, so its first
+        // words ("token mismatch: …") fit even the 80-column table.
+        NodeState::Failed => match (&n.failure_reason, &n.failure) {
+            (Some(reason), _) => reason.clone(),
+            (None, Some(line)) => format!("failed: {line}"),
+            (None, None) => "failed".into(),
+        },
         _ if n.stall.is_some() => n.stall.clone().unwrap_or_default(),
         NodeState::Idle if n.known => "idle (not seen yet)".into(),
         NodeState::TinyCloud => match n.cloud_phase {
