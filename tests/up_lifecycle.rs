@@ -44,6 +44,19 @@ nodes: []\n",
         Lab { dir, path }
     }
 
+    /// `up` run to its end, which must be a failure: its stderr.
+    fn refused(&self) -> String {
+        let out = self
+            .up(&["--no-tui"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(!out.status.success(), "up did not refuse: {err}");
+        err
+    }
+
     fn up(&self, args: &[&str]) -> Command {
         let mut c = Command::new(common::pxelab_bin());
         c.arg("-c").arg(&self.path).arg("up").args(args);
@@ -138,14 +151,7 @@ fn the_record_is_readable_while_running_and_every_server_says_down_at_sigterm() 
 #[test]
 fn a_missing_interface_is_refused_naming_the_interfaces_that_exist() {
     let lab = Lab::new("interface: eth-nope\n");
-    let out = lab
-        .up(&["--no-tui"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "{err}");
+    let err = lab.refused();
     assert!(
         err.contains("interface `eth-nope` does not exist") && err.contains("lab.yaml:2:"),
         "{err}"
@@ -167,14 +173,7 @@ fn servers_that_cannot_start_stop_up_with_each_reason_unless_keep_going() {
     };
     let _tftp = std::net::UdpSocket::bind(("127.0.0.1", port_of("tftp"))).unwrap();
     let _http = std::net::TcpListener::bind(("127.0.0.1", port_of("http"))).unwrap();
-    let out = lab
-        .up(&["--no-tui"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "{err}");
+    let err = lab.refused();
     assert!(
         err.contains("the TFTP server could not start")
             && err.contains("the HTTP server could not start"),
