@@ -483,7 +483,7 @@ pub const KEYS: &[Binding] = &[
         K::plain(KeyCode::Enter),
         A::Open,
         C::Detail,
-        "the failure or stall whole, on the full screen (again: back)",
+        "the failure alone, whole (again: back)",
         None,
         false,
     ),
