@@ -193,6 +193,15 @@ impl Lab {
         format!("http://{}:{}", self.server_address, self.file.http.port)
     }
 
+    /// The interface pxelab sends IPv6 router advertisements on, if it does: DHCP server
+    /// mode on a real interface (never a loopback lab) with `dhcp.ipv6_ra` not `off`.
+    /// One rule for the sender (`dhcp::ra::plan`) and the faces that show it.
+    pub fn ra_interface(&self) -> Option<&str> {
+        let iface = self.file.interface.as_deref()?;
+        let serves = self.file.dhcp.mode == DhcpMode::Server && !self.server_address.is_loopback();
+        (serves && self.file.dhcp.ipv6_ra != Ipv6Ra::Off).then_some(iface)
+    }
+
     /// The node entry for a MAC, if the lab lists it.
     pub fn node_by_mac(&self, mac: &Mac) -> Option<&NodeEntry> {
         self.file.nodes.iter().find(|n| n.mac == *mac)

@@ -25,30 +25,33 @@ pub enum Plan {
     Nothing,
 }
 
-/// Decides from lab.yaml whether RAs are sent, where, and for which prefix.
+/// Decides from lab.yaml whether RAs are sent, where, and for which prefix (where:
+/// [`Lab::ra_interface`], the one rule the console's header uses too).
 pub fn plan(lab: &Lab) -> Plan {
-    let d = &lab.file.dhcp;
-    let Some(iface) = lab.file.interface.as_deref() else {
-        return Plan::Nothing;
-    };
-    if d.mode != DhcpMode::Server || lab.server_address.is_loopback() {
-        return Plan::Nothing;
+    if let Some(iface) = lab.ra_interface() {
+        let policy = match lab.file.dhcp.ipv6_ra {
+            Ipv6Ra::On => RaPolicy::Always,
+            Ipv6Ra::Auto | Ipv6Ra::Off => RaPolicy::Auto,
+        };
+        return Plan::Run(RaConfig {
+            interface: iface.to_string(),
+            prefix: ndp::ula_prefix(&lab.file.name, iface),
+            policy,
+            timing: Timing::default(),
+        });
     }
-    let policy = match d.ipv6_ra {
-        Ipv6Ra::Off => {
-            return Plan::Off(format!(
+    match lab.file.interface.as_deref() {
+        Some(iface)
+            if lab.file.dhcp.mode == DhcpMode::Server
+                && !lab.server_address.is_loopback()
+                && lab.file.dhcp.ipv6_ra == Ipv6Ra::Off =>
+        {
+            Plan::Off(format!(
                 "not sending RAs on {iface}: dhcp.ipv6_ra: off (iPXE may wait ~16 s for IPv6 unless a router advertises)"
             ))
         }
-        Ipv6Ra::Auto => RaPolicy::Auto,
-        Ipv6Ra::On => RaPolicy::Always,
-    };
-    Plan::Run(RaConfig {
-        interface: iface.to_string(),
-        prefix: ndp::ula_prefix(&lab.file.name, iface),
-        policy,
-        timing: Timing::default(),
-    })
+        _ => Plan::Nothing,
+    }
 }
 
 /// Runs the sender until `cancel` fires, reporting on `engine`.
@@ -166,6 +169,21 @@ mod tests {
         assert_eq!(plan(&lab(srv)), Plan::Nothing, "loopback lab");
         let proxy = "interface: br0\ndhcp:\n  mode: proxy\n  ipv6_ra: on\n";
         assert_eq!(plan(&lab(proxy)), Plan::Nothing);
+        // The sender and the console's header agree on where RAs go.
+        for text in [
+            format!("interface: br0\n{srv}"),
+            on,
+            off,
+            srv.to_string(),
+            proxy.to_string(),
+        ] {
+            let l = lab(&text);
+            assert_eq!(
+                matches!(plan(&l), Plan::Run(_)),
+                l.ra_interface().is_some(),
+                "{text}"
+            );
+        }
     }
 
     #[test]

@@ -46,7 +46,7 @@ impl LabInfo {
             }),
             DhcpMode::Off => {}
         }
-        if let crate::dhcp::ra::Plan::Run(_) = crate::dhcp::ra::plan(lab) {
+        if lab.ra_interface().is_some() {
             servers.push(ServerSpec {
                 source: Source::Ra,
                 label: "IPv6 RA".into(),
