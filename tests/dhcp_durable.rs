@@ -14,7 +14,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::{ChildGuard, NetNs};
-use dhcp_support::{free_tcp_port, free_udp_port, write_lab, Pxelab};
+use dhcp_support::{free_tcp_port, free_udp_port, raw_request, write_lab, Pxelab};
 
 fn lab_yaml() -> String {
     "name: durable\ninterface: br0\nserver_address: 10.77.131.1\n\
@@ -219,24 +219,6 @@ fn a_decline_from_another_mac_does_not_take_a_renewing_clients_lease() {
     p.stop();
 }
 
-/// A BOOTREQUEST with options, from the given MAC.
-fn request(mac: [u8; 6], opts: &[(u8, &[u8])]) -> Vec<u8> {
-    let mut b = vec![0u8; 236];
-    b[0] = 1;
-    b[1] = 1;
-    b[2] = 6;
-    b[4..8].copy_from_slice(&[7, 7, 7, 7]);
-    b[28..34].copy_from_slice(&mac);
-    b.extend_from_slice(&[99, 130, 83, 99]);
-    for (c, d) in opts {
-        b.push(*c);
-        b.push(d.len() as u8);
-        b.extend_from_slice(d);
-    }
-    b.push(255);
-    b
-}
-
 #[test]
 fn an_unwritable_lease_file_holds_the_ack_back_and_says_so() {
     let dir = tempfile::tempdir().unwrap();
@@ -263,7 +245,7 @@ fn an_unwritable_lease_file_holds_the_ack_back_and_says_so() {
     let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
     sock.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
     let mac = [0x52, 0x54, 0, 0x13, 0, 0x31];
-    let req = request(
+    let req = raw_request(
         mac,
         &[(53, &[3]), (50, &[127, 1, 131, 10]), (54, &[127, 0, 0, 1])],
     );

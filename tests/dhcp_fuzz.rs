@@ -10,25 +10,8 @@ use std::net::UdpSocket;
 use std::process::Command;
 use std::time::Duration;
 
-use dhcp_support::{free_tcp_port, free_udp_port, write_lab, Pxelab};
+use dhcp_support::{free_tcp_port, free_udp_port, raw_request, write_lab, Pxelab};
 use rand::{Rng, SeedableRng};
-
-fn discover(mac: [u8; 6], opts: &[(u8, &[u8])]) -> Vec<u8> {
-    let mut b = vec![0u8; 236];
-    b[0] = 1;
-    b[1] = 1;
-    b[2] = 6;
-    b[4..8].copy_from_slice(&[1, 2, 3, 4]);
-    b[28..34].copy_from_slice(&mac);
-    b.extend_from_slice(&[99, 130, 83, 99]);
-    for (c, d) in opts {
-        b.push(*c);
-        b.push(d.len() as u8);
-        b.extend_from_slice(d);
-    }
-    b.push(255);
-    b
-}
 
 #[test]
 fn malformed_packets_are_dropped_and_counted() {
@@ -50,7 +33,7 @@ fn malformed_packets_are_dropped_and_counted() {
     let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
     let to = ("127.0.0.1", port);
     let mut rng = rand::rngs::StdRng::seed_from_u64(0x9e3779b9);
-    let good = discover(
+    let good = raw_request(
         [0x52, 0x54, 0, 9, 9, 9],
         &[(53, &[1]), (60, b"PXEClient:Arch:00000:UNDI:002001")],
     );
@@ -76,26 +59,26 @@ fn malformed_packets_are_dropped_and_counted() {
     let mut htype = good.clone();
     htype[1] = 6;
     cases.push(htype);
-    cases.push(discover([2, 0, 0, 0, 0, 1], &[(60, b"PXEClient")]));
-    cases.push(discover(
+    cases.push(raw_request([2, 0, 0, 0, 0, 1], &[(60, b"PXEClient")]));
+    cases.push(raw_request(
         [2, 0, 0, 0, 0, 1],
         &[(53, &[2]), (60, b"PXEClient")],
     ));
     // Hostile options: wrong lengths, an option 121 with a 33-bit prefix (panics
     // dhcproto 0.15's decoder), option overload pointing at garbage.
-    cases.push(discover(
+    cases.push(raw_request(
         [2, 0, 0, 0, 0, 2],
         &[(53, &[1, 1]), (60, b"PXEClient")],
     ));
-    cases.push(discover(
+    cases.push(raw_request(
         [2, 0, 0, 0, 0, 2],
         &[(53, &[1]), (60, b"PXEClient"), (93, &[0])],
     ));
-    cases.push(discover(
+    cases.push(raw_request(
         [2, 0, 0, 0, 0, 2],
         &[(53, &[1]), (121, &[33, 10, 0, 0, 0, 1, 2, 3, 4])],
     ));
-    let mut overload = discover([2, 0, 0, 0, 0, 2], &[(53, &[1]), (52, &[3])]);
+    let mut overload = raw_request([2, 0, 0, 0, 0, 2], &[(53, &[1]), (52, &[3])]);
     overload[108..236].fill(0x42);
     cases.push(overload);
     // Random bytes, and random bytes behind a valid header and cookie.

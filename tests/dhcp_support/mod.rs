@@ -13,6 +13,26 @@ use serde_json::Value;
 use crate::common::{self, ChildGuard};
 
 /// A free UDP port (see `common::free_port`).
+/// A BOOTREQUEST from `mac` (Ethernet, xid 1.2.3.4) with the magic cookie, `opts` as
+/// (code, data) and the end option: the bytes a client sends, for tests that write
+/// packets themselves (malformed variants start from it).
+pub fn raw_request(mac: [u8; 6], opts: &[(u8, &[u8])]) -> Vec<u8> {
+    let mut b = vec![0u8; 236];
+    b[0] = 1;
+    b[1] = 1;
+    b[2] = 6;
+    b[4..8].copy_from_slice(&[1, 2, 3, 4]);
+    b[28..34].copy_from_slice(&mac);
+    b.extend_from_slice(&[99, 130, 83, 99]);
+    for (c, d) in opts {
+        b.push(*c);
+        b.push(d.len() as u8);
+        b.extend_from_slice(d);
+    }
+    b.push(255);
+    b
+}
+
 pub fn free_udp_port() -> u16 {
     common::free_port()
 }
