@@ -1,5 +1,7 @@
 //! Screen snapshots of the console (ratatui TestBackend, 120x36), built from an Engine
-//! driven by real events. `PXELAB_SCREENSHOT_DIR=dir` also writes each screen as Pango
+//! that replays a real run of the demo lab (tests/golden, recorded through pxelab's own
+//! servers and SSH watcher: see tests/tui_support/recording.rs), so every line shown is
+//! what the product produced; only the times are set to a fixed clock. `PXELAB_SCREENSHOT_DIR=dir` also writes each screen as Pango
 //! markup lines for scripts/screenshots.sh.
 
 mod tui_support;
@@ -43,27 +45,30 @@ fn select_mac(app: &mut App, snap: &Snapshot, mac: &str) {
 
 #[test]
 fn empty_lab() {
-    let lab = TestLab::new(LAB_HEAD);
-    lab.servers_up();
+    // The recorded run once its servers listen, before the first machine powers on.
+    let lab = TestLab::recorded(|e| {
+        matches!(&e.kind, pxelab::engine::EventKind::ServerUp { source, .. }
+            if *source == pxelab::engine::Source::Ssh)
+    });
     let (app, snap) = lab.app("dark");
     insta::assert_snapshot!("empty_lab", shot("empty_lab", &app, &snap));
 }
 
 #[test]
 fn booting_lab() {
-    let lab = TestLab::booting();
+    let lab = TestLab::recorded_booting();
     let (app, snap) = lab.app("dark");
     let s = shot("booting_lab", &app, &snap);
-    assert!(s.contains("node-4") && s.contains("failed"), "{s}");
+    assert!(s.contains("node-5") && s.contains("token mismatch"), "{s}");
     insta::assert_snapshot!("booting_lab", s);
 }
 
 #[test]
 fn held_node_selected() {
-    let lab = TestLab::booting();
+    let lab = TestLab::recorded_booting();
     let (mut app, snap) = lab.app("dark");
     press(&lab, &mut app, &snap, &[key('s')]); // sort by state: problems and held first
-    select_mac(&mut app, &snap, HELD);
+    select_mac(&mut app, &snap, DEMO_HELD);
     app.flash = None;
     let s = shot("held_node", &app, &snap);
     assert!(s.contains("waiting to be adopted"), "{s}");
@@ -72,32 +77,37 @@ fn held_node_selected() {
 
 #[test]
 fn adoption_dialog() {
-    let lab = TestLab::booting();
+    let lab = TestLab::recorded_booting();
     let (mut app, snap) = lab.app("dark");
-    select_mac(&mut app, &snap, HELD);
+    select_mac(&mut app, &snap, DEMO_HELD);
     let fx = press(&lab, &mut app, &snap, &[key('a')]);
-    assert_eq!(fx, vec![Effect::OpenAdopt(TestLab::mac(HELD))]);
+    assert_eq!(fx, vec![Effect::OpenAdopt(TestLab::mac(DEMO_HELD))]);
     let s = shot("adoption_dialog", &app, &snap);
-    assert!(s.contains("k3s-agent") && s.contains("agent-"), "{s}");
+    // The next free hostname, and the address the machine already leased.
+    assert!(
+        s.contains("k3s-agent") && s.contains("node-6") && s.contains("127.1.200.10"),
+        "{s}"
+    );
     insta::assert_snapshot!("adoption_dialog", s);
 }
 
 #[test]
 fn node_detail() {
-    let lab = TestLab::booting();
+    // node-5 once the run settled: it failed with another cluster's token.
+    let lab = TestLab::recorded_settled();
     let (mut app, snap) = lab.app("dark");
-    select_mac(&mut app, &snap, "a0:1a:2c:c3:d4:e3");
+    select_mac(&mut app, &snap, DEMO_NODE5);
     press(&lab, &mut app, &snap, &[code(KeyCode::Enter)]);
     let idx = snap
         .nodes
         .iter()
-        .position(|n| n.mac == TestLab::mac("a0:1a:2c:c3:d4:e3"))
+        .position(|n| n.mac == TestLab::mac(DEMO_NODE5))
         .unwrap();
     let d = app.detail.as_mut().expect("detail loaded");
     retime_record(d.record.as_mut().unwrap(), idx);
     let s = shot("node_detail", &app, &snap);
     assert!(
-        s.contains("Timeline") && s.contains("kernel") && s.contains("#!ipxe"),
+        s.contains("Timeline") && s.contains("token mismatch") && s.contains("#!ipxe"),
         "{s}"
     );
     insta::assert_snapshot!("node_detail", s);
@@ -105,7 +115,7 @@ fn node_detail() {
 
 #[test]
 fn help_screen() {
-    let lab = TestLab::booting();
+    let lab = TestLab::recorded_booting();
     let (mut app, snap) = lab.app("dark");
     press(&lab, &mut app, &snap, &[key('?')]);
     // On a tall terminal every line of the key table is on the help screen.
@@ -119,7 +129,7 @@ fn help_screen() {
 
 #[test]
 fn palette_with_completion() {
-    let lab = TestLab::booting();
+    let lab = TestLab::recorded_booting();
     let (mut app, snap) = lab.app("dark");
     press(&lab, &mut app, &snap, &[key(':'), key('t'), key('h')]);
     let s = shot("palette", &app, &snap);
@@ -142,7 +152,7 @@ fn palette_with_completion() {
 
 #[test]
 fn filter_and_inverted_filter() {
-    let lab = TestLab::booting();
+    let lab = TestLab::recorded_booting();
     let (mut app, snap) = lab.app("dark");
     press(
         &lab,
@@ -150,7 +160,7 @@ fn filter_and_inverted_filter() {
         &snap,
         &[key('/'), key('a'), key('g'), key('e'), key('n'), key('t')],
     );
-    assert_eq!(app.rows.len(), 5, "five agents");
+    assert_eq!(app.rows.len(), 5, "five agents: node-1..5");
     let s = shot("filter", &app, &snap);
     insta::assert_snapshot!("filter", s);
     press(
@@ -169,20 +179,21 @@ fn filter_and_inverted_filter() {
             code(KeyCode::Enter),
         ],
     );
-    assert_eq!(
-        app.rows.len(),
-        snap.nodes.len() - 1,
-        "all but the ready node"
-    );
+    let not_ready = snap
+        .nodes
+        .iter()
+        .filter(|n| n.state != pxelab::engine::NodeState::Ready)
+        .count();
+    assert_eq!(app.rows.len(), not_ready, "every node but the ready ones");
     assert!(app.overlay.is_none());
 }
 
 #[test]
 fn light_and_high_contrast_render() {
-    let lab = TestLab::booting();
+    let lab = TestLab::recorded_booting();
     for t in ["light", "high-contrast"] {
         let (mut app, snap) = lab.app(t);
-        select_mac(&mut app, &snap, HELD);
+        select_mac(&mut app, &snap, DEMO_HELD);
         let s = shot(&format!("booting_{t}"), &app, &snap);
         assert!(s.contains("node-0"));
     }
@@ -190,12 +201,12 @@ fn light_and_high_contrast_render() {
 
 #[test]
 fn served_files_never_show_secrets() {
-    let lab = TestLab::booting();
+    let lab = TestLab::recorded_booting();
     let (mut app, snap) = lab.app("dark");
-    let mac = TestLab::mac("a0:1a:2c:c3:d4:e0");
+    let mac = TestLab::mac(DEMO_NODE0);
     let secrets = pxelab::secrets::for_node(&lab.engine.lab(), mac).unwrap();
     let mut seen_tabs = Vec::new();
-    select_mac(&mut app, &snap, "a0:1a:2c:c3:d4:e0");
+    select_mac(&mut app, &snap, DEMO_NODE0);
     press(&lab, &mut app, &snap, &[code(KeyCode::Enter)]);
     let tabs = app.detail.as_ref().unwrap().served.len();
     assert!(tabs >= 4, "script, cmdline, meta-data, user-data");
@@ -226,18 +237,24 @@ fn served_files_never_show_secrets() {
 
 #[test]
 fn a_failed_node_says_why_in_words() {
-    let lab = TestLab::booting();
-    let long = format!(
-        r#"time="2026-12-04T13:52:45Z" level=fatal msg="Failed to validate connection to cluster at https://10.0.0.10:6443: token CA hash does not match the Cluster CA certificate hash: {}""#,
-        "ab".repeat(60)
-    );
-    let line = pxelab::watch::parse::k3s_line(&long).expect("classified");
-    lab.boot(
-        "a0:1a:2c:c3:d4:e5",
-        "10.0.0.15",
-        pxelab::engine::NodeState::K3sStarting,
-    );
-    lab.emit("a0:1a:2c:c3:d4:e5", line);
+    // node-5's real failure, as the watcher read it from the (simulated) node's k3s log.
+    let lab = TestLab::recorded_settled();
+    let (_, events) = tui_support::recording::load();
+    let line = events
+        .iter()
+        .find_map(|e| match &e.kind {
+            pxelab::engine::EventKind::NodeFailed { line, .. } => Some(line.clone()),
+            _ => None,
+        })
+        .expect("node-5 failed with a line");
+    let tail: String = line
+        .chars()
+        .rev()
+        .take(12)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
     let (mut app, snap) = lab.app("dark");
     // The table row carries the sentence, not the logrus line.
     let table = capture::text(&capture::draw(&app, &snap, W, H));
@@ -246,26 +263,31 @@ fn a_failed_node_says_why_in_words() {
         "{table}"
     );
     assert!(!table.contains("failed: time="), "{table}");
-    select_mac(&mut app, &snap, "a0:1a:2c:c3:d4:e5");
+    select_mac(&mut app, &snap, DEMO_NODE5);
     press(&lab, &mut app, &snap, &[code(KeyCode::Enter)]);
     let wrapped = capture::text(&capture::draw(&app, &snap, W, 50));
     if std::env::var("SHOW").is_ok() {
         eprintln!("{wrapped}");
     }
+    let joined: String = wrapped.split_whitespace().collect::<Vec<_>>().join("");
     for want in [
         "class      token-mismatch",
         "why        token mismatch: this agent holds another cluster's token",
-        "msg        Failed to validate connection to cluster at https://10.0.0.10:6443",
-        "line       time=\"2026-12-04T13:52:45Z\" level=fatal",
-        "abababab\"",
+        "msg        Failed to validate connection to cluster at https://127.1.0.10:6443",
+        "line       time=\"",
     ] {
         assert!(wrapped.contains(want), "lacks {want}:\n{wrapped}");
     }
+    assert!(
+        joined.contains(&tail),
+        "the line's end `{tail}` is not shown:\n{wrapped}"
+    );
     // `w` cuts each long line to one row: the end of the line is no longer shown.
     press(&lab, &mut app, &snap, &[key('w')]);
     let cut = capture::text(&capture::draw(&app, &snap, W, 50));
     assert!(cut.contains("class      token-mismatch"), "{cut}");
-    assert!(!cut.contains("abababab\""), "{cut}");
+    let cut_joined: String = cut.split_whitespace().collect::<Vec<_>>().join("");
+    assert!(!cut_joined.contains(&tail), "{cut}");
     press(&lab, &mut app, &snap, &[key('w')]);
     assert_eq!(capture::text(&capture::draw(&app, &snap, W, 50)), wrapped);
 }

@@ -3,6 +3,8 @@
 //! clock, so times are rewritten to a fixed scale before drawing).
 #![allow(dead_code)]
 
+pub mod recording;
+
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 
@@ -23,6 +25,13 @@ pub const LAB_HEAD: &str = "# pxelab test lab: comments must survive adoption.\n
 pub const NODES: &str = "nodes:\n  # the control plane\n  - mac: a0:1a:2c:c3:d4:e0\n    hostname: node-0\n    role: k3s-server\n    ip: 10.0.0.10\n  - mac: a0:1a:2c:c3:d4:e1\n    hostname: node-1\n    role: k3s-agent\n    ip: 10.0.0.11\n  - mac: a0:1a:2c:c3:d4:e2\n    hostname: node-2\n    role: k3s-agent\n    ip: 10.0.0.12\n  - mac: a0:1a:2c:c3:d4:e3\n    hostname: node-3\n    role: k3s-agent\n    ip: 10.0.0.13\n  - mac: a0:1a:2c:c3:d4:e4\n    hostname: node-4\n    role: k3s-agent\n    ip: 10.0.0.14\n  - mac: a0:1a:2c:c3:d4:e5\n    hostname: node-5\n    role: k3s-agent\n    ip: 10.0.0.15\n";
 
 pub const HELD: &str = "52:54:00:12:34:56";
+
+/// The demo lab's machines (tests/golden): node-i is `52:54:00:5e:00:0i`; the unknown one
+/// is :06 and node-5 holds another cluster's token.
+pub const DEMO_HELD: &str = "52:54:00:5e:00:06";
+pub const DEMO_NODE5: &str = "52:54:00:5e:00:05";
+pub const DEMO_NODE0: &str = "52:54:00:5e:00:00";
+pub const DEMO_NODE3: &str = "52:54:00:5e:00:03";
 
 /// A lab on disk and its engine.
 pub struct TestLab {
@@ -196,6 +205,30 @@ impl TestLab {
         t.emit(HELD, discover());
         t.engine.decide(Self::mac(HELD));
         t
+    }
+
+    /// The demo lab as it really ran (tests/golden, see [`recording`]), replayed up to and
+    /// including the first event `until` accepts (all of it when none does).
+    pub fn recorded(until: impl Fn(&pxelab::engine::Event) -> bool) -> TestLab {
+        let (lab, events) = recording::load();
+        let t = TestLab::new(&lab);
+        let end = events
+            .iter()
+            .position(|e| until(e))
+            .map_or(events.len(), |i| i + 1);
+        recording::replay(&t.engine, &events[..end]);
+        t
+    }
+
+    /// The recorded demo lab at the moment node-5 failed: node-0..4 on their way, the
+    /// unknown machine held.
+    pub fn recorded_booting() -> TestLab {
+        TestLab::recorded(|e| matches!(e.kind, EventKind::NodeFailed { .. }))
+    }
+
+    /// The recorded demo lab once it settled: five Ready, node-5 failed, one held.
+    pub fn recorded_settled() -> TestLab {
+        TestLab::recorded(|_| false)
     }
 
     /// A console state in this lab, with deterministic times.
