@@ -214,7 +214,7 @@ impl TestLab {
         let t = TestLab::new(&lab);
         let end = events
             .iter()
-            .position(|e| until(e))
+            .position(until)
             .map_or(events.len(), |i| i + 1);
         recording::replay(&t.engine, &events[..end]);
         t
