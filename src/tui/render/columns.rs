@@ -3,9 +3,12 @@
 //!
 //! ```text
 //!  200 cols: ● HOSTNAME  MAC  ROLE  IP  STEP……………………  UP  LAST
-//!   80 cols: ● HOSTNAME  MAC  IP  STEP……  LAST             (UP, ROLE dropped)
-//!   60 cols: ● HOSTNAME  MAC  STEP……                       (LAST, IP dropped)
+//!  120 cols: ● HOSTNAME  MAC  ROLE  IP  STEP……  UP  LAST
+//!   80 cols: ● HOSTNAME  MAC  STEP……                       (UP, ROLE, LAST, IP dropped)
 //!   40 cols: ● MAC  STEP                                   (MAC and state go last)
+//!
+//! The step column keeps room for a failure's sentence (`token mismatch: this agent
+//! holds another…`): a column goes before the reason is cut to a stub.
 //! ```
 //!
 //! A held machine's MAC is its only name, so the MAC column is never cut or dropped.
@@ -43,8 +46,9 @@ const COLS: [(Col, &str, u16, u8); 8] = [
     (Col::Last, "LAST", 5, 4),
 ];
 
-/// The step column's least width; it takes whatever is left above that.
-pub const STEP_MIN: u16 = 12;
+/// The step column's least width (enough for the start of a failure's sentence); it
+/// takes whatever is left above that.
+pub const STEP_MIN: u16 = 30;
 
 /// The columns that fit in `inner` cells (inside the borders, 1-cell gaps), in order,
 /// with their header and width (the step column's is its minimum).
@@ -66,7 +70,15 @@ pub fn fit(inner: u16) -> Vec<(Col, &'static str, u16)> {
         };
         cols.remove(worst);
     }
-    cols.into_iter().map(|(c, h, w, _)| (c, h, w)).collect()
+    // Below the step's least width (only the never-dropped columns are left), the step
+    // takes what remains, so the MAC is still drawn whole.
+    let over = need(&cols).saturating_sub(inner);
+    cols.into_iter()
+        .map(|(c, h, w, _)| match c {
+            Col::Step => (c, h, w.saturating_sub(over).max(1)),
+            _ => (c, h, w),
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -84,5 +96,21 @@ mod tests {
         assert!(n.contains(&Col::Mac) && n.contains(&Col::Host) && !n.contains(&Col::Up));
         assert_eq!(names(38), vec![Col::Glyph, Col::Mac, Col::Step]);
         assert_eq!(names(10), vec![Col::Glyph, Col::Mac, Col::Step]);
+    }
+
+    #[test]
+    fn at_80_columns_the_step_keeps_room_for_a_reason_and_fits() {
+        // 80 columns: 78 inside the borders.
+        let cols = fit(78);
+        let step = cols.iter().find(|c| c.0 == Col::Step).map(|c| c.2);
+        assert!(step >= Some(STEP_MIN), "{cols:?}");
+        let used: u16 = cols.iter().map(|c| c.2).sum::<u16>() + cols.len() as u16 - 1;
+        assert!(used <= 78, "{cols:?}");
+        // Narrower than the MAC and the step's least width: everything still fits.
+        for inner in [10, 38, 50] {
+            let cols = fit(inner);
+            let used: u16 = cols.iter().map(|c| c.2).sum::<u16>() + cols.len() as u16 - 1;
+            assert!(used <= inner.max(21), "{inner}: {cols:?}");
+        }
     }
 }

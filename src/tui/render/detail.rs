@@ -187,7 +187,14 @@ pub fn render(app: &App, snap: &Snapshot, f: &mut Frame, area: Rect) {
         failure(app, f, inner, &rows, false);
         return;
     }
-    let top_h = (STEPS.len() as u16 + 3).min(inner.height / 2 + 4);
+    // A failed or stalled node's "why" matters more than the whole timeline: on a short
+    // terminal the top gives up rows to it.
+    let has_why = rec.is_some_and(|r| !why_lines(r).is_empty());
+    let top_h = (STEPS.len() as u16 + 3).min(if has_why {
+        inner.height / 2
+    } else {
+        inner.height / 2 + 4
+    });
     let [top, bottom] =
         Layout::vertical([Constraint::Length(top_h), Constraint::Min(3)]).areas(inner);
     let [tl, right] = Layout::horizontal([Constraint::Length(36), Constraint::Min(20)]).areas(top);
@@ -396,7 +403,7 @@ fn why_lines(r: &NodeRecord) -> Vec<(&'static str, String)> {
 
 const LABEL: usize = 11;
 
-/// Rows the section needs (plus its border), at most half the space below the top.
+/// Rows the section needs (plus its border), leaving the served files three rows.
 fn failure_height(rows: &[(&str, String)], width: usize, cut: bool, space: u16) -> u16 {
     let text_w = width.saturating_sub(LABEL).max(1);
     let n: usize = rows
@@ -409,7 +416,7 @@ fn failure_height(rows: &[(&str, String)], width: usize, cut: bool, space: u16) 
             }
         })
         .sum();
-    (n as u16 + 2).min(space / 2).max(3)
+    (n as u16 + 2).min(space.saturating_sub(3)).max(3)
 }
 
 /// Draws the failure section: class, sentence, message and the whole line, wrapped
