@@ -108,7 +108,7 @@ pub fn start_servers(
                     Ok(()) => "stopped".to_string(),
                     Err(e) => {
                         let reason = error_chain(&e);
-                        tracing::error!("{source:?} server failed: {reason}");
+                        tracing::error!("{} server failed: {reason}", source.label());
                         reason
                     }
                 };

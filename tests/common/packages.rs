@@ -51,6 +51,10 @@ pub const PROGRAMS: &[(&str, &str)] = &[
     ("bash", "bash"),
     ("gzip", "gzip"),
     ("flock", "util-linux"),
+    ("setpriv", "util-linux"),
+    ("chown", "coreutils"),
+    // `systemd-analyze verify` of contrib/systemd/pxelab.service.
+    ("systemd-analyze", "systemd"),
     // RFC 3164 over UDP, as busybox `syslogd -R` sends it.
     ("logger", "bsdutils"),
 ];
