@@ -149,7 +149,7 @@ fn main() -> anyhow::Result<()> {
         times.push(t.elapsed().as_micros() as u64);
         if f == 0 {
             // Move the selection down the table once, as an operator would.
-            app.selected = n / 2;
+            app.main.selected = n / 2;
         }
         // The console draws at most every FRAME_MS; pace like it.
         std::thread::sleep(Duration::from_millis(10));

@@ -12,7 +12,7 @@ use tui_support::*;
 fn select(app: &mut App, snap: &Snapshot, mac: &str) {
     app.sync(snap);
     let m = TestLab::mac(mac);
-    app.selected = app.rows.iter().position(|r| r.mac == m).unwrap();
+    app.main.selected = app.main.rows.iter().position(|r| r.mac == m).unwrap();
     // Move once down and up so the App records the selection the normal way.
     app.on_key(&code(KeyCode::Up));
     app.on_key(&code(KeyCode::Down));
@@ -140,7 +140,7 @@ fn palette_commands_and_aliases() {
         };
         press(&lab, &mut app, &snap, &[k]);
     }
-    assert_eq!(app.focus, Focus::Events);
+    assert_eq!(app.main.focus, Focus::Events);
     let fx = press(
         &lab,
         &mut app,
@@ -260,7 +260,7 @@ fn ctrl_u_clears_the_field_and_the_leased_address_is_offered() {
     );
     let d = pxelab::tui::effects::dialog(
         &lab.engine,
-        pxelab::tui::dialog::DialogKind::Adopt,
+        pxelab::tui::overlay::dialog::DialogKind::Adopt,
         TestLab::mac(HELD),
     );
     assert_eq!(d.ip, "10.0.0.123", "the leased address is the suggestion");
@@ -280,4 +280,43 @@ fn ctrl_u_clears_the_field_and_the_leased_address_is_offered() {
         }
         o => panic!("dialog closed: {o:?}"),
     }
+}
+
+#[test]
+fn the_detail_renders_served_files_once_per_lab_not_per_engine_change() {
+    use pxelab::engine::EventKind;
+    use pxelab::tui::screen::detail;
+    let lab = TestLab::booting();
+    let mac = "a0:1a:2c:c3:d4:e1";
+    let m = TestLab::mac(mac);
+    let (mut app, snap) = lab.app("dark");
+    select(&mut app, &snap, mac);
+    press(
+        &lab,
+        &mut app,
+        &snap,
+        &[code(KeyCode::Enter), code(KeyCode::Tab)],
+    );
+    assert_eq!(app.served.renders(), 1);
+    let tab = app.detail.as_ref().unwrap().tab;
+    assert_eq!(tab, 1);
+    // The run loop reloads the detail at every engine change: the record follows, the
+    // served files are not rendered again.
+    for _ in 0..50 {
+        lab.emit(mac, discover());
+        detail::load(&lab.engine, &mut app, m);
+    }
+    assert_eq!(app.served.renders(), 1);
+    let d = app.detail.as_ref().unwrap();
+    assert_eq!(d.record, lab.engine.node(&m));
+    assert_eq!((d.tab, d.served.len()), (tab, 4));
+    // A reload (or write-back) is a new lab: rendered once more.
+    lab.engine
+        .replace_lab(pxelab::config::Lab::load(&lab.path).unwrap());
+    detail::load(&lab.engine, &mut app, m);
+    detail::load(&lab.engine, &mut app, m);
+    assert_eq!(app.served.renders(), 2);
+    lab.emit(mac, EventKind::ConfigLoaded { nodes: 7 });
+    detail::load(&lab.engine, &mut app, m);
+    assert_eq!(app.served.renders(), 2);
 }

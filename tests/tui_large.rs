@@ -84,7 +84,7 @@ fn thousand_nodes_and_a_flood_of_events() {
     app.sync(&snap);
     app.on_key(&code(KeyCode::End));
     app.on_key(&key('G'));
-    let last = snap.nodes[app.rows[app.selected].idx]
+    let last = snap.nodes[app.main.rows[app.main.selected].idx]
         .hostname
         .clone()
         .unwrap();
@@ -96,7 +96,7 @@ fn thousand_nodes_and_a_flood_of_events() {
     // Sorting by state keeps every node.
     app.on_key(&key('s'));
     app.sync(&snap);
-    assert_eq!(app.rows.len(), n);
+    assert_eq!(app.main.rows.len(), n);
     eprintln!(
         "FIGURES: {n} nodes, {} events emitted in {emit_s:.2}s; frame (snapshot+sort+draw 160x50) mean {:.2} ms, worst {:.2} ms over {frames} frames",
         lab.engine.snapshot().events,

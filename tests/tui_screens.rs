@@ -36,7 +36,7 @@ fn shot(name: &str, app: &App, snap: &Snapshot) -> String {
 fn select_mac(app: &mut App, snap: &Snapshot, mac: &str) {
     app.sync(snap);
     let m = TestLab::mac(mac);
-    let i = app.rows.iter().position(|r| r.mac == m).unwrap();
+    let i = app.main.rows.iter().position(|r| r.mac == m).unwrap();
     let keys: Vec<_> = std::iter::repeat_n(code(KeyCode::Down), i).collect();
     for k in keys {
         app.on_key(&k);
@@ -160,7 +160,7 @@ fn filter_and_inverted_filter() {
         &snap,
         &[key('/'), key('a'), key('g'), key('e'), key('n'), key('t')],
     );
-    assert_eq!(app.rows.len(), 5, "five agents: node-1..5");
+    assert_eq!(app.main.rows.len(), 5, "five agents: node-1..5");
     let s = shot("filter", &app, &snap);
     insta::assert_snapshot!("filter", s);
     press(
@@ -184,7 +184,7 @@ fn filter_and_inverted_filter() {
         .iter()
         .filter(|n| n.state != pxelab::engine::NodeState::Ready)
         .count();
-    assert_eq!(app.rows.len(), not_ready, "every node but the ready ones");
+    assert_eq!(app.main.rows.len(), not_ready, "every node but the ready ones");
     assert!(app.overlay.is_none());
 }
 

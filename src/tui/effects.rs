@@ -2,9 +2,8 @@
 //! dialog) happen at once; ones that write lab.yaml or touch a machine come back as a
 //! [`Job`] the run loop runs off the UI task (`spawn_blocking`), reporting in the flash line.
 
-use super::app::{App, Detail, Effect, LabInfo, Level};
-use super::dialog::{DialogKind, NodeDialog};
-use super::served::served;
+use super::app::{App, Effect, LabInfo, Level};
+use super::overlay::dialog::{DialogKind, NodeDialog};
 use super::theme::Theme;
 use crate::engine::Engine;
 use crate::mac::Mac;
@@ -55,34 +54,12 @@ pub fn dialog(engine: &Engine, kind: DialogKind, mac: Mac) -> NodeDialog {
     d
 }
 
-/// Loads a node's record and what it is served into `app.detail` (keeping the tab).
-pub fn load_detail(engine: &Engine, app: &mut App, mac: Mac) {
-    let lab = engine.lab();
-    let (tab, scroll, previous, cut_lines, why_full) = app
-        .detail
-        .as_ref()
-        .filter(|d| d.mac == mac)
-        .map(|d| (d.tab, d.scroll, d.previous, d.cut_lines, d.why_full))
-        .unwrap_or((0, 0, false, false, false));
-    let served = served(&lab, mac);
-    app.detail = Some(Detail {
-        mac,
-        record: engine.node(&mac),
-        tab: tab.min(served.len().saturating_sub(1)),
-        served,
-        scroll,
-        previous,
-        cut_lines,
-        why_full,
-    });
-}
-
 /// Performs an effect; returns a job for the slow ones.
 pub fn perform(engine: &Engine, app: &mut App, fx: Effect) -> Option<Job> {
     match fx {
         Effect::Quit => None,
         Effect::LoadDetail(mac) => {
-            load_detail(engine, app, mac);
+            super::screen::detail::load(engine, app, mac);
             None
         }
         Effect::OpenAdopt(mac) => {

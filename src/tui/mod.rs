@@ -3,6 +3,10 @@
 //! Shape (after trippy, gitui and k9s):
 //! - [`app::App`] is the whole UI state with no terminal; keys map to [`keys::Action`]s
 //!   through one table ([`keys::KEYS`]) that also generates the footer and the help.
+//! - Each screen ([`screen::main`], [`screen::detail`]) and overlay ([`overlay::help`],
+//!   [`overlay::palette`], [`overlay::filter`], [`overlay::dialog`], [`overlay::confirm`])
+//!   is one module holding its state, handling its actions and drawing itself; `App`
+//!   routes a key to the open overlay, else to the shown screen.
 //! - [`render::render`] draws `(&App, &Snapshot)`: a pure function, snapshot-tested.
 //! - [`run`] is one task that `select!`s over terminal input, the engine's event bus, a
 //!   frame interval and a 1 s tick; it redraws only when something changed (engine
@@ -11,15 +15,15 @@
 
 pub mod app;
 pub mod capture;
-pub mod dialog;
 pub mod effects;
 pub mod events;
 pub mod fmt;
 pub mod keys;
 mod labinfo;
+pub mod overlay;
 pub mod paint;
-pub mod palette;
 pub mod render;
+pub mod screen;
 pub mod served;
 pub mod theme;
 
@@ -164,7 +168,7 @@ pub async fn run(
                         lab = l;
                     }
                     if let (Screen::Detail, Some(mac)) = (app.screen, app.detail.as_ref().map(|d| d.mac)) {
-                        effects::load_detail(&engine, &mut app, mac);
+                        screen::detail::load(&engine, &mut app, mac);
                     }
                     dirty = true;
                 }

@@ -5,6 +5,8 @@
 //! it appears, and independently any PEM private-key block, any base64 dropbear ed25519
 //! key file and any `token`/`password`/`secret` value is hidden.
 
+use std::sync::Arc;
+
 use crate::config::Lab;
 use crate::mac::Mac;
 use crate::secrets::NodeSecrets;
@@ -51,6 +53,51 @@ pub fn served(lab: &Lab, mac: Mac) -> Vec<Served> {
         one("meta-data", crate::render::meta_data(lab, node)),
         one("user-data", crate::render::user_data(lab, node, &secrets)),
     ]
+}
+
+/// What one node is served, rendered once per (node, lab) and kept.
+///
+/// Rendering every template and reading the node's secrets from disk is templating and
+/// file I/O on the UI task; the detail asks again at every engine change (thousands a
+/// second while a lab boots), yet what a node is served changes only with the lab. The
+/// engine replaces its `Arc<Lab>` on every reload or write-back, so that `Arc`'s
+/// identity is the lab's version: the files are rendered again only when the node or
+/// the lab changed. A render that could not read the secrets is not kept, so it is
+/// tried again at the next ask.
+#[derive(Clone, Default)]
+pub struct ServedCache {
+    key: Option<(Mac, Arc<Lab>)>,
+    files: Vec<Served>,
+    renders: u64,
+}
+
+impl ServedCache {
+    /// What `mac` gets from `lab`, rendered only if not already for this node and lab.
+    pub fn get(&mut self, lab: &Arc<Lab>, mac: Mac) -> &[Served] {
+        let fresh = matches!(&self.key, Some((m, l)) if *m == mac && Arc::ptr_eq(l, lab));
+        if !fresh {
+            self.files = served(lab, mac);
+            self.renders += 1;
+            let failed = self.files.iter().any(|s| s.title == "error");
+            self.key = (!failed).then(|| (mac, lab.clone()));
+        }
+        &self.files
+    }
+
+    /// How many times files were rendered (to check the cache holds).
+    pub fn renders(&self) -> u64 {
+        self.renders
+    }
+}
+
+impl std::fmt::Debug for ServedCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServedCache")
+            .field("mac", &self.key.as_ref().map(|(m, _)| *m))
+            .field("files", &self.files.len())
+            .field("renders", &self.renders)
+            .finish()
+    }
 }
 
 /// Hides every secret in `text`.
@@ -150,6 +197,39 @@ fn mask_assignment(line: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn served_files_are_rendered_once_per_node_and_lab() {
+        let d = tempfile::tempdir().unwrap();
+        let text = "name: t\nserver_address: 10.0.0.1\nboot:\n  kernel: k\nnodes:\n  - mac: 52:54:00:00:00:01\n    hostname: a\n    role: k3s-agent\n";
+        let path = d.path().join("lab.yaml");
+        let lab = Arc::new(Lab::parse(&path, text).unwrap());
+        let known: Mac = "52:54:00:00:00:01".parse().unwrap();
+        let other: Mac = "52:54:00:00:00:02".parse().unwrap();
+        let mut cache = ServedCache::default();
+
+        let files = cache.get(&lab, known).to_vec();
+        let titles: Vec<&str> = files.iter().map(|s| s.title.as_str()).collect();
+        assert_eq!(titles, ["iPXE script", "cmdline", "meta-data", "user-data"]);
+        let token = crate::secrets::for_node(&lab, known).unwrap().k3s_token;
+        assert!(token.len() >= 4);
+        assert!(files.iter().all(|s| !s.text.contains(&token)), "{files:?}");
+        assert_eq!(cache.renders(), 1);
+        // Engine changes with the same lab: nothing rendered again.
+        for _ in 0..100 {
+            assert_eq!(cache.get(&lab, known), &files[..]);
+        }
+        assert_eq!(cache.renders(), 1);
+        // Another node, then back: each is a new key.
+        assert_eq!(cache.get(&lab, other)[0].title, "hold script");
+        assert_eq!(cache.renders(), 2);
+        cache.get(&lab, known);
+        assert_eq!(cache.renders(), 3);
+        // A reloaded lab (a new `Arc`, even with the same text) is a new version.
+        let reloaded = Arc::new(Lab::parse(&path, text).unwrap());
+        assert_eq!(cache.get(&reloaded, known), &files[..]);
+        assert_eq!(cache.renders(), 4);
+    }
 
     #[test]
     fn masks_known_values_and_patterns() {

@@ -1,40 +1,27 @@
-//! The two bottom lines and the palette's suggestion list.
+//! The two bottom lines, under every screen.
 //!
 //! ```text
-//! ┌ :th ─────────────────────────────┐   <- suggestions (palette only)
-//! │ theme  switch colours: …         │
-//! └──────────────────────────────────┘
 //!  ✔ adopted 52:54:00:12:34:56 as agent-3f2a          <- flash / `:`/`/` input line
 //!  q quit  ? help  : cmd  / filter  Tab pane  Enter detail  a adopt  D forget …
 //! ```
 
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Clear, Paragraph};
+use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
 use crate::engine::{NodeState, Snapshot};
-use crate::tui::app::{App, Input, Level, Overlay};
+use crate::tui::app::{App, Level};
 use crate::tui::keys;
+use crate::tui::overlay::{filter, palette, Overlay};
 use crate::tui::paint::style;
-use crate::tui::palette;
 
 /// The flash line: the input being typed, else a fresh flash, else a hint about held machines.
 pub fn flash(app: &App, snap: &Snapshot, f: &mut Frame, area: Rect) {
     let ui = &app.theme.ui;
     let line = match &app.overlay {
-        Some(Overlay::Palette(i)) => Line::from(vec![
-            Span::styled(":", style(ui.footer_key)),
-            Span::styled(format!("{}█", i.text), style(ui.text)),
-        ]),
-        Some(Overlay::Filter(i)) => Line::from(vec![
-            Span::styled("/", style(ui.footer_key)),
-            Span::styled(format!("{}█", i.text), style(ui.text)),
-            Span::styled(
-                "   (!text inverts · Enter keeps · Esc clears)",
-                style(ui.muted),
-            ),
-        ]),
+        Some(Overlay::Palette(i)) => palette::input_line(app, i),
+        Some(Overlay::Filter(i)) => filter::input_line(app, i),
         _ => {
             match &app.flash {
                 Some(fl) if fl.until_ms > app.now_ms => {
@@ -81,39 +68,4 @@ pub fn keys(app: &App, f: &mut Frame, area: Rect) {
         spans.push(Span::styled(format!(" {word}  "), fs));
     }
     f.render_widget(Paragraph::new(Line::from(spans)).style(fs), area);
-}
-
-/// The palette's completion list, just above the input line.
-pub fn suggestions(app: &App, input: &Input, f: &mut Frame, body: Rect) {
-    let ui = &app.theme.ui;
-    let items = palette::complete(&input.text);
-    if items.is_empty() || body.height < 4 {
-        return;
-    }
-    let n = items.len().min(8) as u16;
-    let w = body.width.min(72);
-    let r = Rect::new(body.x, body.y + body.height.saturating_sub(n + 2), w, n + 2);
-    let pick = input.pick.min(items.len() - 1);
-    let lines: Vec<Line> = items
-        .iter()
-        .take(n as usize)
-        .enumerate()
-        .map(|(i, (cmd, help))| {
-            let s = if i == pick {
-                style(ui.choice)
-            } else {
-                style(ui.dialog)
-            };
-            Line::from(vec![
-                Span::styled(format!(" :{cmd:<22}"), s),
-                Span::styled(format!(" {help}"), style(ui.dialog).patch(style(ui.muted))),
-            ])
-        })
-        .collect();
-    let block = Block::bordered()
-        .title(" commands · Tab completes · Enter runs ")
-        .border_style(style(ui.dialog_border))
-        .style(style(ui.dialog));
-    f.render_widget(Clear, r);
-    f.render_widget(Paragraph::new(lines).block(block), r);
 }

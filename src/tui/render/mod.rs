@@ -1,4 +1,6 @@
-//! Drawing: a pure function of the console state and the engine snapshot.
+//! Drawing: a pure function of the console state and the engine snapshot. This module
+//! lays the frame out; each screen ([`super::screen`]) and overlay ([`super::overlay`])
+//! draws itself, and [`footer`] the two bottom lines.
 //!
 //! ```text
 //! ┌──────────────────────────────────────────────────────────────┐
@@ -13,21 +15,17 @@
 //!   below MIN_W×MIN_H:  terminal too small (need 60×15, have 40×10) · q quits
 //! ```
 
-mod columns;
-mod detail;
-mod dialog;
 mod footer;
-mod header;
-mod help;
-mod main_screen;
 
 use ratatui::layout::{Alignment, Constraint, Layout, Rect};
 use ratatui::text::Line;
 use ratatui::widgets::{Block, Paragraph};
 use ratatui::Frame;
 
-use super::app::{App, Overlay, Screen};
+use super::app::App;
+use super::overlay;
 use super::paint::style;
+use super::screen::{detail, main, Screen};
 use crate::engine::Snapshot;
 
 /// Draws one frame.
@@ -51,18 +49,12 @@ pub fn render(app: &App, snap: &Snapshot, f: &mut Frame) {
     ])
     .areas(area);
     match app.screen {
-        Screen::Main => main_screen::render(app, snap, f, body),
-        Screen::Detail => detail::render(app, snap, f, body),
+        Screen::Main => main::draw(app, snap, f, body),
+        Screen::Detail => detail::draw(app, snap, f, body),
     }
     footer::flash(app, snap, f, flash);
     footer::keys(app, f, keys);
-    match &app.overlay {
-        Some(Overlay::Help { scroll }) => help::render(app, *scroll, f, body),
-        Some(Overlay::Palette(i)) => footer::suggestions(app, i, f, body),
-        Some(Overlay::Dialog(d)) => dialog::render(app, d, f, body),
-        Some(Overlay::Confirm(c)) => dialog::confirm(app, c, f, body),
-        Some(Overlay::Filter(_)) | None => {}
-    }
+    overlay::draw(app, f, body);
 }
 
 /// The smallest terminal the console draws in: the header, four node rows, a few
@@ -99,7 +91,7 @@ fn too_small(app: &App, f: &mut Frame, area: Rect) {
 /// The number of node rows that fit when the terminal is `height` rows tall.
 pub fn table_rows_for(height: u16) -> usize {
     let body = height.saturating_sub(2);
-    main_screen::split(Rect::new(0, 0, 80, body), false)
+    main::split(Rect::new(0, 0, 80, body), false)
         .1
         .height
         .saturating_sub(3) as usize

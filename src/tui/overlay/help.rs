@@ -1,4 +1,4 @@
-//! The `?` help screen, generated from the key table.
+//! The `?` help screen, generated from the key table: its keys (scroll, Esc) and its box.
 //!
 //! ```text
 //! ┌ Keys · dangerous ones ask first ───────────────────────────┐
@@ -15,15 +15,30 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph};
 use ratatui::Frame;
 
-use super::centered;
-use crate::tui::app::App;
-use crate::tui::keys;
+use super::palette::COMMANDS;
+use super::Overlay;
+use crate::tui::app::{App, Effect};
+use crate::tui::keys::{self, Action};
 use crate::tui::paint::style;
-use crate::tui::palette::COMMANDS;
+use crate::tui::render::centered;
 use crate::tui::theme::StyleSpec;
 
+/// Scrolls or closes the help.
+pub(crate) fn act(app: &mut App, a: Action) -> Vec<Effect> {
+    let Some(Overlay::Help { scroll }) = &mut app.overlay else {
+        return Vec::new();
+    };
+    match a {
+        Action::Back => app.overlay = None,
+        Action::Down => *scroll = scroll.saturating_add(1),
+        Action::Up => *scroll = scroll.saturating_sub(1),
+        _ => {}
+    }
+    Vec::new()
+}
+
 /// Draws the help over `body`.
-pub fn render(app: &App, scroll: u16, f: &mut Frame, body: Rect) {
+pub fn draw(app: &App, scroll: u16, f: &mut Frame, body: Rect) {
     let ui = &app.theme.ui;
     let d = style(ui.dialog);
     let keyst = d.patch(style(StyleSpec {

@@ -1,18 +1,5 @@
-//! Node detail: the boot timeline with the time each step took, the node's recent
-//! events and SSH log tail, and what it was served (secrets masked).
-//!
-//! ```text
-//! ┌ node-3 · 52:54:00:12:34:56 · k3s-agent · 10.0.0.3 · ● ready · up 1m05s ─────────┐
-//! │ Timeline          took   │ Events                                              │
-//! │ ✓ DHCP           0.4s    │ 12:00:01 http-fetch  HTTP 200 Kernel …              │
-//! │ ✓ iPXE           1.2s    ├ Log (SSH) ──────────────────────────────────────────┤
-//! │ ▶ kernel         3.1s…   │ messages: tiny-cloud main: set_hostname done        │
-//! │ · initrd            -    │                                                     │
-//! ├ Served: [iPXE script] cmdline  meta-data  user-data ─────────────────────────────┤
-//! │ #!ipxe                                                                          │
-//! │ kernel http://…/assets/vmlinuz-lts … ds=nocloud;s=http://…/nocloud/…/           │
-//! └─────────────────────────────────────────────────────────────────────────────────┘
-//! ```
+//! Drawing the node detail (see [`super`] for its layout): the timeline, events and log
+//! panes, the failure section and the served file.
 
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
@@ -117,7 +104,7 @@ pub fn timeline(r: &NodeRecord, now_ms: u64) -> Vec<StepRow> {
 }
 
 /// Draws the detail screen.
-pub fn render(app: &App, snap: &Snapshot, f: &mut Frame, area: Rect) {
+pub fn draw(app: &App, snap: &Snapshot, f: &mut Frame, area: Rect) {
     let ui = &app.theme.ui;
     let Some(d) = &app.detail else {
         f.render_widget(Paragraph::new(" loading…").style(style(ui.muted)), area);

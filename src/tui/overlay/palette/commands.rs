@@ -1,6 +1,6 @@
 //! The `:` command palette: commands with aliases, parsing and completion.
 
-use super::theme::builtin_names;
+use crate::tui::theme::builtin_names;
 
 /// A palette command.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,9 +1,14 @@
-//! The adoption / change-role dialog and the yes/no confirmation, as plain state.
+//! The adoption / change-role dialog: its state, its keys and (in [`draw()`]) its box.
 
 use std::net::Ipv4Addr;
 
-use super::app::Effect;
+use super::Overlay;
 use crate::mac::Mac;
+use crate::tui::app::{App, Effect, Level};
+use crate::tui::keys::Action;
+
+mod draw;
+pub use draw::draw;
 
 /// Adopt a new MAC or change a known node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -203,20 +208,54 @@ impl NodeDialog {
     }
 }
 
-/// What a confirmation is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ConfirmWhat {
-    /// Remove from lab.yaml.
-    Forget(Mac),
-    /// Reboot over SSH.
-    Reboot(Mac),
+/// Characters go into the hostname or IP field; `j`/`k` move the role list. Whether the
+/// key was taken as text.
+pub(crate) fn type_key(d: &mut NodeDialog, plain_char: Option<char>, backspace: bool) -> bool {
+    if d.field != Field::Role {
+        if let Some(c) = plain_char {
+            d.type_char(c);
+            return true;
+        }
+        if backspace {
+            d.backspace();
+            return true;
+        }
+    } else if let Some(c @ ('j' | 'k')) = plain_char {
+        d.move_role(if c == 'j' { 1 } else { -1 });
+        return true;
+    }
+    false
 }
 
-/// A yes/no question before a dangerous action.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Confirm {
-    /// The action.
-    pub what: ConfirmWhat,
-    /// The question.
-    pub prompt: String,
+/// The dialog's keys: fields, role list, Enter (adopt or change) and Esc.
+pub(crate) fn act(app: &mut App, a: Action) -> Vec<Effect> {
+    let Some(Overlay::Dialog(d)) = &mut app.overlay else {
+        return Vec::new();
+    };
+    match a {
+        Action::Back => {
+            app.overlay = None;
+            app.flash(Level::Info, "cancelled: lab.yaml unchanged");
+        }
+        Action::NextField => d.next_field(),
+        Action::ClearField => d.clear_field(),
+        Action::Up => d.move_role(-1),
+        Action::Down => d.move_role(1),
+        Action::Confirm => match d.effect() {
+            Ok(fx) => {
+                let what = match (&fx, d.kind) {
+                    (Effect::Adopt { hostname, .. }, _) => {
+                        format!("adopting {} as {hostname}…", d.mac)
+                    }
+                    _ => format!("updating {}…", d.mac),
+                };
+                app.overlay = None;
+                app.flash(Level::Info, what);
+                return vec![fx];
+            }
+            Err(e) => d.error = Some(e),
+        },
+        _ => {}
+    }
+    Vec::new()
 }

@@ -1,17 +1,4 @@
-//! The main screen: header, node table, live event pane.
-//!
-//! ```text
-//!  pxelab ▸ homelab   ▲ proxyDHCP :67/:4011  ▲ TFTP :69  ▲ HTTP …:8080  ▲ admin :7480
-//!  7 nodes  ● 2 ready  ↓ 1 kernel  ⏸ 1 held                dropped 0 · refused 0 · events 81
-//! ┌ Nodes 7 · sort default ──────────────────────────────────────────────────────┐
-//! │   HOSTNAME      MAC                ROLE        IP              STEP      UP  LAST │
-//! │ ● node-0        a0:1a:2c:c3:d4:e0  k3s-server  192.168.64.140  ready   3m05s   2s │
-//! │ ⏸ (unknown)     52:54:00:12:34:56  -           -               held: a adopts …   │
-//! └──────────────────────────────────────────────────────────────────────────────┘
-//! ┌ Events 81 ───────────────────────────────────────────────────────────────────┐
-//! │ 12:00:01 node-0           http-fetch        HTTP 200 Kernel /assets/vmlinuz … │
-//! └──────────────────────────────────────────────────────────────────────────────┘
-//! ```
+//! Drawing the main screen (see [`super`] for its layout).
 
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
@@ -21,10 +8,11 @@ use ratatui::Frame;
 
 use super::columns::{self, Col};
 use super::header;
+use super::{split_filter, Focus};
 use crate::engine::snapshot::NodeView;
 use crate::engine::state::STEPS;
 use crate::engine::{NodeState, Snapshot};
-use crate::tui::app::{split_filter, App, Focus};
+use crate::tui::app::App;
 use crate::tui::events::EventClass;
 use crate::tui::fmt;
 use crate::tui::paint::style;
@@ -41,8 +29,8 @@ pub fn split(area: Rect, events_focus: bool) -> (Rect, Rect, Rect) {
 }
 
 /// Draws the main screen.
-pub fn render(app: &App, snap: &Snapshot, f: &mut Frame, area: Rect) {
-    let (h, n, e) = split(area, app.focus == Focus::Events);
+pub fn draw(app: &App, snap: &Snapshot, f: &mut Frame, area: Rect) {
+    let (h, n, e) = split(area, app.main.focus == Focus::Events);
     header::render(app, snap, f, h);
     nodes(app, snap, f, n);
     events(app, f, e);
@@ -111,41 +99,42 @@ fn progress(s: NodeState) -> String {
 
 fn nodes(app: &App, snap: &Snapshot, f: &mut Frame, area: Rect) {
     let ui = &app.theme.ui;
-    let focused = app.focus == Focus::Nodes;
+    let focused = app.main.focus == Focus::Nodes;
     let mut title = vec![
         Span::styled(" Nodes ", style(ui.title)),
         Span::styled(
             format!(
                 "{}/{} · sort {}{} ",
-                app.rows.len(),
+                app.main.rows.len(),
                 snap.nodes.len(),
-                app.sort.name(),
-                if app.reverse { " ↑" } else { "" }
+                app.main.sort.name(),
+                if app.main.reverse { " ↑" } else { "" }
             ),
             style(ui.muted),
         ),
     ];
-    if !app.node_filter.is_empty() {
+    if !app.main.node_filter.is_empty() {
         title.push(Span::styled(
-            format!("· /{} ", app.node_filter),
+            format!("· /{} ", app.main.node_filter),
             style(ui.flash_warn),
         ));
     }
     let block = pane(app, title, focused);
     let inner_h = area.height.saturating_sub(3) as usize;
     // Keep the selection visible; only the visible rows are built.
-    let mut off = app.table_offset.get();
-    if app.selected < off {
-        off = app.selected;
+    let mut off = app.main.table_offset.get();
+    if app.main.selected < off {
+        off = app.main.selected;
     }
-    if inner_h > 0 && app.selected >= off + inner_h {
-        off = app.selected + 1 - inner_h;
+    if inner_h > 0 && app.main.selected >= off + inner_h {
+        off = app.main.selected + 1 - inner_h;
     }
-    off = off.min(app.rows.len().saturating_sub(inner_h));
-    app.table_offset.set(off);
+    off = off.min(app.main.rows.len().saturating_sub(inner_h));
+    app.main.table_offset.set(off);
     let muted = style(ui.muted);
     let cols = columns::fit(area.width.saturating_sub(2));
     let rows: Vec<Row> = app
+        .main
         .rows
         .iter()
         .enumerate()
@@ -179,9 +168,9 @@ fn nodes(app: &App, snap: &Snapshot, f: &mut Frame, area: Rect) {
                 Col::Last => Cell::from(last.clone()),
             });
             let mut row = Row::new(cells.collect::<Vec<_>>()).style(base);
-            if i == app.selected && focused {
+            if i == app.main.selected && focused {
                 row = row.style(base.patch(style(ui.selection)));
-            } else if i == app.selected {
+            } else if i == app.main.selected {
                 row = row.style(
                     base.patch(style(ui.selection))
                         .remove_modifier(ratatui::style::Modifier::BOLD),
@@ -199,7 +188,7 @@ fn nodes(app: &App, snap: &Snapshot, f: &mut Frame, area: Rect) {
             _ => Constraint::Length(*w),
         })
         .collect();
-    let empty = app.rows.is_empty();
+    let empty = app.main.rows.is_empty();
     let table = Table::new(rows, widths)
         .header(header)
         .block(block)
@@ -220,7 +209,7 @@ fn nodes(app: &App, snap: &Snapshot, f: &mut Frame, area: Rect) {
 fn events(app: &App, f: &mut Frame, area: Rect) {
     let ui = &app.theme.ui;
     let ev = &app.theme.event;
-    let focused = app.focus == Focus::Events;
+    let focused = app.main.focus == Focus::Events;
     let mut title = vec![
         Span::styled(" Events ", style(ui.title)),
         Span::styled(format!("{} ", app.events.received), style(ui.muted)),
@@ -231,23 +220,23 @@ fn events(app: &App, f: &mut Frame, area: Rect) {
             style(ui.flash_warn),
         ));
     }
-    if app.events_back > 0 {
+    if app.main.events_back > 0 {
         title.push(Span::styled(
-            format!("· paused, {} newer (G follows) ", app.events_back),
+            format!("· paused, {} newer (G follows) ", app.main.events_back),
             style(ui.flash_warn),
         ));
     }
-    if !app.event_filter.is_empty() {
+    if !app.main.event_filter.is_empty() {
         title.push(Span::styled(
-            format!("· /{} ", app.event_filter),
+            format!("· /{} ", app.main.event_filter),
             style(ui.flash_warn),
         ));
     }
     let block = pane(app, title, focused);
     let h = area.height.saturating_sub(2) as usize;
-    let (needle, invert) = split_filter(&app.event_filter);
+    let (needle, invert) = split_filter(&app.main.event_filter);
     let mut picked = Vec::with_capacity(h);
-    let mut skip = app.events_back;
+    let mut skip = app.main.events_back;
     for l in app.events.lines().iter().rev() {
         if !needle.is_empty() && l.matches(&needle) == invert {
             continue;
@@ -296,7 +285,7 @@ fn events(app: &App, f: &mut Frame, area: Rect) {
     f.render_widget(Paragraph::new(lines).block(block), area);
     if empty && area.height > 2 {
         let r = Rect::new(area.x + 2, area.y + 1, area.width.saturating_sub(4), 1);
-        let msg = if app.event_filter.is_empty() {
+        let msg = if app.main.event_filter.is_empty() {
             "Waiting for events…"
         } else {
             "No event matches the filter."

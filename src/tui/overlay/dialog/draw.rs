@@ -1,4 +1,4 @@
-//! The adoption / change-role dialog and the confirmation box.
+//! The adoption / change-role dialog box.
 //!
 //! ```text
 //! ┌ Adopt 52:54:00:12:34:56 into lab.yaml ──────────────┐
@@ -14,16 +14,16 @@
 
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
+use ratatui::widgets::{Block, Clear, Paragraph};
 use ratatui::Frame;
 
-use super::centered;
+use super::{DialogKind, Field, NodeDialog};
 use crate::tui::app::App;
-use crate::tui::dialog::{Confirm, DialogKind, Field, NodeDialog};
 use crate::tui::paint::style;
+use crate::tui::render::centered;
 
 /// Draws the node dialog.
-pub fn render(app: &App, dlg: &NodeDialog, f: &mut Frame, body: Rect) {
+pub fn draw(app: &App, dlg: &NodeDialog, f: &mut Frame, body: Rect) {
     let ui = &app.theme.ui;
     let d = style(ui.dialog);
     let label = |s: &str, on: bool| {
@@ -107,30 +107,4 @@ pub fn render(app: &App, dlg: &NodeDialog, f: &mut Frame, body: Rect) {
         .style(d);
     f.render_widget(Clear, r);
     f.render_widget(Paragraph::new(lines).block(block), r);
-}
-
-/// Draws a yes/no confirmation.
-pub fn confirm(app: &App, c: &Confirm, f: &mut Frame, body: Rect) {
-    let ui = &app.theme.ui;
-    let d = style(ui.dialog);
-    let lines = vec![
-        Line::from(Span::styled(c.prompt.clone(), d)),
-        Line::default(),
-        Line::from(vec![
-            Span::styled(" y ", d.patch(style(ui.danger))),
-            Span::styled(" yes, do it    ", d),
-            Span::styled(" n ", d.patch(style(ui.footer_key))),
-            Span::styled(" / Esc  no", d),
-        ]),
-    ];
-    let r = centered(body, 60, 7);
-    let block = Block::bordered()
-        .title(" Are you sure? ")
-        .border_style(d.patch(style(ui.danger)))
-        .style(d);
-    f.render_widget(Clear, r);
-    f.render_widget(
-        Paragraph::new(lines).wrap(Wrap { trim: true }).block(block),
-        r,
-    );
 }
