@@ -160,10 +160,8 @@ impl App {
 
     /// Adds an event from the bus to the pane.
     pub fn push_event(&mut self, ev: &Event) {
-        let before = self.events.received;
-        self.events.push(ev);
-        self.main
-            .event_arrived(self.events.received > before, self.events.len());
+        let added = self.events.push(ev);
+        self.main.event_arrived(added, self.events.len());
     }
 
     /// Key contexts active now, innermost first.

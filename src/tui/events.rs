@@ -1,4 +1,9 @@
 //! The event pane's bounded ring: events as they arrive on the bus, pre-formatted once.
+//!
+//! An event that says exactly what the line before it said (same machine, kind and text)
+//! is counted on that line (`×N`) instead of taking a new one: a held machine's iPXE wait
+//! loop fetches its script every few seconds, and without this it pushed every other
+//! event off the pane within minutes.
 
 use std::collections::VecDeque;
 
@@ -83,6 +88,8 @@ pub struct EventLine {
     pub text: String,
     /// Colour class.
     pub class: EventClass,
+    /// How many identical events in a row this line stands for (1 or more).
+    pub repeats: u32,
 }
 
 impl EventLine {
@@ -99,7 +106,13 @@ impl EventLine {
             kind: ev.kind.name(),
             text: ev.kind.describe(),
             class: EventClass::of(&ev.kind),
+            repeats: 1,
         }
+    }
+
+    /// Whether `other` says the same thing (times and counts aside).
+    fn same_as(&self, other: &EventLine) -> bool {
+        self.kind == other.kind && self.who == other.who && self.text == other.text
     }
 
     /// Whether the line matches a filter word (lower-case).
@@ -127,20 +140,30 @@ pub struct EventRing {
 
 impl EventRing {
     /// Adds an event (log lines are skipped: they live in the node's own tail).
-    pub fn push(&mut self, ev: &Event) {
+    /// Returns whether the pane gained a line (a repeat only counts on the last one).
+    pub fn push(&mut self, ev: &Event) -> bool {
         if ev.kind.is_node_local() {
-            return;
+            return false;
         }
-        self.push_line(EventLine::from_event(ev));
+        self.push_line(EventLine::from_event(ev))
     }
 
-    /// Adds a formatted line.
-    pub fn push_line(&mut self, line: EventLine) {
+    /// Adds a formatted line, or counts it on the last line when it repeats that one.
+    /// Returns whether a line was added.
+    pub fn push_line(&mut self, line: EventLine) -> bool {
+        self.received += 1;
+        if let Some(last) = self.lines.back_mut() {
+            if last.same_as(&line) {
+                last.repeats = last.repeats.saturating_add(line.repeats);
+                last.at_ms = line.at_ms;
+                return false;
+            }
+        }
         if self.lines.len() == EVENT_RING_CAP {
             self.lines.pop_front();
         }
         self.lines.push_back(line);
-        self.received += 1;
+        true
     }
 
     /// Lines kept, oldest first.
@@ -156,5 +179,44 @@ impl EventRing {
     /// Whether empty.
     pub fn is_empty(&self) -> bool {
         self.lines.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(who: &str, text: &str, at_ms: u64) -> EventLine {
+        EventLine {
+            at_ms,
+            who: who.to_string(),
+            kind: "http-fetch",
+            text: text.to_string(),
+            class: EventClass::Http,
+            repeats: 1,
+        }
+    }
+
+    #[test]
+    fn a_repeated_event_counts_on_its_line_and_another_breaks_the_run() {
+        let mut ring = EventRing::default();
+        assert!(ring.push_line(line("aa", "HTTP 200 /boot.ipxe", 1)));
+        assert!(!ring.push_line(line("aa", "HTTP 200 /boot.ipxe", 2)));
+        assert!(!ring.push_line(line("aa", "HTTP 200 /boot.ipxe", 3)));
+        assert!(ring.push_line(line("bb", "HTTP 200 /boot.ipxe", 4)));
+        assert!(ring.push_line(line("aa", "HTTP 200 /boot.ipxe", 5)));
+        let kept: Vec<(u32, u64)> = ring.lines().iter().map(|l| (l.repeats, l.at_ms)).collect();
+        assert_eq!(kept, vec![(3, 3), (1, 4), (1, 5)]);
+        assert_eq!(ring.received, 5);
+    }
+
+    #[test]
+    fn the_ring_stays_bounded() {
+        let mut ring = EventRing::default();
+        for i in 0..(EVENT_RING_CAP as u64 + 10) {
+            ring.push_line(line("aa", &format!("n{i}"), i));
+        }
+        assert_eq!(ring.len(), EVENT_RING_CAP);
+        assert_eq!(ring.lines().front().map(|l| l.text.as_str()), Some("n10"));
     }
 }

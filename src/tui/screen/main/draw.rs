@@ -264,7 +264,7 @@ fn events(app: &App, f: &mut Frame, area: Rect) {
                 EventClass::K3s => ev.k3s,
                 EventClass::Problem => ev.problem,
             });
-            Line::from(vec![
+            let mut spans = vec![
                 Span::styled(fmt::clock(l.at_ms, app.tz_offset_s), style(ev.time)),
                 Span::raw(" "),
                 Span::styled(format!("{:<17}", fmt::cut(&l.who, 17)), style(ev.node)),
@@ -278,7 +278,11 @@ fn events(app: &App, f: &mut Frame, area: Rect) {
                         style(ui.text)
                     },
                 ),
-            ])
+            ];
+            if l.repeats > 1 {
+                spans.push(Span::styled(format!(" ×{}", l.repeats), style(ev.time)));
+            }
+            Line::from(spans)
         })
         .collect();
     let empty = lines.is_empty();
