@@ -312,3 +312,35 @@ fn node_5s_failure_is_readable_in_the_table_and_whole_in_the_detail_at_every_siz
         t.wait_screen("pxelab-exited-0", 15);
     }
 }
+
+/// The held machine's iPXE wait loop fetches its script every few seconds for as long as
+/// it waits: the pane counts those fetches on one line instead of scrolling everything
+/// else away.
+#[test]
+fn a_held_machines_wait_loop_is_one_counted_line_in_the_events_pane() {
+    if !common::require_program("tmux") {
+        return;
+    }
+    let (t, _dir) = demo_with(120, 40, "--speed 10");
+    let s = common::wait_for(Duration::from_secs(60), Duration::from_millis(250), || {
+        let s = t.capture();
+        s.lines()
+            .any(|l| {
+                l.contains("HoldScript")
+                    && l.split('×')
+                        .nth(1)
+                        .and_then(|n| n.split_whitespace().next())
+                        .and_then(|n| n.parse::<u32>().ok())
+                        .is_some_and(|n| n >= 3)
+            })
+            .then_some(s)
+    })
+    .unwrap_or_else(|| panic!("no counted wait-loop line:\n{}", t.capture()));
+    let hold_lines = s.lines().filter(|l| l.contains("HoldScript")).count();
+    assert_eq!(
+        hold_lines, 1,
+        "the wait loop takes {hold_lines} lines:\n{s}"
+    );
+    t.key("q");
+    t.wait_screen("pxelab-exited-0", 15);
+}

@@ -1,9 +1,9 @@
 //! The event pane's bounded ring: events as they arrive on the bus, pre-formatted once.
 //!
-//! An event that says exactly what the line before it said (same machine, kind and text)
-//! is counted on that line (`×N`) instead of taking a new one: a held machine's iPXE wait
-//! loop fetches its script every few seconds, and without this it pushed every other
-//! event off the pane within minutes.
+//! An event that says what the line before it said (same machine and kind, same fields
+//! but for how long it took) is counted on that line (`×N`) instead of taking a new one:
+//! a held machine's iPXE wait loop fetches its script every few seconds, and without this
+//! it pushed every other event off the pane within minutes.
 
 use std::collections::VecDeque;
 
@@ -88,8 +88,10 @@ pub struct EventLine {
     pub text: String,
     /// Colour class.
     pub class: EventClass,
-    /// How many identical events in a row this line stands for (1 or more).
+    /// How many like events in a row this line stands for (1 or more).
     pub repeats: u32,
+    /// The event's fields without timings: what "the same event again" compares.
+    pub gist: String,
 }
 
 impl EventLine {
@@ -107,12 +109,13 @@ impl EventLine {
             text: ev.kind.describe(),
             class: EventClass::of(&ev.kind),
             repeats: 1,
+            gist: gist(&ev.kind),
         }
     }
 
-    /// Whether `other` says the same thing (times and counts aside).
+    /// Whether `other` says the same thing (timings aside).
     fn same_as(&self, other: &EventLine) -> bool {
-        self.kind == other.kind && self.who == other.who && self.text == other.text
+        self.kind == other.kind && self.who == other.who && self.gist == other.gist
     }
 
     /// Whether the line matches a filter word (lower-case).
@@ -120,6 +123,23 @@ impl EventLine {
         contains_ci(&self.who, needle_lower)
             || contains_ci(self.kind, needle_lower)
             || contains_ci(&self.text, needle_lower)
+    }
+}
+
+/// Fields that measure one occurrence rather than say what happened.
+const TIMINGS: [&str; 2] = ["ms", "attempt"];
+
+/// An event kind's fields as JSON, timings removed.
+fn gist(kind: &EventKind) -> String {
+    match serde_json::to_value(kind) {
+        Ok(serde_json::Value::Object(mut fields)) => {
+            for t in TIMINGS {
+                fields.remove(t);
+            }
+            serde_json::Value::Object(fields).to_string()
+        }
+        Ok(other) => other.to_string(),
+        Err(_) => kind.describe(),
     }
 }
 
@@ -156,6 +176,7 @@ impl EventRing {
             if last.same_as(&line) {
                 last.repeats = last.repeats.saturating_add(line.repeats);
                 last.at_ms = line.at_ms;
+                last.text = line.text;
                 return false;
             }
         }
@@ -194,6 +215,7 @@ mod tests {
             text: text.to_string(),
             class: EventClass::Http,
             repeats: 1,
+            gist: text.to_string(),
         }
     }
 
@@ -208,6 +230,34 @@ mod tests {
         let kept: Vec<(u32, u64)> = ring.lines().iter().map(|l| (l.repeats, l.at_ms)).collect();
         assert_eq!(kept, vec![(3, 3), (1, 4), (1, 5)]);
         assert_eq!(ring.received, 5);
+    }
+
+    #[test]
+    fn fetches_that_differ_only_in_how_long_they_took_are_one_line() {
+        let fetch = |ms: u64, path: &str| Event {
+            seq: 0,
+            at_ms: ms,
+            mac: None,
+            hostname: Some("node-6".to_string()),
+            kind: EventKind::HttpFetch {
+                path: path.to_string(),
+                client: std::net::IpAddr::from([10, 0, 0, 6]),
+                what: crate::engine::FetchKind::HoldScript,
+                status: 200,
+                bytes: 196,
+                ms,
+            },
+        };
+        let mut ring = EventRing::default();
+        assert!(ring.push(&fetch(0, "/boot.ipxe")));
+        assert!(!ring.push(&fetch(8, "/boot.ipxe")));
+        assert!(ring.push(&fetch(3, "/other.ipxe")));
+        assert_eq!(ring.lines()[0].repeats, 2);
+        assert!(
+            ring.lines()[0].text.contains("in 8 ms"),
+            "{}",
+            ring.lines()[0].text
+        );
     }
 
     #[test]

@@ -264,12 +264,12 @@ fn events(app: &App, f: &mut Frame, area: Rect) {
                 EventClass::K3s => ev.k3s,
                 EventClass::Problem => ev.problem,
             });
-            let mut spans = vec![
+            let spans = vec![
                 Span::styled(fmt::clock(l.at_ms, app.tz_offset_s), style(ev.time)),
                 Span::raw(" "),
                 Span::styled(format!("{:<17}", fmt::cut(&l.who, 17)), style(ev.node)),
                 Span::raw(" "),
-                Span::styled(format!("{:<19} ", l.kind), cs),
+                Span::styled(format!("{:<19} ", kind_column(l)), cs),
                 Span::styled(
                     l.text.clone(),
                     if l.class == EventClass::Problem {
@@ -279,9 +279,6 @@ fn events(app: &App, f: &mut Frame, area: Rect) {
                     },
                 ),
             ];
-            if l.repeats > 1 {
-                spans.push(Span::styled(format!(" ×{}", l.repeats), style(ev.time)));
-            }
             Line::from(spans)
         })
         .collect();
@@ -295,5 +292,15 @@ fn events(app: &App, f: &mut Frame, area: Rect) {
             "No event matches the filter."
         };
         f.render_widget(Paragraph::new(msg).style(style(ui.muted)), r);
+    }
+}
+
+/// The kind, with how many like events the line stands for: next to the kind, so that a
+/// narrow pane that cuts the text still shows the count.
+fn kind_column(l: &crate::tui::events::EventLine) -> String {
+    if l.repeats > 1 {
+        format!("{} ×{}", l.kind, l.repeats)
+    } else {
+        l.kind.to_string()
     }
 }
