@@ -21,6 +21,7 @@ mod nocloud;
 pub mod range;
 pub mod route;
 mod script;
+pub mod tls;
 pub mod userdata_gate;
 
 use std::collections::HashMap;
