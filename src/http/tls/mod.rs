@@ -12,6 +12,7 @@
 
 pub mod cert;
 pub mod pin;
+pub mod serve;
 
 use std::path::PathBuf;
 
