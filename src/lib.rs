@@ -14,6 +14,7 @@
 
 pub mod app;
 pub mod arp;
+pub mod attach;
 pub mod cli;
 pub mod config;
 pub mod dhcp;
