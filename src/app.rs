@@ -125,7 +125,11 @@ pub fn start_servers(
         };
     tasks.push(spawn(
         Source::Http,
-        Box::pin(crate::http::serve(engine.clone(), plan.http, cancel.clone())),
+        Box::pin(crate::http::serve(
+            engine.clone(),
+            plan.http,
+            cancel.clone(),
+        )),
         engine.clone(),
     ));
     tasks.push(spawn(

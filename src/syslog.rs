@@ -9,7 +9,7 @@
 //! memory; lines from addresses no node has are counted and reported now and then.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::time::Instant;
 
 use tokio::net::UdpSocket;

@@ -48,7 +48,8 @@ const CORPUS: &[(&str, &str, Want)] = &[
     ("reversed range", "dhcp: {mode: server, subnet: 10.0.0.0/24, range: [10.0.0.200, 10.0.0.100]}", Refused("range starts at 10.0.0.200 but ends before it at 10.0.0.100")),
     ("lease time 12x", "dhcp: {mode: server, subnet: 10.0.0.0/24, range: [10.0.0.100, 10.0.0.200], lease_time: 12x}", Refused("`12x` is not a lease time")),
     ("lease time 0", "dhcp: {mode: server, subnet: 10.0.0.0/24, range: [10.0.0.100, 10.0.0.200], lease_time: '0'}", Refused("`0` is not a lease time")),
-    ("lease time 1.5h", "dhcp: {mode: server, subnet: 10.0.0.0/24, range: [10.0.0.100, 10.0.0.200], lease_time: 1.5h}", Refused("`1.5h` is not a lease time")),
+    ("lease time 1.5h", "dhcp: {mode: server, subnet: 10.0.0.0/24, range: [10.0.0.100, 10.0.0.200], lease_time: 1.5h}", Runs("server")),
+    ("lease time 1.5s", "dhcp: {mode: server, subnet: 10.0.0.0/24, range: [10.0.0.100, 10.0.0.200], lease_time: 1.5s}", Refused("`1.5s` is not a lease time")),
     ("lease time beyond u32 seconds", "dhcp: {mode: server, subnet: 10.0.0.0/24, range: [10.0.0.100, 10.0.0.200], lease_time: 200000d}", Refused("`200000d` is not a lease time")),
     ("lease time below a second", "dhcp: {mode: server, subnet: 10.0.0.0/24, range: [10.0.0.100, 10.0.0.200], lease_time: 500ms}", Refused("`500ms` is not a lease time")),
     ("proxy with a bad lease time", "dhcp: {mode: proxy, lease_time: soon}", Refused("`soon` is not a lease time")),
@@ -152,7 +153,8 @@ fn refusals_point_at_the_offending_value() {
         path.display()
     );
     assert_eq!(errs, vec![want]);
-    let text = lab_text("dhcp:\n  mode: server\n  subnet: 10.0.0.0/31\n  range: [10.0.0.0, 10.0.0.1]\n");
+    let text =
+        lab_text("dhcp:\n  mode: server\n  subnet: 10.0.0.0/31\n  range: [10.0.0.0, 10.0.0.1]\n");
     let errs = check(&path, &text);
     assert!(
         errs.iter()

@@ -168,10 +168,7 @@ pub fn decide(
 ) -> Outcome {
     if let Some(g) = req.relay() {
         if !s.in_subnet(g) {
-            return pass(Verdict::Drop(format!(
-                "relay {g} is outside {}",
-                s.subnet
-            )));
+            return pass(Verdict::Drop(format!("relay {g} is outside {}", s.subnet)));
         }
     }
     match req.msg {

@@ -3,8 +3,8 @@
 use super::super::leases::{self, Leases};
 use super::super::request::{parse, tests::build};
 use super::super::settings::Settings;
-use crate::config::plan::DhcpPlan;
 use super::*;
+use crate::config::plan::DhcpPlan;
 
 fn lab() -> Lab {
     Lab::parse(

@@ -18,7 +18,7 @@
 //! `{"error": "...", "status": N}`.
 
 use std::convert::Infallible;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use axum::extract::rejection::JsonRejection;
@@ -373,7 +373,11 @@ pub fn router(engine: Engine, cancel: CancellationToken, token: String) -> Route
 }
 
 /// Runs the admin API on 127.0.0.1:`http.admin_port` until `cancel` fires.
-pub async fn serve(engine: Engine, plan: AdminPlan, cancel: CancellationToken) -> anyhow::Result<()> {
+pub async fn serve(
+    engine: Engine,
+    plan: AdminPlan,
+    cancel: CancellationToken,
+) -> anyhow::Result<()> {
     let addr = plan.bind;
     // A fresh token per start: one read from an earlier run opens nothing now.
     let token = crate::statedir::create_admin_token(&engine.lab())?;

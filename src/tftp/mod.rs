@@ -87,7 +87,7 @@ pub async fn serve(
         engine: engine.clone(),
         root,
         iface,
-        server: lab.server_address,
+        server: plan.address,
         load: Arc::new(transfer::Load::new(Arc::new(Semaphore::new(MAX_TRANSFERS)))),
         active: std::sync::Mutex::new(std::collections::HashSet::new()),
         per_client: std::sync::Mutex::new(std::collections::HashMap::new()),

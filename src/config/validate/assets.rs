@@ -6,7 +6,7 @@ use crate::config::spans::Seg;
 use crate::config::DhcpMode;
 
 impl Validator<'_> {
-    fn boot(&mut self) {
+    pub(super) fn boot(&mut self) {
         let lab = self.lab;
         let b = &lab.file.boot;
         let mut names: Vec<(Vec<Seg<'_>>, &str)> = vec![(
@@ -56,7 +56,7 @@ impl Validator<'_> {
         }
     }
 
-    fn assets(&mut self) {
+    pub(super) fn assets(&mut self) {
         let lab = self.lab;
         let dir = lab.assets_dir();
         let url = ALPINE_NETBOOT_URL.replace("{ver}", &alpine_release(&lab.file.boot.cmdline));
@@ -121,7 +121,7 @@ impl Validator<'_> {
     /// secret and the operator key. The servers refuse dot-names and files outside
     /// their folder anyway; this makes the mistake an error before anything runs.
     /// Folders that do not exist yet are left to the other checks.
-    fn served_folders(&mut self) {
+    pub(super) fn served_folders(&mut self) {
         let lab = self.lab;
         let dir = lab.dir();
         let dir = if dir.as_os_str().is_empty() {
@@ -160,5 +160,4 @@ impl Validator<'_> {
             );
         }
     }
-
 }

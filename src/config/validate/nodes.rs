@@ -9,7 +9,7 @@ use crate::config::spans::Seg;
 use crate::config::UnknownPolicy;
 
 impl Validator<'_> {
-    fn nodes(&mut self) {
+    pub(super) fn nodes(&mut self) {
         let lab = self.lab;
         let roles = lab.role_names();
         let subnet = self.subnet();
@@ -83,7 +83,7 @@ impl Validator<'_> {
         }
     }
 
-    fn k3s_server(&mut self) {
+    pub(super) fn k3s_server(&mut self) {
         let nodes = &self.lab.file.nodes;
         let servers: Vec<usize> = (0..nodes.len())
             .filter(|&i| nodes[i].role == "k3s-server")
@@ -109,8 +109,7 @@ impl Validator<'_> {
         }
     }
 
-
-    fn unknown_policy(&mut self) {
+    pub(super) fn unknown_policy(&mut self) {
         if let UnknownPolicy::Adopt(role) = &self.lab.file.unknown {
             let roles = self.lab.role_names();
             if !roles.contains(role) {
@@ -122,8 +121,7 @@ impl Validator<'_> {
         }
     }
 
-
-    fn adopt(&mut self) {
+    pub(super) fn adopt(&mut self) {
         let pat = &self.lab.file.adopt.hostname_pattern;
         if !pat.contains("{n}") && !pat.contains("{hash}") {
             self.warn(
@@ -132,5 +130,4 @@ impl Validator<'_> {
             );
         }
     }
-
 }

@@ -7,7 +7,7 @@ use crate::config::{RoleSection, SshServer, BUILTIN_ROLES};
 use crate::render::template::user_data_template;
 
 impl Validator<'_> {
-    fn roles(&mut self) {
+    pub(super) fn roles(&mut self) {
         let lab = self.lab;
         for (name, r) in &lab.file.roles {
             let base = [Seg::Key("roles"), Seg::Key(name)];
@@ -87,5 +87,4 @@ impl Validator<'_> {
             );
         }
     }
-
 }

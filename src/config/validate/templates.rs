@@ -66,7 +66,7 @@ impl Validator<'_> {
 
     /// Compiles every template once, then renders each node's templates with fake
     /// secrets so undefined variables show up now rather than on a booting node.
-    fn templates(&mut self) {
+    pub(super) fn templates(&mut self) {
         let lab = self.lab;
         let mut broken: Vec<String> = Vec::new();
         let mut specs: Vec<TemplateSpec> = cmdline_templates(lab, usize::MAX);
