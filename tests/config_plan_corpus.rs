@@ -81,14 +81,11 @@ fn check(path: &Path, text: &str) -> Vec<String> {
 /// What `pxelab up` does before it binds: load and validate the file, then take the plan
 /// the servers are started with. `Ok` names the DHCP mode; `Err` lists the error lines.
 fn up(path: &Path) -> Result<&'static str, Vec<String>> {
-    let lab = pxelab::app::load_lab(path).map_err(|e| {
-        e.to_string()
-            .lines()
-            .skip(1)
-            .map(|l| l.trim().to_string())
-            .collect::<Vec<_>>()
-    })?;
-    let plan = lab.plan().map_err(|e| vec![e.to_string()])?;
+    // `N problem(s) in lab.yaml:` and then one indented line per problem.
+    let lines =
+        |e: String| -> Vec<String> { e.lines().skip(1).map(|l| l.trim().to_string()).collect() };
+    let lab = pxelab::app::load_lab(path).map_err(|e| lines(e.to_string()))?;
+    let plan = lab.plan().map_err(|e| lines(e.to_string()))?;
     let listeners = pxelab::app::listeners(&lab);
     assert_eq!(
         listeners.contains(&Source::Dhcp),

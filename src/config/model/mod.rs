@@ -4,7 +4,6 @@
 //! that a typo (`hostnmae:`) is an error naming file:line:col instead of a silently
 //! ignored key. Defaults are chosen so the smallest useful lab.yaml is a name, boot
 //! assets and a list of nodes.
-
 //!
 //! One file per part of the file: [`dhcp`], the other [`servers`], what [`nodes`] run
 //! (boot, roles, k3s, ssh, the node list) and the [`policy`] for unknown machines.
