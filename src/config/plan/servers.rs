@@ -90,3 +90,41 @@ pub(super) fn watch(lab: &Lab) -> Option<WatchPlan> {
         deadlines: s.deadlines,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    fn plan(extra: &str) -> crate::config::plan::Plan {
+        let text = format!("name: t\nserver_address: 10.0.0.1\nboot: {{kernel: k}}\n{extra}");
+        let lab = Lab::parse(Path::new("/srv/lab/lab.yaml"), &text).unwrap();
+        lab.plan().unwrap().clone()
+    }
+
+    #[test]
+    fn defaults_bind_where_the_servers_always_did() {
+        let p = plan("");
+        assert_eq!(p.http.bind, "0.0.0.0:8080".parse().unwrap());
+        assert_eq!(p.admin.bind, "127.0.0.1:7480".parse().unwrap());
+        let t = p.tftp.unwrap();
+        assert_eq!((t.root, t.port), (PathBuf::from("/usr/lib/ipxe"), 69));
+        assert_eq!(p.syslog, None);
+        assert_eq!(p.watch.map(|w| w.port), Some(22));
+    }
+
+    #[test]
+    fn sections_turn_servers_on_off_and_move_them() {
+        let p = plan(
+            "tftp: {root: ipxe, port: 6969}\nhttp: {bind: 10.0.0.1, port: 81, admin_port: 7000}\n\
+             syslog: {enabled: true, port: 5514}\nssh: {watch: false}\n",
+        );
+        assert_eq!(p.tftp.unwrap().root, PathBuf::from("/srv/lab/ipxe"));
+        assert_eq!(p.http.bind, "10.0.0.1:81".parse().unwrap());
+        assert_eq!(p.admin.bind, "127.0.0.1:7000".parse().unwrap());
+        assert_eq!(p.syslog.unwrap().bind, "10.0.0.1:5514".parse().unwrap());
+        assert_eq!(p.watch, None);
+        assert_eq!(plan("tftp: {enabled: false}\n").tftp, None);
+    }
+}
