@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{self, DhcpMode};
+use crate::config::{self, plan::DhcpPlan};
 use crate::engine::{Engine, EventKind, Source};
 use crate::headless::Format;
 
@@ -99,6 +99,14 @@ pub fn start_servers(
 ) -> Vec<tokio::task::JoinHandle<()>> {
     let lab = engine.lab();
     let mut tasks = Vec::new();
+    // Every lab `up` runs came through validation, which built the plan.
+    let plan = match lab.plan() {
+        Ok(p) => p.clone(),
+        Err(e) => {
+            tracing::error!("no server started: {e}");
+            return tasks;
+        }
+    };
     let spawn =
         |source: Source,
          fut: std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<()>> + Send>>,
@@ -117,18 +125,30 @@ pub fn start_servers(
         };
     tasks.push(spawn(
         Source::Http,
-        Box::pin(crate::http::serve(engine.clone(), cancel.clone())),
+        Box::pin(crate::http::serve(
+            engine.clone(),
+            plan.http,
+            cancel.clone(),
+        )),
         engine.clone(),
     ));
     tasks.push(spawn(
         Source::Admin,
-        Box::pin(crate::http::admin::serve(engine.clone(), cancel.clone())),
+        Box::pin(crate::http::admin::serve(
+            engine.clone(),
+            plan.admin,
+            cancel.clone(),
+        )),
         engine.clone(),
     ));
-    if lab.file.dhcp.mode != DhcpMode::Off {
+    if plan.dhcp != DhcpPlan::Off {
         tasks.push(spawn(
             Source::Dhcp,
-            Box::pin(crate::dhcp::serve(engine.clone(), cancel.clone())),
+            Box::pin(crate::dhcp::serve(
+                engine.clone(),
+                plan.dhcp.clone(),
+                cancel.clone(),
+            )),
             engine.clone(),
         ));
     }
@@ -151,21 +171,21 @@ pub fn start_servers(
         }
         crate::dhcp::ra::Plan::Nothing => {}
     }
-    if lab.file.tftp.enabled {
+    if let Some(tftp) = plan.tftp {
         tasks.push(spawn(
             Source::Tftp,
-            Box::pin(crate::tftp::serve(engine.clone(), cancel.clone())),
+            Box::pin(crate::tftp::serve(engine.clone(), tftp, cancel.clone())),
             engine.clone(),
         ));
     }
-    if lab.file.syslog.enabled {
+    if let Some(syslog) = plan.syslog {
         tasks.push(spawn(
             Source::Syslog,
-            Box::pin(crate::syslog::serve(engine.clone(), cancel.clone())),
+            Box::pin(crate::syslog::serve(engine.clone(), syslog, cancel.clone())),
             engine.clone(),
         ));
     }
-    if lab.file.ssh.watch {
+    if plan.watch.is_some() {
         tasks.push(spawn(
             Source::Ssh,
             Box::pin(crate::watch::run(engine.clone(), cancel.clone())),
@@ -193,14 +213,17 @@ pub fn start_servers(
 
 /// The listeners `start_servers` starts for this lab (each reports `server-up` once bound).
 pub fn listeners(lab: &config::Lab) -> Vec<Source> {
+    let Ok(plan) = lab.plan() else {
+        return Vec::new();
+    };
     let mut v = vec![Source::Http, Source::Admin];
-    if lab.file.dhcp.mode != DhcpMode::Off {
+    if plan.dhcp != DhcpPlan::Off {
         v.push(Source::Dhcp);
     }
-    if lab.file.tftp.enabled {
+    if plan.tftp.is_some() {
         v.push(Source::Tftp);
     }
-    if lab.file.syslog.enabled {
+    if plan.syslog.is_some() {
         v.push(Source::Syslog);
     }
     v

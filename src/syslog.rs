@@ -9,7 +9,7 @@
 //! memory; lines from addresses no node has are counted and reported now and then.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::time::Instant;
 
 use tokio::net::UdpSocket;
@@ -86,10 +86,12 @@ pub fn line_text(datagram: &[u8]) -> String {
 }
 
 /// Receives until `cancel`; `Err` when the socket cannot be bound.
-pub async fn serve(engine: Engine, cancel: CancellationToken) -> anyhow::Result<()> {
-    let lab = engine.lab();
-    let addr = SocketAddr::new(IpAddr::V4(lab.server_address), lab.file.syslog.port());
-    drop(lab);
+pub async fn serve(
+    engine: Engine,
+    plan: crate::config::plan::SyslogPlan,
+    cancel: CancellationToken,
+) -> anyhow::Result<()> {
+    let addr = plan.bind;
     let sock = UdpSocket::bind(addr)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on udp {addr}: {e}"))?;

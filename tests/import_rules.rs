@@ -23,13 +23,7 @@ const DATA_TABLES: &[(&str, &str)] = &[
 /// TEMPORARY: files over [`MAX_LINES`] that other branches of issue 11 are splitting
 /// (plan: src/config/; service: src/engine/; pipeline: src/dhcp/; watch/node.rs). Empty
 /// this list when those branches are merged: every entry left here is a file to split.
-const SPLIT_ELSEWHERE: &[&str] = &[
-    "src/config/validate.rs",
-    "src/config/model.rs",
-    "src/engine/event.rs",
-    "src/watch/node.rs",
-    "src/dhcp/",
-];
+const SPLIT_ELSEWHERE: &[&str] = &["src/engine/event.rs", "src/watch/node.rs", "src/dhcp/"];
 
 /// Top-level modules the engine must not import.
 const NOT_FOR_ENGINE: &[&str] = &[
@@ -474,7 +468,7 @@ fn terminal_crates_outside_the_console_are_caught() {
 fn long_files_are_caught_unless_allowed() {
     let long = "fn f() {}\n".repeat(MAX_LINES + 1);
     assert_eq!(violations("src/tui/app.rs", &long).len(), 1);
-    assert!(violations("src/config/validate.rs", &long).is_empty());
+    assert_eq!(violations("src/config/validate/mod.rs", &long).len(), 1);
     assert!(violations("src/dhcp/server.rs", &long).is_empty());
     let short = "fn f() {}\n".repeat(MAX_LINES);
     assert!(violations("src/tui/app.rs", &short).is_empty());

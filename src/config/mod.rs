@@ -1,7 +1,9 @@
 //! lab.yaml: loading, validation with file:line:col errors, and comment-keeping write-back.
 //!
-//! - [`model`]: the serde types of the file.
-//! - [`Lab`]: a loaded, validated lab with its location on disk and resolved values.
+//! - [`model`]: the serde types of the file (its wire form).
+//! - [`plan`]: what each server runs with, built from the wire form by validation only.
+//! - [`Lab`]: a loaded lab with its location on disk, resolved values and, when its
+//!   server sections are valid, the servers' [`plan::Plan`].
 
 pub mod model;
 
@@ -120,6 +122,8 @@ pub struct Lab {
     pub server_address: Ipv4Addr,
     /// The raw text that was parsed (for change detection and write-back).
     pub source: String,
+    /// The servers' plan, or why it cannot be built (validation errors).
+    plan: Result<plan::Plan, Vec<Problem>>,
 }
 
 impl Lab {
@@ -143,12 +147,28 @@ impl Lab {
             }
         })?;
         let server_address = file.server_address.unwrap_or(Ipv4Addr::LOCALHOST);
-        Ok(Lab {
+        let mut lab = Lab {
             path: path.to_path_buf(),
             file,
             server_address,
             source: text.to_string(),
-        })
+            plan: Err(Vec::new()),
+        };
+        lab.plan = plan::build(&lab);
+        Ok(lab)
+    }
+
+    /// What the servers run with. `Err` lists the validation errors that stop it, so a
+    /// lab from [`load_validated`] always has one.
+    pub fn plan(&self) -> Result<&plan::Plan, ConfigError> {
+        self.plan
+            .as_ref()
+            .map_err(|problems| ConfigError::Invalid(problems.clone()))
+    }
+
+    /// The validation errors that stop the servers' plan (none when it was built).
+    pub fn plan_problems(&self) -> &[Problem] {
+        self.plan.as_ref().err().map(Vec::as_slice).unwrap_or(&[])
     }
 
     /// Reads and parses lab.yaml from disk.
@@ -232,6 +252,8 @@ pub mod deadlines;
 pub mod edit;
 pub mod net;
 mod parse;
+pub mod plan;
+pub mod report;
 pub mod spans;
 pub mod validate;
 

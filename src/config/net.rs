@@ -1,16 +1,11 @@
-//! Small network value types lab.yaml uses: IPv4 subnets and lease durations.
+//! The one parser of each small network value lab.yaml holds: IPv4 subnets (through
+//! `ipnet`) and lease durations (through `humantime`). Validation and every server use
+//! these, so a value `check` accepts is read the same way by `up`.
 
 use std::net::Ipv4Addr;
-use std::str::FromStr;
+use std::time::Duration;
 
-/// An IPv4 subnet such as `192.168.64.128/27`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Subnet {
-    /// The network address (host bits zero).
-    pub network: Ipv4Addr,
-    /// Prefix length, 0..=32.
-    pub prefix: u8,
-}
+pub use ipnet::Ipv4Net;
 
 /// Why a text is not a subnet.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -30,82 +25,44 @@ pub enum SubnetError {
     },
 }
 
-impl Subnet {
-    /// The netmask (`/27` → 255.255.255.224).
-    pub fn mask(&self) -> Ipv4Addr {
-        Ipv4Addr::from(mask_bits(self.prefix))
+/// Parses `ADDRESS/PREFIX` strictly: a decimal prefix of 0..=32 and no host bits set
+/// (`192.168.64.130/27` is refused, naming the network it probably meant).
+pub fn parse_subnet(s: &str) -> Result<Ipv4Net, SubnetError> {
+    let bad = || SubnetError::Malformed(s.chars().take(64).collect());
+    let t = s.trim();
+    let (_, p) = t.split_once('/').ok_or_else(bad)?;
+    // ipnet alone would take `+8`-like prefixes on some inputs; keep the form plain.
+    if p.is_empty() || !p.chars().all(|c| c.is_ascii_digit()) || p.len() > 2 {
+        return Err(bad());
     }
-
-    /// The broadcast address.
-    pub fn broadcast(&self) -> Ipv4Addr {
-        Ipv4Addr::from(u32::from(self.network) | !mask_bits(self.prefix))
+    let net: Ipv4Net = t.parse().map_err(|_| bad())?;
+    if net.addr() != net.network() {
+        return Err(SubnetError::HostBits {
+            text: s.to_string(),
+            network: net.network(),
+            prefix: net.prefix_len(),
+        });
     }
-
-    /// Whether `ip` lies inside the subnet.
-    pub fn contains(&self, ip: Ipv4Addr) -> bool {
-        u32::from(ip) & mask_bits(self.prefix) == u32::from(self.network)
-    }
+    Ok(net)
 }
 
-fn mask_bits(prefix: u8) -> u32 {
-    if prefix == 0 {
-        0
-    } else {
-        u32::MAX << (32 - u32::from(prefix.min(32)))
-    }
-}
-
-impl FromStr for Subnet {
-    type Err = SubnetError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let bad = || SubnetError::Malformed(s.chars().take(64).collect());
-        let (a, p) = s.trim().split_once('/').ok_or_else(bad)?;
-        let addr: Ipv4Addr = a.parse().map_err(|_| bad())?;
-        if p.is_empty() || !p.chars().all(|c| c.is_ascii_digit()) || p.len() > 2 {
-            return Err(bad());
-        }
-        let prefix: u8 = p.parse().map_err(|_| bad())?;
-        if prefix > 32 {
-            return Err(bad());
-        }
-        let network = Ipv4Addr::from(u32::from(addr) & mask_bits(prefix));
-        if network != addr {
-            return Err(SubnetError::HostBits {
-                text: s.to_string(),
-                network,
-                prefix,
-            });
-        }
-        Ok(Subnet { network, prefix })
-    }
-}
-
-impl std::fmt::Display for Subnet {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/{}", self.network, self.prefix)
-    }
-}
-
-/// Parses a lease time: plain seconds (`3600`) or a number with one unit `s`, `m`, `h`,
-/// `d` (`30m`, `12h`, `1d`). Zero and anything above `u32::MAX` seconds are refused.
-pub fn lease_seconds(text: &str) -> Option<u32> {
+/// Parses a duration: plain seconds (`3600`) or humantime's forms (`30m`, `12h`, `1d`,
+/// `1h 30m`). Zero, fractions of a second and anything above `u32::MAX` seconds (the
+/// DHCP lease time field) are refused.
+pub fn parse_duration(text: &str) -> Option<Duration> {
     let t = text.trim();
-    let (num, mult) = match t.char_indices().last()? {
-        (i, 's') => (&t[..i], 1u64),
-        (i, 'm') => (&t[..i], 60),
-        (i, 'h') => (&t[..i], 3600),
-        (i, 'd') => (&t[..i], 86_400),
-        _ => (t, 1),
+    let d = if !t.is_empty() && t.chars().all(|c| c.is_ascii_digit()) {
+        Duration::from_secs(t.parse::<u64>().ok()?)
+    } else {
+        humantime::parse_duration(t).ok()?
     };
-    if num.is_empty() || !num.chars().all(|c| c.is_ascii_digit()) || num.len() > 10 {
-        return None;
-    }
-    let secs = num.parse::<u64>().ok()?.checked_mul(mult)?;
-    if secs == 0 {
-        return None;
-    }
-    u32::try_from(secs).ok()
+    let whole = d.subsec_nanos() == 0 && d.as_secs() > 0;
+    (whole && u32::try_from(d.as_secs()).is_ok()).then_some(d)
+}
+
+/// A lease time in seconds, through [`parse_duration`].
+pub fn lease_seconds(text: &str) -> Option<u32> {
+    parse_duration(text).and_then(|d| u32::try_from(d.as_secs()).ok())
 }
 
 #[cfg(test)]
@@ -114,15 +71,14 @@ mod tests {
 
     #[test]
     fn subnets() {
-        let s: Subnet = "192.168.64.128/27".parse().unwrap();
-        assert_eq!(s.mask(), Ipv4Addr::new(255, 255, 255, 224));
+        let s = parse_subnet("192.168.64.128/27").unwrap();
+        assert_eq!(s.netmask(), Ipv4Addr::new(255, 255, 255, 224));
         assert_eq!(s.broadcast(), Ipv4Addr::new(192, 168, 64, 159));
-        assert!(s.contains(Ipv4Addr::new(192, 168, 64, 140)));
-        assert!(!s.contains(Ipv4Addr::new(192, 168, 64, 160)));
-        assert!("0.0.0.0/0"
-            .parse::<Subnet>()
+        assert!(s.contains(&Ipv4Addr::new(192, 168, 64, 140)));
+        assert!(!s.contains(&Ipv4Addr::new(192, 168, 64, 160)));
+        assert!(parse_subnet("0.0.0.0/0")
             .unwrap()
-            .contains(Ipv4Addr::new(1, 2, 3, 4)));
+            .contains(&Ipv4Addr::new(1, 2, 3, 4)));
         for bad in [
             "192.168.64.128",
             "192.168.64.128/33",
@@ -131,15 +87,12 @@ mod tests {
             "1.2.3.0/+8",
         ] {
             assert!(
-                matches!(bad.parse::<Subnet>(), Err(SubnetError::Malformed(_))),
+                matches!(parse_subnet(bad), Err(SubnetError::Malformed(_))),
                 "{bad}"
             );
         }
         assert_eq!(
-            "192.168.64.130/27"
-                .parse::<Subnet>()
-                .unwrap_err()
-                .to_string(),
+            parse_subnet("192.168.64.130/27").unwrap_err().to_string(),
             "`192.168.64.130/27` has host bits set: did you mean 192.168.64.128/27?"
         );
     }
@@ -152,6 +105,8 @@ mod tests {
             ("12h", Some(43_200)),
             ("1d", Some(86_400)),
             ("90s", Some(90)),
+            ("1h 30m", Some(5400)),
+            ("1.5h", Some(5400)),
         ] {
             assert_eq!(lease_seconds(t), want, "{t}");
         }
@@ -162,9 +117,10 @@ mod tests {
             "12x",
             "h",
             "-5",
-            "1.5h",
+            "1.5s",
             "99999999999",
             "200000d",
+            "500ms",
         ] {
             assert_eq!(lease_seconds(t), None, "{t}");
         }

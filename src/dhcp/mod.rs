@@ -35,40 +35,47 @@ use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::config::DhcpMode;
+use crate::config::plan::DhcpPlan;
 use crate::engine::{Engine, EventKind, Source};
 use listen::{Listener, PortRole};
 
-/// Runs the DHCP server(s) the lab's `dhcp.mode` asks for until `cancel` fires.
-pub async fn serve(engine: Engine, cancel: CancellationToken) -> anyhow::Result<()> {
-    let lab = engine.lab();
-    let d = &lab.file.dhcp;
-    let iface = lab.file.interface.clone();
-    let ip = net::listen_ip(lab.server_address, iface.as_deref());
+/// Runs the DHCP server(s) the lab's DHCP plan asks for until `cancel` fires.
+pub async fn serve(
+    engine: Engine,
+    plan: DhcpPlan,
+    cancel: CancellationToken,
+) -> anyhow::Result<()> {
+    let listen = match &plan {
+        DhcpPlan::Off => return Ok(()),
+        DhcpPlan::Proxy(p) => p.listen.clone(),
+        DhcpPlan::Server(s) => s.listen.clone(),
+    };
+    let iface = listen.interface.clone();
+    let ip = net::listen_ip(listen.address, iface.as_deref());
     let loopback = ip.is_loopback();
     let role = PortRole {
         pxe_port: false,
         reply_to_source: loopback,
-        server_port: d.port,
+        server_port: listen.port,
     };
-    match d.mode {
-        DhcpMode::Off => Ok(()),
-        DhcpMode::Proxy => {
+    match plan {
+        DhcpPlan::Off => Ok(()),
+        DhcpPlan::Proxy(_) => {
             let (main, how) = match (&iface, loopback) {
                 (Some(i), false) => (
-                    Listener::Raw(raw::RawUdp::open(i, d.port, lab.server_address)?),
+                    Listener::Raw(raw::RawUdp::open(i, listen.port, listen.address)?),
                     format!(
                         "raw udp :{} on {i} (shared with the LAN's DHCP server)",
-                        d.port
+                        listen.port
                     ),
                 ),
                 _ => {
-                    let s = net::bind_tokio(SocketAddrV4::new(ip, d.port), iface.as_deref())?;
+                    let s = net::bind_tokio(SocketAddrV4::new(ip, listen.port), iface.as_deref())?;
                     let a = s.local_addr()?;
                     (Listener::Udp(s), format!("udp {a}"))
                 }
             };
-            let pxe = net::bind_tokio(SocketAddrV4::new(ip, d.pxe_port), iface.as_deref())?;
+            let pxe = net::bind_tokio(SocketAddrV4::new(ip, listen.pxe_port), iface.as_deref())?;
             let how = format!("proxyDHCP {how} + udp {}", pxe.local_addr()?);
             engine.emit(
                 None,
@@ -108,6 +115,6 @@ pub async fn serve(engine: Engine, cancel: CancellationToken) -> anyhow::Result<
             tokio::try_join!(a, b)?;
             Ok(())
         }
-        DhcpMode::Server => server::run(engine.clone(), ip, role, cancel).await,
+        DhcpPlan::Server(settings) => server::run(engine.clone(), settings, ip, role, cancel).await,
     }
 }

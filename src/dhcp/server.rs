@@ -125,7 +125,6 @@ fn plan(
     boot: Option<boot::BootTarget>,
     inform: bool,
 ) -> Plan {
-    let d = &lab.file.dhcp;
     let no_pxedhcp = boot.as_ref().is_some_and(|b| b.ipxe);
     Plan {
         msg,
@@ -133,9 +132,9 @@ fn plan(
             yiaddr: ip,
             mask: s.mask(),
             lease_secs: s.lease_secs,
-            router: d.router,
-            dns: d.dns.clone(),
-            domain: d.domain.clone(),
+            router: s.router,
+            dns: s.dns.clone(),
+            domain: s.domain.clone(),
             hostname: lab.node_by_mac(&req.mac).map(|n| n.hostname.clone()),
         }),
         boot,
@@ -169,10 +168,7 @@ pub fn decide(
 ) -> Outcome {
     if let Some(g) = req.relay() {
         if !s.in_subnet(g) {
-            return pass(Verdict::Drop(format!(
-                "relay {g} is outside {}/{}",
-                s.network, s.prefix
-            )));
+            return pass(Verdict::Drop(format!("relay {g} is outside {}", s.subnet)));
         }
     }
     match req.msg {
@@ -313,25 +309,28 @@ pub fn decide(
 /// Runs server mode until `cancel` fires.
 pub async fn run(
     engine: Engine,
+    settings: Settings,
     ip: Ipv4Addr,
     role: PortRole,
     cancel: CancellationToken,
 ) -> anyhow::Result<()> {
     let lab = engine.lab();
-    let settings = Arc::new(Settings::from_lab(&lab)?);
+    let settings = Arc::new(settings);
     let path = writer::leases_path(&lab);
     let table = Arc::new(Mutex::new(Leases::load(&path)?));
-    let iface = lab.file.interface.clone();
-    let sock = net::bind_tokio(SocketAddrV4::new(ip, lab.file.dhcp.port), iface.as_deref())?;
+    let iface = settings.listen.interface.clone();
+    let sock = net::bind_tokio(
+        SocketAddrV4::new(ip, settings.listen.port),
+        iface.as_deref(),
+    )?;
     engine.emit(
         None,
         EventKind::ServerUp {
             source: Source::Dhcp,
             addr: format!(
-                "DHCP server udp {} for {}/{} (range {}-{}, leases {})",
+                "DHCP server udp {} for {} (range {}-{}, leases {})",
                 sock.local_addr()?,
-                settings.network,
-                settings.prefix,
+                settings.subnet,
                 settings.range.0,
                 settings.range.1,
                 path.display()

@@ -2,8 +2,9 @@
 
 use super::super::leases::{self, Leases};
 use super::super::request::{parse, tests::build};
-use super::super::settings::{parse_duration, Settings};
+use super::super::settings::Settings;
 use super::*;
+use crate::config::plan::DhcpPlan;
 
 fn lab() -> Lab {
     Lab::parse(
@@ -37,21 +38,28 @@ fn reply(o: &Outcome) -> &super::super::decide::Reply {
 const Z: [u8; 4] = [0; 4];
 const SID: &[u8] = &[10, 0, 0, 1];
 
+/// Server mode's settings: the DHCP plan lab.yaml's validation built.
+fn settings(lab: &Lab) -> Settings {
+    match &lab.plan().unwrap().dhcp {
+        DhcpPlan::Server(s) => s.clone(),
+        other => panic!("expected server mode, got {other:?}"),
+    }
+}
+
 #[test]
-fn settings_and_durations() {
-    let s = Settings::from_lab(&lab()).unwrap();
+fn settings_come_from_the_plan() {
+    let s = settings(&lab());
     assert_eq!(s.mask(), Ipv4Addr::new(255, 255, 255, 0));
     assert_eq!(s.lease_secs, 3600);
-    assert_eq!(parse_duration("12h"), Some(43_200));
-    assert_eq!(parse_duration("30m"), Some(1800));
-    assert_eq!(parse_duration("90"), Some(90));
-    assert_eq!(parse_duration("0"), None);
-    assert_eq!(parse_duration("h"), None);
+    assert!(s.in_subnet(Ipv4Addr::new(10, 0, 0, 254)));
+    assert!(!s.in_subnet(Ipv4Addr::new(10, 0, 0, 255)));
+    assert!(!s.in_subnet(Ipv4Addr::new(10, 0, 0, 0)));
+    assert_eq!(s.router, Some(Ipv4Addr::new(10, 0, 0, 1)));
 }
 
 #[test]
 fn dora_reservation_and_pool() {
-    let (s, l) = (Settings::from_lab(&lab()).unwrap(), lab());
+    let (s, l) = (settings(&lab()), lab());
     let mut t = Leases::default();
     // Reserved node.
     let o = decide(&s, &l, &mut t, &req(0x0a, 1, &[], Z), 1000, hold);
@@ -138,7 +146,7 @@ fn dora_reservation_and_pool() {
 
 #[test]
 fn release_decline_inform_and_policy() {
-    let (s, l) = (Settings::from_lab(&lab()).unwrap(), lab());
+    let (s, l) = (settings(&lab()), lab());
     let mut t = Leases::default();
     decide(
         &s,
@@ -207,7 +215,7 @@ fn release_decline_inform_and_policy() {
 /// DECLINE (RFC 2131 §4.3.3): honoured only from the client that holds the address.
 #[test]
 fn decline_only_from_the_holder() {
-    let (s, l) = (Settings::from_lab(&lab()).unwrap(), lab());
+    let (s, l) = (settings(&lab()), lab());
     let a100: &[u8] = &[10, 0, 0, 100];
     let ip100 = Ipv4Addr::new(10, 0, 0, 100);
     struct Case {

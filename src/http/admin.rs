@@ -18,7 +18,7 @@
 //! `{"error": "...", "status": N}`.
 
 use std::convert::Infallible;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use axum::extract::rejection::JsonRejection;
@@ -35,7 +35,7 @@ use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 use tokio_stream::wrappers::BroadcastStream;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::ConfigError;
+use crate::config::{plan::AdminPlan, ConfigError};
 use crate::engine::{Engine, EngineError, EventKind, Source};
 use crate::mac::Mac;
 
@@ -373,9 +373,12 @@ pub fn router(engine: Engine, cancel: CancellationToken, token: String) -> Route
 }
 
 /// Runs the admin API on 127.0.0.1:`http.admin_port` until `cancel` fires.
-pub async fn serve(engine: Engine, cancel: CancellationToken) -> anyhow::Result<()> {
-    let port = engine.lab().file.http.admin_port;
-    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+pub async fn serve(
+    engine: Engine,
+    plan: AdminPlan,
+    cancel: CancellationToken,
+) -> anyhow::Result<()> {
+    let addr = plan.bind;
     // A fresh token per start: one read from an earlier run opens nothing now.
     let token = crate::statedir::create_admin_token(&engine.lab())?;
     let listener = tokio::net::TcpListener::bind(addr)

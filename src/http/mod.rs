@@ -289,10 +289,14 @@ pub async fn serve_listener_with(
     Ok(())
 }
 
-/// Runs the boot HTTP server on lab.yaml's `http.bind`:`http.port` until `cancel` fires.
-pub async fn serve(engine: Engine, cancel: CancellationToken) -> anyhow::Result<()> {
-    let lab = engine.lab();
-    let addr = SocketAddr::new(lab.file.http.bind, lab.file.http.port);
+/// Runs the boot HTTP server on its plan's address (lab.yaml's `http.bind`:`http.port`)
+/// until `cancel` fires.
+pub async fn serve(
+    engine: Engine,
+    plan: crate::config::plan::HttpPlan,
+    cancel: CancellationToken,
+) -> anyhow::Result<()> {
+    let addr = plan.bind;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|source| HttpError::Bind { addr, source })?;

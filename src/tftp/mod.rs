@@ -42,6 +42,7 @@ use std::time::Instant;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
+use crate::config::plan::TftpPlan;
 use crate::dhcp::net;
 use crate::engine::event::TransferOutcome;
 use crate::engine::{Engine, EventKind, Source};
@@ -64,14 +65,16 @@ pub const FULL_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
 pub const REFUSAL_EVENT_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Runs the TFTP server until `cancel` fires.
-pub async fn serve(engine: Engine, cancel: CancellationToken) -> anyhow::Result<()> {
-    let lab = engine.lab();
-    let root = lab.resolve(&lab.file.tftp.root);
-    let root = std::fs::canonicalize(&root)
-        .map_err(|e| anyhow::anyhow!("TFTP root {}: {e}", root.display()))?;
-    let iface = lab.file.interface.clone();
-    let ip = net::listen_ip(lab.server_address, iface.as_deref());
-    let sock = net::bind_tokio(SocketAddrV4::new(ip, lab.file.tftp.port), iface.as_deref())?;
+pub async fn serve(
+    engine: Engine,
+    plan: TftpPlan,
+    cancel: CancellationToken,
+) -> anyhow::Result<()> {
+    let root = std::fs::canonicalize(&plan.root)
+        .map_err(|e| anyhow::anyhow!("TFTP root {}: {e}", plan.root.display()))?;
+    let iface = plan.interface.clone();
+    let ip = net::listen_ip(plan.address, iface.as_deref());
+    let sock = net::bind_tokio(SocketAddrV4::new(ip, plan.port), iface.as_deref())?;
     let local = sock.local_addr()?;
     engine.emit(
         None,
@@ -84,7 +87,7 @@ pub async fn serve(engine: Engine, cancel: CancellationToken) -> anyhow::Result<
         engine: engine.clone(),
         root,
         iface,
-        server: lab.server_address,
+        server: plan.address,
         load: Arc::new(transfer::Load::new(Arc::new(Semaphore::new(MAX_TRANSFERS)))),
         active: std::sync::Mutex::new(std::collections::HashSet::new()),
         per_client: std::sync::Mutex::new(std::collections::HashMap::new()),

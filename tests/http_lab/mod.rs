@@ -174,10 +174,19 @@ impl Server {
             .enable_all()
             .build()
             .unwrap();
-        let mut tasks = vec![rt.spawn(pxelab::http::serve(engine.clone(), cancel.clone()))];
+        let plan = engine.lab().plan().unwrap().clone();
+        let mut tasks = vec![rt.spawn(pxelab::http::serve(
+            engine.clone(),
+            plan.http,
+            cancel.clone(),
+        ))];
         let mut want = vec![pxelab::engine::Source::Http];
         if admin {
-            tasks.push(rt.spawn(pxelab::http::admin::serve(engine.clone(), cancel.clone())));
+            tasks.push(rt.spawn(pxelab::http::admin::serve(
+                engine.clone(),
+                plan.admin,
+                cancel.clone(),
+            )));
             want.push(pxelab::engine::Source::Admin);
         }
         // The servers start concurrently: their `server-up` events come in either order.
