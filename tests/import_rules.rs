@@ -28,12 +28,16 @@ const SPLIT_ELSEWHERE: &[&str] = &[
     "src/config/model.rs",
     "src/engine/event.rs",
     "src/watch/node.rs",
-    "src/dhcp/",
 ];
 
 /// Top-level modules the engine must not import.
 const NOT_FOR_ENGINE: &[&str] = &[
     "dhcp", "tftp", "http", "net", "syslog", "tui", "headless", "sim", "watch",
+];
+
+/// Top-level modules the leaf network module must not import (it serves them all).
+const NOT_FOR_NET: &[&str] = &[
+    "dhcp", "tftp", "http", "engine", "syslog", "tui", "headless", "sim", "watch", "secrets",
 ];
 
 /// Crates only the console may use.
@@ -346,6 +350,24 @@ fn violations(rel_path: &str, src: &str) -> Vec<String> {
             }
         }
     }
+    if rel_path.starts_with("src/net/") {
+        for (m, line) in crate_modules_named(rel_path, &code) {
+            if NOT_FOR_NET.contains(&m.as_str()) {
+                out.push(format!(
+                    "{rel_path}:{line}: the leaf network module imports `{m}` (it takes plain values; servers use it, never the reverse)"
+                ));
+            }
+        }
+    }
+    if rel_path.starts_with("src/secrets") {
+        for (m, line) in crate_modules_named(rel_path, &code) {
+            if m == "engine" {
+                out.push(format!(
+                    "{rel_path}:{line}: secrets imports the engine (secrets are storage; who may have them is the user-data gate's rule)"
+                ));
+            }
+        }
+    }
     if !rel_path.starts_with("src/tui/") {
         for (c, line) in external_crates_named(&code, TERMINAL_CRATES) {
             out.push(format!(
@@ -413,6 +435,19 @@ fn engine_importing_a_wire_server_is_caught_in_every_spelling() {
     ];
     for (path, src) in cases {
         assert_eq!(violations(path, src).len(), 1, "{path}: {src}");
+    }
+}
+
+#[test]
+fn net_importing_a_server_and_secrets_importing_the_engine_are_caught() {
+    for (path, src, broken) in [
+        ("src/net/arp.rs", "use crate::dhcp::leases::Leases;", 1),
+        ("src/net/path.rs", "use crate::{mac::Mac, http};", 1),
+        ("src/net/arp.rs", "use crate::mac::Mac;", 0),
+        ("src/secrets.rs", "use crate::engine::Engine;", 1),
+        ("src/secrets/dropbear.rs", "use crate::config::Lab;", 0),
+    ] {
+        assert_eq!(violations(path, src).len(), broken, "{path}: {src}");
     }
 }
 

@@ -1,9 +1,15 @@
 //! Table tests of server mode's decisions (pure: a lease table and a clock).
 
+use std::net::Ipv4Addr;
+
+use super::super::decide::Verdict;
 use super::super::leases::{self, Leases};
-use super::super::request::{parse, tests::build};
+use super::super::pipeline::{decide, Handled as Outcome};
+use super::super::request::{parse, tests::build, Request};
 use super::super::settings::{parse_duration, Settings};
-use super::*;
+use crate::config::Lab;
+use crate::engine::BootDecision;
+use crate::mac::Mac;
 
 fn lab() -> Lab {
     Lab::parse(
