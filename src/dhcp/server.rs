@@ -108,7 +108,3 @@ pub async fn run(
     }
     r
 }
-
-#[cfg(test)]
-#[path = "server_tests.rs"]
-mod tests;

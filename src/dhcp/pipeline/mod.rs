@@ -69,4 +69,6 @@ pub fn decide(
 }
 
 #[cfg(test)]
+mod flow_tests;
+#[cfg(test)]
 mod tests;

@@ -1,13 +1,15 @@
-//! Table tests of server mode's decisions (pure: a lease table and a clock).
+//! Server mode's decisions over whole exchanges (DORA, renew, release, decline, the
+//! range wrapping): a sequence of requests against one lease table and a clock, where
+//! [`super::tests`] checks one request per row.
 
 use std::net::Ipv4Addr;
 
-use super::super::decide::Verdict;
-use super::super::leases::{self, Leases};
-use super::super::pipeline::{decide, Handled as Outcome};
-use super::super::request::{parse, tests::build, Request};
-use super::super::settings::{parse_duration, Settings};
+use super::{decide, Handled};
 use crate::config::Lab;
+use crate::dhcp::decide::Verdict;
+use crate::dhcp::leases::{self, Leases};
+use crate::dhcp::request::{parse, tests::build, Request};
+use crate::dhcp::settings::{parse_duration, Settings};
 use crate::engine::BootDecision;
 use crate::mac::Mac;
 
@@ -33,7 +35,7 @@ fn hold(_: Mac) -> BootDecision {
     BootDecision::Hold
 }
 
-fn reply(o: &Outcome) -> &super::super::decide::Reply {
+fn reply(o: &Handled) -> &crate::dhcp::decide::Reply {
     match &o.verdict {
         Verdict::Reply(r) => r,
         v => panic!("expected a reply, got {v:?}"),
