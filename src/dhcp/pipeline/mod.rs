@@ -11,7 +11,7 @@
 //!
 //! Why steps and types, not one long match: each rule (the relay check, who may have
 //! an address, when the policy is asked) lives in one small function, and the table
-//! tests ([`tests`]) state every (request kind, lease-table state) → outcome row
+//! tests (`tests.rs`) state every (request kind, lease-table state) → outcome row
 //! without decoding reply bytes. Pure: a lease table and a clock, no sockets.
 
 pub mod address;
