@@ -406,7 +406,7 @@ mod tests {
 
     #[test]
     fn an_error_chain_says_each_cause_once_and_how_to_get_privilege() {
-        let denied = crate::dhcp::net::BindError {
+        let denied = crate::net::bind::BindError {
             what: "bind UDP",
             addr: "0.0.0.0:69".parse().unwrap(),
             interface: Some("eth0".into()),
@@ -420,7 +420,7 @@ mod tests {
         );
         assert_eq!(line.matches("Permission denied").count(), 1, "{line}");
         assert!(line.contains("sudo pxelab up"), "{line}");
-        let other = anyhow::Error::new(crate::dhcp::net::BindError {
+        let other = anyhow::Error::new(crate::net::bind::BindError {
             what: "bind UDP",
             addr: "0.0.0.0:69".parse().unwrap(),
             interface: None,

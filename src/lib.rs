@@ -13,7 +13,6 @@
 //! - [`sim`]: simulated nodes for `pxelab demo`, tests and benchmarks.
 
 pub mod app;
-pub mod arp;
 pub mod attach;
 pub mod cli;
 pub mod config;

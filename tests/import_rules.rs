@@ -23,11 +23,16 @@ const DATA_TABLES: &[(&str, &str)] = &[
 /// TEMPORARY: files over [`MAX_LINES`] that other branches of issue 11 are splitting
 /// (plan: src/config/; service: src/engine/; pipeline: src/dhcp/; watch/node.rs). Empty
 /// this list when those branches are merged: every entry left here is a file to split.
-const SPLIT_ELSEWHERE: &[&str] = &["src/engine/event.rs", "src/watch/node.rs", "src/dhcp/"];
+const SPLIT_ELSEWHERE: &[&str] = &["src/engine/event.rs", "src/watch/node.rs"];
 
 /// Top-level modules the engine must not import.
 const NOT_FOR_ENGINE: &[&str] = &[
     "dhcp", "tftp", "http", "net", "syslog", "tui", "headless", "sim", "watch",
+];
+
+/// Top-level modules the leaf network module must not import (it serves them all).
+const NOT_FOR_NET: &[&str] = &[
+    "dhcp", "tftp", "http", "engine", "syslog", "tui", "headless", "sim", "watch", "secrets",
 ];
 
 /// Crates only the console may use.
@@ -340,6 +345,24 @@ fn violations(rel_path: &str, src: &str) -> Vec<String> {
             }
         }
     }
+    if rel_path.starts_with("src/net/") {
+        for (m, line) in crate_modules_named(rel_path, &code) {
+            if NOT_FOR_NET.contains(&m.as_str()) {
+                out.push(format!(
+                    "{rel_path}:{line}: the leaf network module imports `{m}` (it takes plain values; servers use it, never the reverse)"
+                ));
+            }
+        }
+    }
+    if rel_path.starts_with("src/secrets") {
+        for (m, line) in crate_modules_named(rel_path, &code) {
+            if m == "engine" {
+                out.push(format!(
+                    "{rel_path}:{line}: secrets imports the engine (secrets are storage; who may have them is the user-data gate's rule)"
+                ));
+            }
+        }
+    }
     if !rel_path.starts_with("src/tui/") {
         for (c, line) in external_crates_named(&code, TERMINAL_CRATES) {
             out.push(format!(
@@ -411,6 +434,19 @@ fn engine_importing_a_wire_server_is_caught_in_every_spelling() {
 }
 
 #[test]
+fn net_importing_a_server_and_secrets_importing_the_engine_are_caught() {
+    for (path, src, broken) in [
+        ("src/net/arp.rs", "use crate::dhcp::leases::Leases;", 1),
+        ("src/net/path.rs", "use crate::{mac::Mac, http};", 1),
+        ("src/net/arp.rs", "use crate::mac::Mac;", 0),
+        ("src/secrets.rs", "use crate::engine::Engine;", 1),
+        ("src/secrets/dropbear.rs", "use crate::config::Lab;", 0),
+    ] {
+        assert_eq!(violations(path, src).len(), broken, "{path}: {src}");
+    }
+}
+
+#[test]
 fn engine_naming_its_own_modules_or_comments_is_allowed() {
     let cases = [
         ("src/engine/state.rs", "use super::event::Event;"),
@@ -469,7 +505,7 @@ fn long_files_are_caught_unless_allowed() {
     let long = "fn f() {}\n".repeat(MAX_LINES + 1);
     assert_eq!(violations("src/tui/app.rs", &long).len(), 1);
     assert_eq!(violations("src/config/validate/mod.rs", &long).len(), 1);
-    assert!(violations("src/dhcp/server.rs", &long).is_empty());
+    assert_eq!(violations("src/dhcp/server.rs", &long).len(), 1);
     let short = "fn f() {}\n".repeat(MAX_LINES);
     assert!(violations("src/tui/app.rs", &short).is_empty());
 }

@@ -9,7 +9,7 @@ use libfuzzer_sys::fuzz_target;
 use pxelab::config::Lab;
 use pxelab::dhcp::leases::Leases;
 use pxelab::dhcp::settings::Settings;
-use pxelab::dhcp::{decide, request, server};
+use pxelab::dhcp::{decide, pipeline, request};
 use pxelab::engine::BootDecision;
 
 fn lab() -> &'static Lab {
@@ -49,6 +49,6 @@ fuzz_target!(|data: &[u8]| {
     let mut table = Leases::default();
     // Twice: the second pass meets the lease or offer the first one made.
     for now in [1_000, 1_001] {
-        let _ = server::decide(&settings, lab, &mut table, &req, now, |_| BootDecision::Hold);
+        let _ = pipeline::decide(&settings, lab, &mut table, &req, now, |_| BootDecision::Hold);
     }
 });

@@ -7,7 +7,7 @@ use std::path::{Component, PathBuf};
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use pxelab::tftp::path;
+use pxelab::net::path;
 
 /// A root with files, a hidden folder and symlinks in and out; and a secret beside it.
 fn root() -> &'static PathBuf {

@@ -10,11 +10,11 @@ use futures::StreamExt;
 
 use super::decide::{Reply, Verdict};
 use super::drops::Drops;
-use super::raw::RawUdp;
 use super::request::{self, MsgType, Request};
 use super::writer::{Committed, Ticket};
 use crate::engine::{Engine, EventKind};
 use crate::mac::Mac;
+use crate::net::raw::RawUdp;
 
 /// Port DHCP clients listen on.
 pub const CLIENT_PORT: u16 = 68;
@@ -23,7 +23,7 @@ pub const CLIENT_PORT: u16 = 68;
 pub enum Listener {
     /// A bound UDP socket (server mode, port 4011, loopback labs).
     Udp(tokio::net::UdpSocket),
-    /// A raw socket beside another server's port 67 (proxy mode, see [`super::raw`]).
+    /// A raw socket beside another server's port 67 (proxy mode, see [`crate::net::raw`]).
     Raw(RawUdp),
 }
 

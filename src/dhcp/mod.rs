@@ -1,11 +1,13 @@
 //! DHCP: proxyDHCP (67 + 4011) beside the LAN's server, or a full server with reservations.
 //!
 //! Shape: a pure decision layer ([`request`] decodes strictly, [`boot`] picks the boot
-//! file, [`decide`] (proxy) and [`server`] (full server) choose the answer, [`reply`]
-//! encodes it with dhcproto) under a thin socket layer ([`listen`], [`net`], [`raw`]).
+//! file, [`decide`] (proxy) and [`pipeline`] (full server) choose the answer, [`reply`]
+//! encodes it with dhcproto) under a thin socket layer ([`listen`], [`server`],
+//! [`crate::net::bind`], [`crate::net::raw`]).
 //!
 //! - proxy mode: port `dhcp.port` (67) is read through a raw socket so pxelab runs beside
-//!   dnsmasq or any DHCP server already bound to it (see [`raw`] for why and how); port
+//!   dnsmasq or any DHCP server already bound to it (see [`crate::net::raw`] for why and
+//!   how); port
 //!   `dhcp.pxe_port` (4011) is an ordinary UDP socket. Only clients whose option 60 starts
 //!   with `PXEClient` or `HTTPClient` are answered, and never with an address.
 //! - server mode: an ordinary UDP socket on `dhcp.port` bound to the lab interface
@@ -21,9 +23,8 @@ pub mod decide;
 pub mod drops;
 pub mod leases;
 pub mod listen;
-pub mod net;
+pub mod pipeline;
 pub mod ra;
-pub mod raw;
 pub mod reply;
 pub mod request;
 pub mod server;
@@ -37,6 +38,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::plan::DhcpPlan;
 use crate::engine::{Engine, EventKind, Source};
+use crate::net::bind;
+use crate::net::raw::RawUdp;
 use listen::{Listener, PortRole};
 
 /// Runs the DHCP server(s) the lab's DHCP plan asks for until `cancel` fires.
@@ -51,7 +54,7 @@ pub async fn serve(
         DhcpPlan::Server(s) => s.listen.clone(),
     };
     let iface = listen.interface.clone();
-    let ip = net::listen_ip(listen.address, iface.as_deref());
+    let ip = bind::listen_ip(listen.address, iface.as_deref());
     let loopback = ip.is_loopback();
     let role = PortRole {
         pxe_port: false,
@@ -63,19 +66,19 @@ pub async fn serve(
         DhcpPlan::Proxy(_) => {
             let (main, how) = match (&iface, loopback) {
                 (Some(i), false) => (
-                    Listener::Raw(raw::RawUdp::open(i, listen.port, listen.address)?),
+                    Listener::Raw(RawUdp::open(i, listen.port, listen.address)?),
                     format!(
                         "raw udp :{} on {i} (shared with the LAN's DHCP server)",
                         listen.port
                     ),
                 ),
                 _ => {
-                    let s = net::bind_tokio(SocketAddrV4::new(ip, listen.port), iface.as_deref())?;
+                    let s = bind::bind_tokio(SocketAddrV4::new(ip, listen.port), iface.as_deref())?;
                     let a = s.local_addr()?;
                     (Listener::Udp(s), format!("udp {a}"))
                 }
             };
-            let pxe = net::bind_tokio(SocketAddrV4::new(ip, listen.pxe_port), iface.as_deref())?;
+            let pxe = bind::bind_tokio(SocketAddrV4::new(ip, listen.pxe_port), iface.as_deref())?;
             let how = format!("proxyDHCP {how} + udp {}", pxe.local_addr()?);
             engine.emit(
                 None,

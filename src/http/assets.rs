@@ -4,7 +4,7 @@
 //!
 //! Under `/assets/` only names listed in `boot:` (kernel, initrds, modloop, extra) or in
 //! a node's overrides are served, and only if the file, with symlinks resolved, lies
-//! inside the assets folder. Both go through [`crate::tftp::path::resolve`], as TFTP
+//! inside the assets folder. Both go through [`crate::net::path::resolve`], as TFTP
 //! does: relative plain names, no dot-component (`.pxelab`, `.git`), and only regular
 //! files whose real path stays inside the folder. Bodies are
 //! streamed from disk in 256 KiB chunks ([`super::chunks`], never read whole), with
@@ -23,7 +23,7 @@ use super::Ctx;
 use crate::config::Lab;
 use crate::engine::{EventKind, FetchKind};
 use crate::mac::Mac;
-use crate::tftp::path::PathRefused;
+use crate::net::path::PathRefused;
 
 /// Assets at least this big get an `http-start` event before their body.
 pub const START_EVENT_BYTES: u64 = 1 << 20;
@@ -51,13 +51,13 @@ pub(crate) fn asset_kind(lab: &Lab, name: &str) -> Option<FetchKind> {
     None
 }
 
-/// Resolves `name` inside `root` with [`crate::tftp::path::resolve`] (the one rooting
+/// Resolves `name` inside `root` with [`crate::net::path::resolve`] (the one rooting
 /// rule: plain relative name, no dot-component, real path a regular file inside the
 /// canonicalised root), off the async workers. The status and reason when refused.
 async fn resolve_inside(root: PathBuf, name: &str) -> Result<PathBuf, (StatusCode, String)> {
     let wanted = name.to_string();
     let found =
-        tokio::task::spawn_blocking(move || crate::tftp::path::resolve(&root, &wanted)).await;
+        tokio::task::spawn_blocking(move || crate::net::path::resolve(&root, &wanted)).await;
     match found {
         Ok(Ok(p)) => Ok(p),
         Ok(Err(e @ PathRefused::Traversal(_))) => Err((StatusCode::BAD_REQUEST, e.to_string())),
@@ -80,7 +80,7 @@ fn attribute(ctx: &Ctx, from_query: Option<Mac>) -> Option<Mac> {
     from_query
         .or_else(|| ctx.clients.mac_of(&ctx.client))
         .or_else(|| ctx.engine.mac_by_ip(ctx.client))
-        .or_else(|| crate::arp::mac_of(ctx.client))
+        .or_else(|| crate::net::arp::mac_of(ctx.client))
 }
 
 fn http_date(t: std::time::SystemTime) -> String {

@@ -1,14 +1,22 @@
-//! A tiny HTTP/1.1 client for the loopback admin API, used by `pxelab adopt` and
-//! `pxelab nodes` to talk to a running instance. One request per connection
-//! (`Connection: close`), bounded in time and size; no other dependency than tokio.
-//! Every request carries the instance's bearer token from `.pxelab/admin-token`, so
-//! only a user who can read that folder can use the API.
+//! The one HTTP client (on hyper's HTTP/1.1 connection, no hand-written parser): the
+//! CLI uses it for the loopback admin API (`pxelab adopt`, `pxelab nodes`), and the
+//! simulator for what a node's firmware and `wget` fetch. One request per connection,
+//! bounded in time (connect and whole exchange) and in what is kept of the body.
+//!
+//! Admin requests carry the instance's bearer token from `.pxelab/admin-token`, so only
+//! a user who can read that folder can use the API; the token never appears in an error
+//! or in `Debug` output.
 
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper::header::{
+    HeaderValue, ACCEPT, AUTHORIZATION, CONNECTION, CONTENT_TYPE, HOST, USER_AGENT,
+};
+use hyper_util::rt::TokioIo;
+use tokio::net::{TcpSocket, TcpStream};
 
 /// How long to wait for a running instance to accept the connection.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_millis(400);
@@ -17,7 +25,7 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
 /// Largest reply accepted.
 pub const MAX_REPLY: usize = 16 << 20;
 
-/// Why a request to the admin API failed.
+/// Why a request failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     /// Nothing accepted the connection (no instance running).
@@ -29,27 +37,211 @@ pub enum ClientError {
         source: std::io::Error,
     },
     /// The connection or the reply took too long.
-    #[error("admin API on {addr} did not answer in time")]
+    #[error("HTTP server on {addr} did not answer in time")]
     Timeout {
         /// The address.
         addr: SocketAddr,
     },
-    /// Reading or writing failed.
-    #[error("admin API on {addr}: {source}")]
+    /// Setting up the socket failed.
+    #[error("HTTP to {addr}: {source}")]
     Io {
         /// The address.
         addr: SocketAddr,
         /// The OS error.
         source: std::io::Error,
     },
-    /// The reply is not HTTP.
-    #[error("admin API on {addr} sent a malformed reply: {message}")]
+    /// The request could not be made (a header value that is not valid HTTP).
+    #[error("HTTP request to {addr} not sent: {message}")]
+    BadRequest {
+        /// The address.
+        addr: SocketAddr,
+        /// What was wrong (never a header's value: it may be the token).
+        message: String,
+    },
+    /// The exchange failed or the reply is not acceptable HTTP.
+    #[error("HTTP server on {addr} sent a malformed reply: {message}")]
     BadReply {
         /// The address.
         addr: SocketAddr,
         /// What was wrong.
         message: String,
     },
+}
+
+/// One request: where, what, and the limits it runs under.
+#[derive(Clone)]
+pub struct Call<'a> {
+    /// The server.
+    pub addr: SocketAddr,
+    /// `GET`, `POST`, …
+    pub method: &'a str,
+    /// The request target (`/api/lab`, `/boot.ipxe?mac=…`).
+    pub path: &'a str,
+    /// A bearer token for `Authorization`.
+    pub bearer: Option<&'a str>,
+    /// A JSON body.
+    pub json: Option<&'a str>,
+    /// The local address to connect from (the simulator's node address), if any.
+    pub from: Option<IpAddr>,
+    /// `User-Agent`.
+    pub user_agent: &'a str,
+    /// How long connecting may take.
+    pub connect_timeout: Duration,
+    /// How long the whole exchange may take.
+    pub timeout: Duration,
+    /// Body bytes kept; the rest is counted only.
+    pub keep: usize,
+    /// A reply whose body is longer than this is refused.
+    pub max_body: Option<u64>,
+}
+
+impl std::fmt::Debug for Call<'_> {
+    /// Never the token.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Call")
+            .field("addr", &self.addr)
+            .field("method", &self.method)
+            .field("path", &self.path)
+            .field("bearer", &self.bearer.map(|_| "<redacted>"))
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> Call<'a> {
+    /// A request with the admin API's limits and nothing else set.
+    pub fn new(addr: SocketAddr, method: &'a str, path: &'a str) -> Call<'a> {
+        Call {
+            addr,
+            method,
+            path,
+            bearer: None,
+            json: None,
+            from: None,
+            user_agent: "pxelab",
+            connect_timeout: CONNECT_TIMEOUT,
+            timeout: REQUEST_TIMEOUT,
+            keep: MAX_REPLY,
+            max_body: Some(MAX_REPLY as u64),
+        }
+    }
+}
+
+/// What came back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fetched {
+    /// HTTP status.
+    pub status: u16,
+    /// Body bytes received (all counted, kept or not).
+    pub bytes: u64,
+    /// The first [`Call::keep`] bytes of the body.
+    pub body: Vec<u8>,
+}
+
+/// Aborts the connection task when the exchange ends (done, failed or timed out).
+struct Driver(tokio::task::JoinHandle<()>);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+async fn connect(call: &Call<'_>) -> Result<TcpStream, ClientError> {
+    let addr = call.addr;
+    let io = |source| ClientError::Io { addr, source };
+    let sock = if addr.is_ipv4() {
+        TcpSocket::new_v4()
+    } else {
+        TcpSocket::new_v6()
+    }
+    .map_err(io)?;
+    if let Some(from) = call.from {
+        sock.bind(SocketAddr::new(from, 0)).map_err(io)?;
+    }
+    match tokio::time::timeout(call.connect_timeout, sock.connect(addr)).await {
+        Err(_) => Err(ClientError::Timeout { addr }),
+        Ok(Err(source)) => Err(ClientError::NotRunning { addr, source }),
+        Ok(Ok(s)) => Ok(s),
+    }
+}
+
+fn build(call: &Call<'_>) -> Result<hyper::Request<Full<Bytes>>, ClientError> {
+    let bad = |message: &str| ClientError::BadRequest {
+        addr: call.addr,
+        message: message.to_string(),
+    };
+    let mut b = hyper::Request::builder()
+        .method(call.method)
+        .uri(call.path)
+        .header(HOST, call.addr.to_string())
+        .header(USER_AGENT, call.user_agent)
+        .header(CONNECTION, "close")
+        .header(ACCEPT, "*/*");
+    if let Some(t) = call.bearer {
+        let v = HeaderValue::from_str(&format!("Bearer {t}"))
+            .map_err(|_| bad("the bearer token is not a valid header value"))?;
+        b = b.header(AUTHORIZATION, v);
+    }
+    let body = match call.json {
+        Some(j) => {
+            b = b.header(CONTENT_TYPE, "application/json");
+            Bytes::copy_from_slice(j.as_bytes())
+        }
+        None => Bytes::new(),
+    };
+    b.body(Full::new(body))
+        .map_err(|e| bad(&format!("{} {}: {e}", call.method, call.path)))
+}
+
+async fn exchange(call: &Call<'_>, stream: TcpStream) -> Result<Fetched, ClientError> {
+    let addr = call.addr;
+    let bad = |message: String| ClientError::BadReply { addr, message };
+    let req = build(call)?;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| bad(e.to_string()))?;
+    let _driver = Driver(tokio::spawn(async move {
+        if let Err(e) = conn.await {
+            tracing::debug!("HTTP connection to {addr}: {e}");
+        }
+    }));
+    let reply = sender
+        .send_request(req)
+        .await
+        .map_err(|e| bad(e.to_string()))?;
+    let status = reply.status().as_u16();
+    let mut body = reply.into_body();
+    let mut got = Fetched {
+        status,
+        bytes: 0,
+        body: Vec::new(),
+    };
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| bad(e.to_string()))?;
+        let Some(data) = frame.data_ref() else {
+            continue;
+        };
+        got.bytes += data.len() as u64;
+        if call.max_body.is_some_and(|m| got.bytes > m) {
+            return Err(bad("reply too large".into()));
+        }
+        let room = call.keep.saturating_sub(got.body.len());
+        got.body.extend_from_slice(&data[..data.len().min(room)]);
+    }
+    Ok(got)
+}
+
+/// Sends one request and reads the whole reply, within the call's limits.
+pub async fn fetch(call: &Call<'_>) -> Result<Fetched, ClientError> {
+    let addr = call.addr;
+    let run = async {
+        let stream = connect(call).await?;
+        exchange(call, stream).await
+    };
+    match tokio::time::timeout(call.timeout, run).await {
+        Err(_) => Err(ClientError::Timeout { addr }),
+        Ok(r) => r,
+    }
 }
 
 /// A reply: status code and body text.
@@ -108,7 +300,7 @@ impl Admin {
 }
 
 /// Sends one request to `127.0.0.1:port` (with `token` as its bearer token when given)
-/// and reads the whole reply.
+/// and reads the whole reply as text.
 pub async fn request(
     port: u16,
     method: &str,
@@ -117,48 +309,20 @@ pub async fn request(
     token: Option<&str>,
 ) -> Result<Reply, ClientError> {
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-    let mut stream = match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr)).await {
-        Err(_) => return Err(ClientError::Timeout { addr }),
-        Ok(Err(source)) => return Err(ClientError::NotRunning { addr, source }),
-        Ok(Ok(s)) => s,
+    let call = Call {
+        bearer: token,
+        json: json_body,
+        ..Call::new(addr, method, path)
     };
-    let mut req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\nAccept: application/json\r\n"
-    );
-    if let Some(t) = token {
-        req.push_str(&format!("Authorization: Bearer {t}\r\n"));
-    }
-    if let Some(b) = json_body {
-        req.push_str(&format!(
-            "Content-Type: application/json\r\nContent-Length: {}\r\n",
-            b.len()
-        ));
-    }
-    req.push_str("\r\n");
-    if let Some(b) = json_body {
-        req.push_str(b);
-    }
-    let exchange = async {
-        stream.write_all(req.as_bytes()).await?;
-        let mut buf = Vec::new();
-        (&mut stream)
-            .take(MAX_REPLY as u64 + 1)
-            .read_to_end(&mut buf)
-            .await?;
-        Ok::<_, std::io::Error>(buf)
-    };
-    let raw = match tokio::time::timeout(REQUEST_TIMEOUT, exchange).await {
-        Err(_) => return Err(ClientError::Timeout { addr }),
-        Ok(Err(source)) => return Err(ClientError::Io { addr, source }),
-        Ok(Ok(b)) => b,
-    };
-    if raw.len() > MAX_REPLY {
-        return Err(ClientError::BadReply {
-            addr,
-            message: "reply too large".into(),
-        });
-    }
-    parse_reply(&raw).map_err(|message| ClientError::BadReply { addr, message })
+    let got = fetch(&call).await?;
+    let body = String::from_utf8(got.body).map_err(|_| ClientError::BadReply {
+        addr,
+        message: "body is not UTF-8".into(),
+    })?;
+    Ok(Reply {
+        status: got.status,
+        body,
+    })
 }
 
 /// Whether an instance of a lab is running, as seen from its admin port.
@@ -211,91 +375,5 @@ pub async fn probe(lab: &crate::config::Lab) -> Probe {
         (None, _) => Probe::Other(format!(
             "127.0.0.1:{port} answers, but not as a pxelab admin API"
         )),
-    }
-}
-
-/// Parses an HTTP/1.1 reply read to the end of the connection.
-pub fn parse_reply(raw: &[u8]) -> Result<Reply, String> {
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or("no end of headers")?;
-    let head = std::str::from_utf8(&raw[..split]).map_err(|_| "headers are not UTF-8")?;
-    let mut body = raw[split + 4..].to_vec();
-    let mut lines = head.split("\r\n");
-    let status_line = lines.next().unwrap_or_default();
-    let mut parts = status_line.split_whitespace();
-    if !parts.next().is_some_and(|p| p.starts_with("HTTP/1.")) {
-        return Err(format!("not an HTTP reply: {status_line:.60}"));
-    }
-    let status: u16 = parts
-        .next()
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| format!("bad status line: {status_line:.60}"))?;
-    let mut chunked = false;
-    let mut length: Option<usize> = None;
-    for l in lines {
-        let Some((k, v)) = l.split_once(':') else {
-            continue;
-        };
-        let (k, v) = (k.trim().to_ascii_lowercase(), v.trim());
-        if k == "transfer-encoding" && v.to_ascii_lowercase().contains("chunked") {
-            chunked = true;
-        } else if k == "content-length" {
-            length = v.parse().ok();
-        }
-    }
-    if chunked {
-        body = dechunk(&body)?;
-    } else if let Some(n) = length {
-        body.truncate(n);
-    }
-    let body = String::from_utf8(body).map_err(|_| "body is not UTF-8".to_string())?;
-    Ok(Reply { status, body })
-}
-
-fn dechunk(mut b: &[u8]) -> Result<Vec<u8>, String> {
-    let mut out = Vec::new();
-    loop {
-        let eol = b
-            .windows(2)
-            .position(|w| w == b"\r\n")
-            .ok_or("truncated chunk header")?;
-        let size_txt = std::str::from_utf8(&b[..eol]).map_err(|_| "bad chunk header")?;
-        let size_txt = size_txt.split(';').next().unwrap_or_default().trim();
-        let size = usize::from_str_radix(size_txt, 16).map_err(|_| "bad chunk size")?;
-        b = &b[eol + 2..];
-        if size == 0 {
-            return Ok(out);
-        }
-        let chunk = b.get(..size).ok_or("truncated chunk")?;
-        out.extend_from_slice(chunk);
-        b = b.get(size + 2..).ok_or("truncated chunk")?;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_length_and_chunked_replies() {
-        let r = parse_reply(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}extra").unwrap();
-        assert_eq!((r.status, r.body.as_str()), (200, "{}"));
-        let r = parse_reply(
-            b"HTTP/1.1 409 Conflict\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n{\"err\r\n9;x=y\r\nor\":\"no\"}\r\n0\r\n\r\n",
-        )
-        .unwrap();
-        assert_eq!((r.status, r.body.as_str()), (409, "{\"error\":\"no\"}"));
-        assert_eq!(r.error_message(), "no");
-        for bad in [
-            &b"garbage"[..],
-            b"SSH-2.0-OpenSSH\r\n\r\n",
-            b"HTTP/1.1 abc\r\n\r\n",
-            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
-            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n10\r\nshort",
-        ] {
-            assert!(parse_reply(bad).is_err(), "{bad:?}");
-        }
     }
 }

@@ -129,12 +129,12 @@ pub fn decide(f: &Facts) -> Result<(), Refusal> {
     }
 }
 
-/// What the kernel's neighbour table says about `ip` (the one ARP reader, [`crate::arp`]).
+/// What the kernel's neighbour table says about `ip` (the one ARP reader, [`crate::net::arp`]).
 pub fn neighbour(ip: IpAddr) -> Neighbour {
     if ip.is_loopback() {
         return Neighbour::Local;
     }
-    match crate::arp::mac_of(ip) {
+    match crate::net::arp::mac_of(ip) {
         Some(m) => Neighbour::Mac(m),
         None => Neighbour::Unknown,
     }

@@ -1,12 +1,11 @@
-//! A tiny HTTP/1.1 GET client, as busybox `wget` and iPXE use it: one request per
-//! connection (`Connection: close`), Content-Length or chunked bodies, from a chosen
-//! local address so the server sees the node's own address.
+//! GETs as busybox `wget` and iPXE make them: one request per connection, from a chosen
+//! local address so the server sees the node's own address. The HTTP itself is the one
+//! client, [`crate::http::client`].
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpSocket;
+use crate::http::client::{self, ClientError};
 
 /// Why a GET failed.
 #[derive(Debug, thiserror::Error)]
@@ -82,130 +81,46 @@ pub fn split_url(url: &str) -> Result<(SocketAddr, String), HttpError> {
 /// Largest body kept in memory.
 const MAX_KEEP: usize = 16 * 1024 * 1024;
 
-/// GETs `url` from local address `from` (port chosen by the OS). Keeps the body when
-/// `keep` is set, else only counts it (kernels and initrds).
+/// GETs `url` from local address `from` (port chosen by the OS) with the one HTTP
+/// client ([`crate::http::client`]). Keeps the body when `keep` is set, else only counts
+/// it (kernels and initrds).
 pub async fn get(
     from: IpAddr,
     url: &str,
     keep: bool,
     limit: Duration,
 ) -> Result<Response, HttpError> {
-    match tokio::time::timeout(limit, get_inner(from, url, keep)).await {
-        Ok(r) => r,
-        Err(_) => Err(HttpError::Timeout {
-            url: url.to_string(),
+    let (addr, target) = split_url(url)?;
+    let call = client::Call {
+        from: Some(from),
+        user_agent: "pxelab-sim",
+        connect_timeout: limit,
+        timeout: limit,
+        keep: if keep { MAX_KEEP } else { 0 },
+        max_body: None,
+        ..client::Call::new(addr, "GET", &target)
+    };
+    let url = url.to_string();
+    match client::fetch(&call).await {
+        Ok(f) => Ok(Response {
+            status: f.status,
+            bytes: f.bytes,
+            body: f.body,
+        }),
+        Err(ClientError::Timeout { .. }) => Err(HttpError::Timeout {
+            url,
             ms: limit.as_millis() as u64,
         }),
-    }
-}
-
-async fn get_inner(from: IpAddr, url: &str, keep: bool) -> Result<Response, HttpError> {
-    let (addr, target) = split_url(url)?;
-    let io = |source| HttpError::Io {
-        url: url.to_string(),
-        source,
-    };
-    let bad = |detail: &str| HttpError::Malformed {
-        url: url.to_string(),
-        detail: detail.to_string(),
-    };
-    let sock = if addr.is_ipv4() {
-        TcpSocket::new_v4()
-    } else {
-        TcpSocket::new_v6()
-    }
-    .map_err(io)?;
-    sock.bind(SocketAddr::new(from, 0)).map_err(io)?;
-    let mut stream = sock.connect(addr).await.map_err(io)?;
-    let req = format!(
-        "GET {target} HTTP/1.1\r\nHost: {addr}\r\nUser-Agent: pxelab-sim\r\nConnection: close\r\n\r\n"
-    );
-    stream.write_all(req.as_bytes()).await.map_err(io)?;
-    let mut r = BufReader::new(stream);
-    let mut line = String::new();
-    r.read_line(&mut line).await.map_err(io)?;
-    let status: u16 = line
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| bad("no status line"))?;
-    let mut length: Option<u64> = None;
-    let mut chunked = false;
-    for _ in 0..200 {
-        line.clear();
-        if r.read_line(&mut line).await.map_err(io)? == 0 {
-            return Err(bad("headers cut short"));
+        Err(ClientError::NotRunning { source, .. } | ClientError::Io { source, .. }) => {
+            Err(HttpError::Io { url, source })
         }
-        let l = line.trim_end();
-        if l.is_empty() {
-            break;
-        }
-        if let Some((k, v)) = l.split_once(':') {
-            let k = k.trim().to_ascii_lowercase();
-            let v = v.trim();
-            if k == "content-length" {
-                length = Some(v.parse().map_err(|_| bad("bad content-length"))?);
-            } else if k == "transfer-encoding" && v.to_ascii_lowercase().contains("chunked") {
-                chunked = true;
-            }
+        Err(e @ (ClientError::BadRequest { .. } | ClientError::BadReply { .. })) => {
+            Err(HttpError::Malformed {
+                url,
+                detail: e.to_string(),
+            })
         }
     }
-    let mut body = Vec::new();
-    let mut bytes = 0u64;
-    let mut buf = vec![0u8; 64 * 1024];
-    let mut sink = |chunk: &[u8], body: &mut Vec<u8>| {
-        bytes += chunk.len() as u64;
-        if keep && body.len() + chunk.len() <= MAX_KEEP {
-            body.extend_from_slice(chunk);
-        }
-    };
-    if chunked {
-        loop {
-            line.clear();
-            r.read_line(&mut line).await.map_err(io)?;
-            let size_txt = line.trim().split(';').next().unwrap_or("");
-            let size = u64::from_str_radix(size_txt, 16).map_err(|_| bad("bad chunk size"))?;
-            if size == 0 {
-                break;
-            }
-            let mut left = size;
-            while left > 0 {
-                let want = left.min(buf.len() as u64) as usize;
-                let n = r.read(&mut buf[..want]).await.map_err(io)?;
-                if n == 0 {
-                    return Err(bad("chunk cut short"));
-                }
-                sink(&buf[..n], &mut body);
-                left -= n as u64;
-            }
-            line.clear();
-            r.read_line(&mut line).await.map_err(io)?;
-        }
-    } else if let Some(len) = length {
-        let mut left = len;
-        while left > 0 {
-            let want = left.min(buf.len() as u64) as usize;
-            let n = r.read(&mut buf[..want]).await.map_err(io)?;
-            if n == 0 {
-                return Err(bad("body shorter than content-length"));
-            }
-            sink(&buf[..n], &mut body);
-            left -= n as u64;
-        }
-    } else {
-        loop {
-            let n = r.read(&mut buf).await.map_err(io)?;
-            if n == 0 {
-                break;
-            }
-            sink(&buf[..n], &mut body);
-        }
-    }
-    Ok(Response {
-        status,
-        bytes,
-        body,
-    })
 }
 
 #[cfg(test)]

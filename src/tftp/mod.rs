@@ -31,7 +31,7 @@
 //! learns the node's address from DHCP.
 
 pub mod packet;
-pub mod path;
+
 pub mod transfer;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
@@ -43,10 +43,10 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::plan::TftpPlan;
-use crate::dhcp::net;
 use crate::engine::event::TransferOutcome;
 use crate::engine::{Engine, EventKind, Source};
 use crate::mac::Mac;
+use crate::net::{bind, path};
 
 use packet::{code, Packet};
 
@@ -73,8 +73,8 @@ pub async fn serve(
     let root = std::fs::canonicalize(&plan.root)
         .map_err(|e| anyhow::anyhow!("TFTP root {}: {e}", plan.root.display()))?;
     let iface = plan.interface.clone();
-    let ip = net::listen_ip(plan.address, iface.as_deref());
-    let sock = net::bind_tokio(SocketAddrV4::new(ip, plan.port), iface.as_deref())?;
+    let ip = bind::listen_ip(plan.address, iface.as_deref());
+    let sock = bind::bind_tokio(SocketAddrV4::new(ip, plan.port), iface.as_deref())?;
     let local = sock.local_addr()?;
     engine.emit(
         None,
@@ -176,7 +176,7 @@ impl Ctx {
     /// The machine at `ip`: the kernel's ARP table, else the engine (a configured,
     /// booted-from or leased address; this is what names loopback clients).
     fn mac_of(&self, ip: IpAddr) -> Option<Mac> {
-        crate::arp::mac_of(ip).or_else(|| self.engine.mac_by_ip(ip))
+        crate::net::arp::mac_of(ip).or_else(|| self.engine.mac_by_ip(ip))
     }
 
     fn count_refused(&self) {
@@ -319,10 +319,10 @@ impl Ctx {
         );
     }
 
-    fn transfer_socket(&self) -> Result<tokio::net::UdpSocket, net::BindError> {
+    fn transfer_socket(&self) -> Result<tokio::net::UdpSocket, bind::BindError> {
         // Answer from the server's own address when it is ours, so the client sees the
         // address it asked; fall back to any address on the interface.
-        net::bind_udp_ephemeral(self.server, self.iface.as_deref())
-            .or_else(|_| net::bind_udp_ephemeral(Ipv4Addr::UNSPECIFIED, self.iface.as_deref()))
+        bind::bind_udp_ephemeral(self.server, self.iface.as_deref())
+            .or_else(|_| bind::bind_udp_ephemeral(Ipv4Addr::UNSPECIFIED, self.iface.as_deref()))
     }
 }

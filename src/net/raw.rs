@@ -20,7 +20,7 @@ use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 
 use socket2::{Domain, Protocol, SockFilter, Socket, Type};
 
-use super::net::BindError;
+use super::bind::BindError;
 
 /// A raw UDP listener and sender for one port on one interface.
 pub struct RawUdp {

@@ -1,7 +1,17 @@
 //! The kernel's neighbour (ARP) table: which MAC is at an address on a directly attached
 //! segment. TFTP and HTTP name the machine behind a request with it when DHCP did not
 //! tell (proxy mode, where pxelab never learns a node's address): the kernel has just
-//! exchanged packets with the client, so its entry is fresh.
+//! exchanged packets with the client, so its entry is fresh. The user-data gate
+//! ([`crate::http::userdata_gate`]) reads it to tie an asking address to a MAC.
+//!
+//! This is the one reader, with one rule for which entries count:
+//! - only complete entries: flag `0x2` (`ATF_COM`) set, whatever else is set
+//!   (`ATF_PERM` 0x4, a static `arp -s` entry, counts when it is also complete);
+//! - and a MAC that is not all zeroes (an incomplete entry is the kernel still asking,
+//!   which says nothing about who is there);
+//! - on any interface: an IPv4 address is on at most one attached segment, and the lab's
+//!   interface is not the only one a routed-in request may be answered on;
+//! - never loopback, which has no neighbour entry (callers treat it on its own).
 
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -38,6 +48,18 @@ fn lookup(table: &str, ip: Ipv4Addr) -> Option<Mac> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn permanent_entries_count_only_when_complete() {
+        let t = "IP address       HW type     Flags       HW address            Mask     Device\n\
+                 10.77.0.60       0x1         0x6         52:54:00:00:00:60     *        br0\n\
+                 10.77.0.61       0x1         0x4         52:54:00:00:00:61     *        br0\n\
+                 10.77.0.62       0x1         0x2         52:54:00:00:00:62     *        eth9\n";
+        let at = |ip: &str| lookup(t, ip.parse().unwrap()).map(|m| m.to_string());
+        assert_eq!(at("10.77.0.60").as_deref(), Some("52:54:00:00:00:60"));
+        assert_eq!(at("10.77.0.61"), None, "permanent but not complete");
+        assert_eq!(at("10.77.0.62").as_deref(), Some("52:54:00:00:00:62"));
+    }
 
     #[test]
     fn arp_table_lookup() {
