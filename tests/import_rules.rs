@@ -26,8 +26,6 @@ const DATA_TABLES: &[(&str, &str)] = &[
 const SPLIT_ELSEWHERE: &[&str] = &[
     "src/config/validate.rs",
     "src/config/model.rs",
-    "src/engine/event.rs",
-    "src/watch/node.rs",
     "src/dhcp/",
 ];
 
