@@ -174,6 +174,7 @@ impl Server {
             .enable_all()
             .build()
             .unwrap();
+        rt.block_on(async { pxelab::app::start_service(&engine, &cancel) });
         let mut tasks = vec![rt.spawn(pxelab::http::serve(engine.clone(), cancel.clone()))];
         let mut want = vec![pxelab::engine::Source::Http];
         if admin {

@@ -6,8 +6,9 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use serde::{Deserialize, Serialize};
 
-use super::{ActionStatus, CloudPhase, FetchKind, Gauge, K3sFailure, K3sStep, Source, Stall, TransferOutcome};
-use crate::mac::Mac;
+use super::{
+    ActionStatus, CloudPhase, FetchKind, Gauge, K3sFailure, K3sStep, Source, Stall, TransferOutcome,
+};
 
 /// What happened.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -5,8 +5,6 @@
 //! thing. Secrets never go into an event: fields carry file names, paths, sizes and
 //! addresses, never the content served.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-
 use serde::{Deserialize, Serialize};
 
 use crate::mac::Mac;

@@ -5,14 +5,12 @@
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
-use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::super::conn::{privileged, shell_quote, Conn};
+use super::super::conn::{self, privileged, shell_quote, Conn};
 use super::super::{parse, Target, WatchOptions};
 use crate::engine::event::K3sStep;
 use crate::engine::{Engine, EventKind};
@@ -53,7 +51,6 @@ enum Poll {
     Resources(crate::engine::event::Gauge),
     Nodes(Vec<(String, bool)>),
 }
-
 
 /// Values that must never reach a log ring: the token and this node's password.
 fn redactions(engine: &Engine, mac: Mac) -> Vec<String> {
@@ -207,7 +204,7 @@ fn on_poll(engine: &Engine, mac: Mac, p: Poll, progress: &mut Progress) {
         }
         Poll::Resources(gauge) => {
             engine.emit(Some(mac), EventKind::NodeResources { gauge });
-            for (what, free_pct, free_kb) in super::gauge::low(&gauge) {
+            for (what, free_pct, free_kb) in super::super::gauge::low(&gauge) {
                 if progress.reported.insert(format!("low {what}")) {
                     engine.emit(
                         Some(mac),
@@ -273,8 +270,10 @@ async fn poll(conn: Conn, opts: WatchOptions, is_server: bool, tx: mpsc::Sender<
         let mem = conn::run(&conn, "cat /proc/meminfo", opts.command_timeout, 64 << 10).await;
         let df = conn::run(&conn, "df -k /", opts.command_timeout, 64 << 10).await;
         if let (Ok((m, Some(0))), Ok((d, Some(0)))) = (mem, df) {
-            let gauge =
-                super::gauge::read(&String::from_utf8_lossy(&m), &String::from_utf8_lossy(&d));
+            let gauge = super::super::gauge::read(
+                &String::from_utf8_lossy(&m),
+                &String::from_utf8_lossy(&d),
+            );
             if let Some(g) = gauge {
                 if tx.send(Poll::Resources(g)).await.is_err() {
                     return;
