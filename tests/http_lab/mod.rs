@@ -174,7 +174,10 @@ impl Server {
             .enable_all()
             .build()
             .unwrap();
-        rt.block_on(async { pxelab::app::start_service(&engine, &cancel) });
+        let _service = {
+            let _in = rt.enter();
+            pxelab::app::start_service(&engine, &cancel)
+        };
         let mut tasks = vec![rt.spawn(pxelab::http::serve(engine.clone(), cancel.clone()))];
         let mut want = vec![pxelab::engine::Source::Http];
         if admin {
