@@ -60,7 +60,7 @@ fn console(lab: &TestLab, fx: Effect) -> (Level, String) {
 /// The next command on a recording queue (at most 5 s).
 fn next(lab: &TestLab, queue: &mut CommandQueue) -> Pending {
     lab.rt
-        .block_on(tokio::time::timeout(Duration::from_secs(5), queue.recv()))
+        .block_on(async { tokio::time::timeout(Duration::from_secs(5), queue.recv()).await })
         .expect("a command within 5 s")
         .expect("the queue is open")
 }
