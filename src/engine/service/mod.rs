@@ -125,3 +125,6 @@ async fn on_lab(engine: &Engine, c: Command) -> Result<Reply, CommandError> {
         .await
         .unwrap_or(Err(CommandError::NoService { command: name }))
 }
+
+#[cfg(test)]
+mod tests;
