@@ -321,3 +321,86 @@ fn decide_under_adopt_queues_the_adoption_and_writes_nothing_itself() {
     }
     assert_eq!(adopted, 1, "one adoption for three asks");
 }
+
+/// Runs the pxelab binary on `lab`.
+fn cli(lab: &TestLab, args: &[&str]) -> (bool, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_pxelab"))
+        .args(args)
+        .arg("-c")
+        .arg(&lab.path)
+        .output()
+        .unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), said)
+}
+
+#[test]
+fn the_cli_sends_forget_reboot_and_reload_through_the_running_instance() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let text =
+        format!("{LAB_HEAD}{NODES}").replace("admin_port: 17480", &format!("admin_port: {port}"));
+    let lab = TestLab::new(&text);
+    let mut rx = lab.engine.subscribe();
+    let cancel = CancellationToken::new();
+    lab.rt.spawn(pxelab::http::admin::serve(
+        lab.engine.clone(),
+        cancel.clone(),
+    ));
+    lab.rt.block_on(async {
+        tokio::time::timeout(Duration::from_secs(10), async {
+            while !matches!(
+                rx.recv().await.unwrap().kind,
+                pxelab::engine::EventKind::ServerUp { .. }
+            ) {}
+        })
+        .await
+        .expect("the admin API is up within 10 s")
+    });
+
+    let (ok, said) = cli(&lab, &["forget", NODE1]);
+    assert!(ok, "{said}");
+    assert!(said.contains("forgot") && said.contains(NODE1), "{said}");
+    assert!(!std::fs::read_to_string(&lab.path).unwrap().contains(NODE1));
+    let (ok, said) = cli(&lab, &["reboot", "node-2"]);
+    assert!(!ok, "{said}");
+    assert!(
+        said.contains("refused") && said.contains("reboot of"),
+        "{said}"
+    );
+    let (ok, said) = cli(&lab, &["reload"]);
+    assert!(
+        ok && said.contains(&lab.path.display().to_string()),
+        "{said}"
+    );
+    let (ok, said) = cli(&lab, &["reboot", "../api/reload"]);
+    assert!(
+        !ok && said.contains("not a MAC address or hostname"),
+        "{said}"
+    );
+
+    // No instance: forget edits lab.yaml itself; reboot and reload need one.
+    cancel.cancel();
+    let start = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "admin API still up"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let (ok, said) = cli(&lab, &["reload"]);
+    assert!(!ok && said.contains("no pxelab is running"), "{said}");
+    let (ok, said) = cli(&lab, &["forget", "a0:1a:2c:c3:d4:e2"]);
+    assert!(ok && said.contains("edited"), "{said}");
+    assert!(!std::fs::read_to_string(&lab.path)
+        .unwrap()
+        .contains("a0:1a:2c:c3:d4:e2"));
+}
