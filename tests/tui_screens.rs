@@ -184,11 +184,7 @@ fn filter_and_inverted_filter() {
         .iter()
         .filter(|n| n.state != pxelab::engine::NodeState::Ready)
         .count();
-    assert_eq!(
-        app.main.rows.len(),
-        not_ready,
-        "every node but the ready ones"
-    );
+    assert_eq!(app.main.rows.len(), not_ready, "every node but the ready ones");
     assert!(app.overlay.is_none());
 }
 
