@@ -98,7 +98,8 @@ pub fn start_servers(
     cancel: &CancellationToken,
 ) -> Vec<tokio::task::JoinHandle<()>> {
     let lab = engine.lab();
-    let mut tasks = Vec::new();
+    // First, so a command or a queued adoption never meets a detached surface.
+    let mut tasks = vec![start_service(engine, cancel)];
     // Every lab `up` runs came through validation, which built the plan.
     let plan = match lab.plan() {
         Ok(p) => p.clone(),
@@ -197,18 +198,17 @@ pub fn start_servers(
         engine.clone(),
         cancel.clone(),
     )));
-    // Pick up external edits of lab.yaml without a restart.
-    let (e2, c2) = (engine.clone(), cancel.clone());
-    tasks.push(tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_millis(700));
-        loop {
-            tokio::select! {
-                _ = c2.cancelled() => break,
-                _ = tick.tick() => { e2.reload_if_changed(); }
-            }
-        }
-    }));
     tasks
+}
+
+/// Starts the engine service (the one owner of lab.yaml: reloads on change, write-backs,
+/// every face's commands), with reboots over SSH, and attaches it to `engine`.
+pub fn start_service(engine: &Engine, cancel: &CancellationToken) -> tokio::task::JoinHandle<()> {
+    crate::engine::service::start(
+        engine,
+        cancel.clone(),
+        std::sync::Arc::new(crate::watch::reboot::SshControl),
+    )
 }
 
 /// The listeners `start_servers` starts for this lab (each reports `server-up` once bound).

@@ -1,4 +1,7 @@
-//! The one-shot commands: `check`, `render`, `adopt`, `nodes`.
+//! The one-shot commands: `check`, `render`, `adopt`, `forget`, `reboot`, `reload`,
+//! `nodes`. Commands go through the running instance's admin API (the same command
+//! surface the console uses); lab.yaml edits fall back to editing it directly when no
+//! pxelab runs for the lab.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -195,7 +198,16 @@ pub async fn adopt(
                 eprintln!("pxelab: {why}; editing lab.yaml directly");
             }
             let engine = crate::Engine::new(lab);
-            let e = engine.adopt(mac, role, hostname, ip)?;
+            let command = crate::engine::Command::Adopt {
+                mac,
+                role: role.to_string(),
+                hostname,
+                ip,
+            };
+            let reply = crate::engine::service::run_here(&engine, command)?;
+            let e = reply
+                .node()
+                .ok_or_else(|| anyhow::anyhow!("adoption answered without a node"))?;
             println!(
                 "adopted {} as {} ({}); {} edited (no pxelab running for this lab)",
                 e.mac,
@@ -250,6 +262,95 @@ pub async fn nodes(config: &Path, json: bool) -> anyhow::Result<ExitCode> {
         );
     } else {
         print!("{}", crate::headless::node_table(&nodes));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A command `pxelab forget|reboot|reload` sends to the running instance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Remote {
+    /// Remove a MAC from lab.yaml.
+    Forget(String),
+    /// Reboot a node (MAC or hostname) over SSH.
+    Reboot(String),
+    /// Read lab.yaml again now.
+    Reload,
+}
+
+/// `pxelab forget|reboot|reload`: through the admin API of a running instance of this
+/// lab; `forget` edits lab.yaml directly when none runs, the others need one.
+pub async fn remote(config: &Path, what: Remote) -> anyhow::Result<ExitCode> {
+    use crate::http::client::{self, Probe};
+    let lab = crate::app::load_lab(config)?;
+    let (path, body) = match &what {
+        Remote::Forget(mac) => (
+            "/api/forget".to_string(),
+            Some(serde_json::json!({ "mac": mac }).to_string()),
+        ),
+        Remote::Reboot(node) => {
+            if node.is_empty()
+                || !node
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || ":-_.".contains(c))
+            {
+                anyhow::bail!("`{node}` is not a MAC address or hostname");
+            }
+            (format!("/api/nodes/{node}/reboot"), None)
+        }
+        Remote::Reload => ("/api/reload".to_string(), None),
+    };
+    match client::probe(&lab).await {
+        Probe::Running(admin) => {
+            let reply = admin.request("POST", &path, body.as_deref()).await?;
+            if !reply.ok() {
+                eprintln!(
+                    "pxelab: the running instance refused: {}",
+                    reply.error_message()
+                );
+                return Ok(ExitCode::from(1));
+            }
+            let v: serde_json::Value = serde_json::from_str(&reply.body)?;
+            let text = |k: &str| v.get(k).and_then(|x| x.as_str()).unwrap_or("?").to_string();
+            match what {
+                Remote::Forget(_) => println!(
+                    "forgot {}: removed from {}",
+                    text("forgotten"),
+                    lab.path.display()
+                ),
+                Remote::Reboot(_) => {
+                    println!("{} is rebooting ({})", text("rebooting"), text("addr"))
+                }
+                Remote::Reload => println!(
+                    "{} {}",
+                    lab.path.display(),
+                    if v.get("reloaded").and_then(|x| x.as_bool()) == Some(true) {
+                        "reloaded"
+                    } else {
+                        "unchanged"
+                    }
+                ),
+            }
+        }
+        probe => {
+            if let Probe::Other(why) = &probe {
+                eprintln!("pxelab: {why}");
+            }
+            let Remote::Forget(mac) = what else {
+                anyhow::bail!(
+                    "no pxelab is running for {}: start it with `pxelab up`",
+                    lab.path.display()
+                );
+            };
+            let mac = crate::http::route::parse_mac(&mac).map_err(|_| {
+                anyhow::anyhow!("`{mac}` is not a MAC address (e.g. 52:54:00:12:34:56)")
+            })?;
+            let engine = crate::Engine::new(lab);
+            crate::engine::service::run_here(&engine, crate::engine::Command::Forget { mac })?;
+            println!(
+                "forgot {mac}; {} edited (no pxelab running for this lab)",
+                engine.lab().path.display()
+            );
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

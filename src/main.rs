@@ -99,6 +99,18 @@ enum Command {
         #[arg(long)]
         ip: Option<std::net::Ipv4Addr>,
     },
+    /// Remove a MAC from the lab (through the running instance, else by editing lab.yaml).
+    Forget {
+        /// The machine's MAC address.
+        mac: String,
+    },
+    /// Reboot a node over SSH, through the running instance.
+    Reboot {
+        /// The node: MAC or hostname.
+        node: String,
+    },
+    /// Make the running instance read lab.yaml again now.
+    Reload,
     /// List the lab's nodes (live states when an instance runs).
     Nodes {
         /// JSON instead of a table.
@@ -135,6 +147,12 @@ enum Command {
         /// The shell.
         shell: clap_complete::Shell,
     },
+}
+
+/// One command through the running instance's admin API.
+fn remote(config: &std::path::Path, what: pxelab::cli::Remote) -> anyhow::Result<ExitCode> {
+    init_logging(None);
+    runtime()?.block_on(pxelab::cli::remote(config, what))
 }
 
 fn main() -> ExitCode {
@@ -221,6 +239,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             init_logging(None);
             runtime()?.block_on(pxelab::cli::adopt(&cli.config, &mac, &role, hostname, ip))
         }
+        Command::Forget { mac } => remote(&cli.config, pxelab::cli::Remote::Forget(mac)),
+        Command::Reboot { node } => remote(&cli.config, pxelab::cli::Remote::Reboot(node)),
+        Command::Reload => remote(&cli.config, pxelab::cli::Remote::Reload),
         Command::Nodes { json } => {
             init_logging(None);
             runtime()?.block_on(pxelab::cli::nodes(&cli.config, json))

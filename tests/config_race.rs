@@ -57,7 +57,17 @@ fn no_operator_save_is_lost_to_concurrent_adoptions() {
             editor_save(&p2, &format!("{cur}{m2}"));
         });
         let e2 = engine.clone();
-        let adopter = std::thread::spawn(move || e2.adopt(mac, "k3s-agent", None, None));
+        let adopter = std::thread::spawn(move || {
+            pxelab::engine::service::run_here(
+                &e2,
+                pxelab::engine::Command::Adopt {
+                    mac,
+                    role: "k3s-agent".into(),
+                    hostname: None,
+                    ip: None,
+                },
+            )
+        });
         editor.join().unwrap();
         match adopter.join().unwrap() {
             Ok(_) => adopted += 1,

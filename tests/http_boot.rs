@@ -115,9 +115,18 @@ fn held_mac_waits_then_boots_once_adopted() {
     assert_eq!(curl(&url, &[]).text(), g.text());
     assert_eq!(fetched(&s.outcome(), Some(held)).0, FetchKind::HoldScript);
 
+    let adopt = pxelab::engine::Command::Adopt {
+        mac: mac(held),
+        role: "k3s-agent".into(),
+        hostname: Some("node-9".into()),
+        ip: None,
+    };
     let entry = s
         .engine
-        .adopt(mac(held), "k3s-agent", Some("node-9".into()), None)
+        .commands()
+        .send_blocking(adopt)
+        .unwrap()
+        .node()
         .unwrap();
     assert!(http_lab::read(&s.lab.path).contains("node-9"));
     let g = curl(&url, &[]);

@@ -1,24 +1,26 @@
 //! The engine: inventory, node state machine, boot policy, event bus and commands.
 //!
-//! Wire servers call [`Engine::decide`] ("what does this MAC get?") and
-//! [`Engine::emit`] (what happened). The event record (`--record`) is one more
-//! subscriber of the bus ([`crate::record`]), not written here. Faces call [`Engine::snapshot`] and
-//! [`Engine::subscribe`], and send commands ([`Engine::adopt`], [`Engine::forget`], …).
-//! Nothing here knows about terminals or sockets.
+//! The core (this module, inventory, state, snapshot) is synchronous and touches no
+//! files or sockets: wire servers call [`Engine::decide`] ("what does this MAC get?")
+//! and [`Engine::emit`] (what happened) on their receive paths. The event record
+//! (`--record`) is one more subscriber of the bus ([`crate::record`]). Faces call
+//! [`Engine::snapshot`] and [`Engine::subscribe`], and send commands through
+//! [`Engine::commands`] to the [`service`], the one task that owns lab.yaml.
 //!
 //! Locking: one `Mutex` around the inventory, held only for map updates (never across
 //! I/O or `.await`). lab.yaml is behind an `RwLock<Arc<Lab>>` swapped whole on reload, so
 //! readers take a cheap `Arc` clone. A `version` counter tells faces whether anything
 //! changed since their last frame.
 
-pub mod commands;
 mod describe;
 pub mod event;
 pub mod failure;
 pub mod inventory;
+pub mod service;
 pub mod snapshot;
 pub mod state;
 
+use std::collections::HashSet;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -28,6 +30,7 @@ use tokio::sync::broadcast;
 
 pub use event::{Event, EventKind, FetchKind, Source};
 pub use inventory::{Inventory, NodeRecord};
+pub use service::{Command, CommandError, Commands, Reply};
 pub use snapshot::{ServerStatus, Snapshot};
 pub use state::NodeState;
 
@@ -112,8 +115,11 @@ struct Inner {
     seq: AtomicU64,
     version: AtomicU64,
     counters: Counters,
-    /// Serialises lab.yaml write-backs.
-    write_lock: Mutex<()>,
+    /// Where commands go: the running service's queue, or detached.
+    commands: Mutex<Commands>,
+    /// Machines whose adoption (`unknown: adopt`) is queued for this lab: asked once,
+    /// not at every packet; cleared when a new lab is put in force.
+    adopt_queued: Mutex<HashSet<Mac>>,
 }
 
 /// The engine handle: cheap to clone, shared by every server and face.
@@ -145,7 +151,8 @@ impl Engine {
                 seq: AtomicU64::new(0),
                 version: AtomicU64::new(1),
                 counters: Counters::default(),
-                write_lock: Mutex::new(()),
+                commands: Mutex::new(Commands::detached()),
+                adopt_queued: Mutex::new(HashSet::new()),
             }),
         }
     }
@@ -220,7 +227,9 @@ impl Engine {
     }
 
     /// The boot policy: what a MAC gets. Unknown MACs under `hold` are marked held
-    /// (once per boot), under `adopt: ROLE` adopted on the spot.
+    /// (once per boot); under `adopt: ROLE` they are held too and their adoption is
+    /// queued to the service (once per lab): this runs on a wire server's receive path
+    /// and never writes lab.yaml itself. The machine boots at its next ask after.
     pub fn decide(&self, mac: Mac) -> BootDecision {
         let lab = self.lab();
         if let Some(n) = lab.node_by_mac(&mac) {
@@ -229,23 +238,48 @@ impl Engine {
         match &lab.file.unknown {
             UnknownPolicy::Ignore => BootDecision::Ignore,
             UnknownPolicy::Hold => {
-                let held = lock(&self.inner.inventory)
-                    .get(&mac)
-                    .map(|r| r.state == NodeState::Held)
-                    .unwrap_or(false);
-                if !held {
-                    self.emit(Some(mac), EventKind::NodeHeld);
+                self.hold(mac);
+                BootDecision::Hold
+            }
+            UnknownPolicy::Adopt(role) => {
+                self.hold(mac);
+                if !mac.is_group() && lock(&self.inner.adopt_queued).insert(mac) {
+                    let queued = self.commands().queue(Command::Adopt {
+                        mac,
+                        role: role.clone(),
+                        hostname: None,
+                        ip: None,
+                    });
+                    if !queued {
+                        tracing::warn!("auto-adopt of {mac} into {role}: no engine service");
+                        lock(&self.inner.adopt_queued).remove(&mac);
+                    }
                 }
                 BootDecision::Hold
             }
-            UnknownPolicy::Adopt(role) => match self.adopt(mac, role, None, None) {
-                Ok(n) => BootDecision::Boot(n),
-                Err(e) => {
-                    tracing::warn!("auto-adopt of {mac} into {role} failed: {e}");
-                    BootDecision::Hold
-                }
-            },
         }
+    }
+
+    /// Marks an unknown MAC held, announcing it once per boot.
+    fn hold(&self, mac: Mac) {
+        let held = lock(&self.inner.inventory)
+            .get(&mac)
+            .map(|r| r.state == NodeState::Held)
+            .unwrap_or(false);
+        if !held {
+            self.emit(Some(mac), EventKind::NodeHeld);
+        }
+    }
+
+    /// The command surface every face sends through (detached until a service runs).
+    pub fn commands(&self) -> Commands {
+        lock(&self.inner.commands).clone()
+    }
+
+    /// Sends this engine's commands to `commands` from now on (the service at start, or
+    /// a test's recording queue).
+    pub fn attach_commands(&self, commands: Commands) {
+        *lock(&self.inner.commands) = commands;
     }
 
     /// The current state of everything, for faces.
@@ -291,6 +325,7 @@ impl Engine {
     pub fn replace_lab(&self, lab: Lab) {
         let n = lab.file.nodes.len();
         lock(&self.inner.inventory).sync_with(&lab.file.nodes);
+        lock(&self.inner.adopt_queued).clear();
         match self.inner.lab.write() {
             Ok(mut g) => *g = Arc::new(lab),
             Err(p) => *p.into_inner() = Arc::new(lab),
@@ -298,49 +333,15 @@ impl Engine {
         self.emit(None, EventKind::ConfigLoaded { nodes: n });
     }
 
-    /// Re-reads lab.yaml from disk if its text changed. An invalid file is reported as an
-    /// event and the previous lab stays in force. Returns whether a new lab was loaded.
-    /// Skipped while a write-back runs: its reload could otherwise put the lab from
-    /// before the write back in force after it.
-    pub fn reload_if_changed(&self) -> bool {
-        let _w = match self.inner.write_lock.try_lock() {
-            Ok(g) => g,
-            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
-            Err(std::sync::TryLockError::WouldBlock) => return false,
-        };
-        self.reload_locked()
-    }
-
-    /// [`Engine::reload_if_changed`] for a caller holding the write lock.
-    fn reload_locked(&self) -> bool {
-        let cur = self.lab();
-        let Ok(text) = std::fs::read_to_string(&cur.path) else {
-            return false;
-        };
-        if text == cur.source {
-            return false;
-        }
-        match crate::config::load_validated(&cur.path, &text) {
-            Ok(lab) => {
-                self.replace_lab(lab);
-                true
-            }
-            Err(e) => {
-                self.emit(
-                    None,
-                    EventKind::ConfigRejected {
-                        error: e.to_string(),
-                    },
-                );
-                // Remember this text so the same bad file is reported once.
-                let mut stale = (*cur).clone();
-                stale.source = text;
-                match self.inner.lab.write() {
-                    Ok(mut g) => *g = Arc::new(stale),
-                    Err(p) => *p.into_inner() = Arc::new(stale),
-                }
-                false
-            }
+    /// Reports lab.yaml text that did not validate; the lab in force stays, and this text
+    /// is remembered so the same bad file is reported once.
+    pub fn lab_rejected(&self, text: String, error: String) {
+        self.emit(None, EventKind::ConfigRejected { error });
+        let mut stale = (*self.lab()).clone();
+        stale.source = text;
+        match self.inner.lab.write() {
+            Ok(mut g) => *g = Arc::new(stale),
+            Err(p) => *p.into_inner() = Arc::new(stale),
         }
     }
 

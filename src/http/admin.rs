@@ -8,7 +8,12 @@
 //! POST /api/adopt           {mac, role, hostname?, ip?}   -> the node entry
 //! POST /api/forget          {mac}
 //! POST /api/change          {mac, role?, hostname?}       -> the node entry
+//! POST /api/nodes/<mac|hostname>/reboot                     -> {rebooting, addr}
+//! POST /api/reload          lab.yaml read again now         -> {reloaded}
 //! ```
+//!
+//! Every POST is one [`Command`] sent through the engine's [`crate::engine::Commands`],
+//! the same surface the console uses: anything the console can do, the API can do.
 //!
 //! Bound to 127.0.0.1 only, whatever `http.bind` says. Requests must be addressed to
 //! 127.0.0.1/localhost (`Host:`), which keeps web pages that rebind a DNS name to
@@ -36,7 +41,7 @@ use tokio_stream::wrappers::BroadcastStream;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{plan::AdminPlan, ConfigError};
-use crate::engine::{Engine, EngineError, EventKind, Source};
+use crate::engine::{Command, CommandError, Engine, EngineError, EventKind, Reply, Source};
 use crate::mac::Mac;
 
 use super::HttpError;
@@ -97,6 +102,21 @@ impl From<EngineError> for ApiError {
     }
 }
 
+impl From<CommandError> for ApiError {
+    fn from(e: CommandError) -> ApiError {
+        match e {
+            CommandError::Lab(e) => ApiError::from(e),
+            CommandError::Node { .. } => ApiError::new(StatusCode::BAD_GATEWAY, e.to_string()),
+            CommandError::NotSupported { .. } => {
+                ApiError::new(StatusCode::NOT_IMPLEMENTED, e.to_string())
+            }
+            CommandError::NoService { .. } => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
+            }
+        }
+    }
+}
+
 impl From<crate::statedir::StateError> for ApiError {
     fn from(e: crate::statedir::StateError) -> ApiError {
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
@@ -152,17 +172,22 @@ pub struct ChangeRequest {
     pub hostname: Option<String>,
 }
 
-/// Runs an engine command (it writes lab.yaml) off the async workers.
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, EngineError> + Send + 'static,
-) -> Result<T, ApiError> {
-    match tokio::task::spawn_blocking(f).await {
-        Ok(r) => r.map_err(ApiError::from),
-        Err(e) => Err(ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("command failed: {e}"),
-        )),
-    }
+/// Sends a command through the engine's command surface and answers its reply as JSON.
+async fn send(st: &AdminState, command: Command) -> Result<Response, ApiError> {
+    let body = match st.engine.commands().send(command).await? {
+        Reply::Node(entry) => serde_json::to_value(entry).unwrap_or_default(),
+        Reply::Forgotten(mac) => serde_json::json!({ "forgotten": mac }),
+        Reply::Rebooting { mac, addr } => serde_json::json!({ "rebooting": mac, "addr": addr }),
+        Reply::Powered {
+            mac,
+            action,
+            detail,
+        } => {
+            serde_json::json!({ "powered": mac, "action": action, "detail": detail })
+        }
+        Reply::Reloaded { changed } => serde_json::json!({ "reloaded": changed }),
+    };
+    Ok(Json(body).into_response())
 }
 
 async fn lab_info(State(st): State<AdminState>) -> Json<serde_json::Value> {
@@ -198,10 +223,14 @@ async fn adopt(
 ) -> Result<Response, ApiError> {
     let Json(req) = body?;
     let mac = parse_mac(&req.mac)?;
-    let engine = st.engine.clone();
-    // A group MAC is refused by `Engine::adopt` itself (one rule for every path).
-    let entry = blocking(move || engine.adopt(mac, &req.role, req.hostname, req.ip)).await?;
-    Ok(Json(entry).into_response())
+    // A group MAC is refused by the service itself (one rule for every face).
+    let command = Command::Adopt {
+        mac,
+        role: req.role,
+        hostname: req.hostname,
+        ip: req.ip,
+    };
+    send(&st, command).await
 }
 
 async fn forget(
@@ -210,9 +239,7 @@ async fn forget(
 ) -> Result<Response, ApiError> {
     let Json(req) = body?;
     let mac = parse_mac(&req.mac)?;
-    let engine = st.engine.clone();
-    blocking(move || engine.forget(mac)).await?;
-    Ok(Json(serde_json::json!({"forgotten": mac})).into_response())
+    send(&st, Command::Forget { mac }).await
 }
 
 async fn change(
@@ -227,11 +254,28 @@ async fn change(
             "nothing to change: give role and/or hostname",
         ));
     }
-    let engine = st.engine.clone();
-    let entry =
-        blocking(move || engine.change_node(mac, req.role.as_deref(), req.hostname.as_deref()))
-            .await?;
-    Ok(Json(entry).into_response())
+    let command = Command::Change {
+        mac,
+        role: req.role,
+        hostname: req.hostname,
+    };
+    send(&st, command).await
+}
+
+async fn reboot(
+    State(st): State<AdminState>,
+    Path(key): Path<String>,
+) -> Result<Response, ApiError> {
+    let mac = st
+        .engine
+        .resolve_node(&key)
+        .or_else(|| super::route::parse_mac(&key).ok())
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("no node `{key:.64}`")))?;
+    send(&st, Command::Reboot { mac }).await
+}
+
+async fn reload(State(st): State<AdminState>) -> Result<Response, ApiError> {
+    send(&st, Command::Reload).await
 }
 
 /// The event bus as SSE frames: `event:` the kind name, `id:` the sequence number,
@@ -363,6 +407,8 @@ pub fn router(engine: Engine, cancel: CancellationToken, token: String) -> Route
         .route("/api/adopt", post(adopt))
         .route("/api/forget", post(forget))
         .route("/api/change", post(change))
+        .route("/api/nodes/{key}/reboot", post(reboot))
+        .route("/api/reload", post(reload))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such API route") })
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -257,7 +257,13 @@ fn auto_adopt(engine: Engine, mac: Mac, delay: Duration, cancel: CancellationTok
         eprintln!(
             "pxelab demo: auto-adopting held machine {mac} as k3s-agent (in the console you would press `a`)"
         );
-        if let Err(e) = engine.adopt(mac, "k3s-agent", None, None) {
+        let adopt = crate::engine::Command::Adopt {
+            mac,
+            role: "k3s-agent".into(),
+            hostname: None,
+            ip: None,
+        };
+        if let Err(e) = engine.commands().send(adopt).await {
             eprintln!("pxelab demo: adopting {mac} failed: {e}");
         }
     });

@@ -1,11 +1,12 @@
 //! Carrying out [`Effect`]s against the engine. Cheap ones (loading a record, opening a
-//! dialog) happen at once; ones that write lab.yaml or touch a machine come back as a
+//! dialog) happen at once; ones that write lab.yaml or touch a machine are a [`Command`]
+//! sent through the engine's command surface (the same the admin API sends), as a
 //! [`Job`] the run loop runs off the UI task (`spawn_blocking`), reporting in the flash line.
 
 use super::app::{App, Effect, LabInfo, Level};
 use super::overlay::dialog::{DialogKind, NodeDialog};
 use super::theme::Theme;
-use crate::engine::Engine;
+use crate::engine::{Command, Engine, Reply};
 use crate::mac::Mac;
 
 /// Work that must not run on the UI task; returns the flash to show.
@@ -86,56 +87,31 @@ pub fn perform(engine: &Engine, app: &mut App, fx: Effect) -> Option<Job> {
             role,
             hostname,
             ip,
-        } => {
-            let e = engine.clone();
-            Some(Box::new(move || {
-                match e.adopt(mac, &role, Some(hostname), ip) {
-                    Ok(n) => (
-                        Level::Info,
-                        format!(
-                            "adopted {mac} as {} ({}): lab.yaml updated, it boots at its next ask",
-                            n.hostname, n.role
-                        ),
-                    ),
-                    Err(err) => (Level::Error, format!("adopt failed: {err}")),
-                }
-            }))
-        }
+        } => Some(job(
+            engine,
+            Command::Adopt {
+                mac,
+                role,
+                hostname: Some(hostname),
+                ip,
+            },
+        )),
         Effect::Change {
             mac,
             role,
             hostname,
-        } => {
-            let e = engine.clone();
-            Some(Box::new(move || {
-                match e.change_node(mac, Some(&role), Some(&hostname)) {
-                    Ok(n) => (
-                        Level::Info,
-                        format!("{mac} is now {} ({}) in lab.yaml", n.hostname, n.role),
-                    ),
-                    Err(err) => (Level::Error, format!("change failed: {err}")),
-                }
-            }))
-        }
-        Effect::Forget(mac) => {
-            let e = engine.clone();
-            Some(Box::new(move || match e.forget(mac) {
-                Ok(()) => (Level::Info, format!("forgot {mac}: removed from lab.yaml")),
-                Err(err) => (Level::Error, format!("forget failed: {err}")),
-            }))
-        }
+        } => Some(job(
+            engine,
+            Command::Change {
+                mac,
+                role: Some(role),
+                hostname: Some(hostname),
+            },
+        )),
+        Effect::Forget(mac) => Some(job(engine, Command::Forget { mac })),
         Effect::Reboot(mac) => {
-            let e = engine.clone();
             app.flash(Level::Info, format!("rebooting {mac} over SSH…"));
-            Some(Box::new(move || {
-                let Ok(rt) = tokio::runtime::Handle::try_current() else {
-                    return (Level::Error, format!("reboot of {mac}: no runtime"));
-                };
-                match rt.block_on(crate::watch::reboot::reboot(&e, mac)) {
-                    Ok(addr) => (Level::Info, format!("{mac} is rebooting ({addr})")),
-                    Err(err) => (Level::Error, format!("reboot failed: {err}")),
-                }
-            }))
+            Some(job(engine, Command::Reboot { mac }))
         }
         Effect::SetTheme(spec) => {
             match Theme::load(&spec, &app.lab.dir) {
@@ -148,5 +124,37 @@ pub fn perform(engine: &Engine, app: &mut App, fx: Effect) -> Option<Job> {
             }
             None
         }
+    }
+}
+
+/// A job that sends `command` and says in the flash line what came of it.
+fn job(engine: &Engine, command: Command) -> Job {
+    let commands = engine.commands();
+    Box::new(move || {
+        let name = command.name();
+        match commands.send_blocking(command) {
+            Ok(reply) => (Level::Info, said(reply, name)),
+            Err(err) => (Level::Error, format!("{name} failed: {err}")),
+        }
+    })
+}
+
+/// The flash line for a command's reply.
+fn said(reply: Reply, name: &str) -> String {
+    match reply {
+        Reply::Node(n) if name == "adopt" => format!(
+            "adopted {} as {} ({}): lab.yaml updated, it boots at its next ask",
+            n.mac, n.hostname, n.role
+        ),
+        Reply::Node(n) => format!("{} is now {} ({}) in lab.yaml", n.mac, n.hostname, n.role),
+        Reply::Forgotten(mac) => format!("forgot {mac}: removed from lab.yaml"),
+        Reply::Rebooting { mac, addr } => format!("{mac} is rebooting ({addr})"),
+        Reply::Powered {
+            mac,
+            action,
+            detail,
+        } => format!("{mac}: power {action:?}: {detail}"),
+        Reply::Reloaded { changed: true } => "lab.yaml reloaded".to_string(),
+        Reply::Reloaded { changed: false } => "lab.yaml unchanged".to_string(),
     }
 }

@@ -65,6 +65,21 @@ pub enum RebootError {
     },
 }
 
+/// The engine service's way to reach running nodes: reboot over SSH as [`reboot`] does
+/// (power actions have no backend yet).
+pub struct SshControl;
+
+impl crate::engine::service::NodeControl for SshControl {
+    fn reboot(&self, engine: Engine, mac: Mac) -> crate::engine::service::ControlFuture {
+        Box::pin(async move {
+            reboot(&engine, mac)
+                .await
+                .map(|addr| addr.to_string())
+                .map_err(|e| e.to_string())
+        })
+    }
+}
+
 /// Reboots `mac` with [`REBOOT_COMMAND`]; returns the address it was sent to.
 pub async fn reboot(engine: &Engine, mac: Mac) -> Result<SocketAddr, RebootError> {
     run_as_root(engine, mac, REBOOT_COMMAND).await

@@ -174,6 +174,10 @@ impl Server {
             .enable_all()
             .build()
             .unwrap();
+        let _service = {
+            let _in = rt.enter();
+            pxelab::app::start_service(&engine, &cancel)
+        };
         let plan = engine.lab().plan().unwrap().clone();
         let mut tasks = vec![rt.spawn(pxelab::http::serve(
             engine.clone(),

@@ -33,8 +33,10 @@ pub const DEMO_NODE5: &str = "52:54:00:5e:00:05";
 pub const DEMO_NODE0: &str = "52:54:00:5e:00:00";
 pub const DEMO_NODE3: &str = "52:54:00:5e:00:03";
 
-/// A lab on disk and its engine.
+/// A lab on disk, its engine and the engine service (on a runtime of its own, so the
+/// console's commands run as in `pxelab up` while the test drives keys synchronously).
 pub struct TestLab {
+    pub rt: tokio::runtime::Runtime,
     pub dir: tempfile::TempDir,
     pub path: PathBuf,
     pub engine: Engine,
@@ -50,7 +52,22 @@ impl TestLab {
         let lab = pxelab::app::load_lab(&path).unwrap();
         let engine = Engine::new(lab);
         let rx = std::sync::Mutex::new(engine.subscribe());
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        {
+            let _in = rt.enter();
+            let cancel = tokio_util::sync::CancellationToken::new();
+            pxelab::engine::service::start(
+                &engine,
+                cancel,
+                std::sync::Arc::new(pxelab::engine::service::NoControl),
+            );
+        }
         TestLab {
+            rt,
             dir,
             path,
             engine,

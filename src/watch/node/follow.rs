@@ -1,30 +1,28 @@
-//! One node's watch: wait for its SSH port, log in, follow its logs and polls, notice it
-//! going away and follow it again when it returns. Bounded in time; cancellable.
+//! A logged-in session's work: follow the node's log files and polls, turn what they say
+//! into events (secrets redacted), and tell the session loop in [`super`] how it ended.
+//! Apart from the connect/reconnect loop because this is where lines become events.
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::Arc;
 
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
-use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::conn::{self, privileged, shell_quote, Conn, ConnError};
-use super::trust::Trust;
-use super::{parse, Target, WatchOptions};
+use super::super::conn::{self, privileged, shell_quote, Conn};
+use super::super::{parse, Target, WatchOptions};
 use crate::engine::event::K3sStep;
 use crate::engine::{Engine, EventKind};
 use crate::mac::Mac;
 
 /// The files followed, by index.
-const FILES: [&str; 2] = ["messages", "k3s.log"];
+pub(super) const FILES: [&str; 2] = ["messages", "k3s.log"];
 
 /// What the watcher has already reported for the node's current boot (kept across
 /// reconnects, reset when the node's kernel boot id changes).
 #[derive(Default)]
-struct Progress {
+pub(super) struct Progress {
     boot_id: Option<String>,
     lines: [Arc<AtomicU64>; 2],
     complete: bool,
@@ -32,7 +30,7 @@ struct Progress {
 }
 
 impl Progress {
-    fn reset(&mut self, boot_id: Option<String>) {
+    pub(super) fn reset(&mut self, boot_id: Option<String>) {
         *self = Progress {
             boot_id,
             ..Progress::default()
@@ -41,7 +39,7 @@ impl Progress {
 }
 
 /// How a logged-in session ended.
-enum End {
+pub(super) enum End {
     Cancelled,
     Lost(String),
     NewTarget,
@@ -52,233 +50,6 @@ enum Poll {
     Complete,
     Resources(crate::engine::event::Gauge),
     Nodes(Vec<(String, bool)>),
-}
-
-fn trust_for(
-    engine: &Engine,
-    mac: Mac,
-    target: &Target,
-    tofu: &Arc<Mutex<Option<russh::keys::PublicKey>>>,
-) -> Result<Trust, String> {
-    let lab = engine.lab();
-    match lab.file.ssh.host_keys.as_str() {
-        "pinned" => crate::secrets::host_public_key(&lab, mac)
-            .map(|(k, _)| Trust::Pinned(k))
-            .map_err(|e| e.to_string()),
-        "tofu" => Ok(Trust::Tofu(tofu.clone())),
-        path => Ok(Trust::KnownHosts {
-            path: lab.resolve(std::path::Path::new(path)),
-            host: target.addr.ip().to_string(),
-            port: target.addr.port(),
-        }),
-    }
-}
-
-/// Sleeps `d` unless cancelled (false) or the target changes (true, target updated).
-async fn pause(
-    d: Duration,
-    cancel: &CancellationToken,
-    rx: &mut watch::Receiver<Target>,
-) -> Option<bool> {
-    tokio::select! {
-        _ = cancel.cancelled() => None,
-        r = rx.changed() => if r.is_err() { None } else { Some(true) },
-        _ = tokio::time::sleep(d) => Some(false),
-    }
-}
-
-/// Follows one node until cancelled or given up.
-pub(crate) async fn watch_node(
-    engine: Engine,
-    mac: Mac,
-    mut rx: watch::Receiver<Target>,
-    cancel: CancellationToken,
-    opts: WatchOptions,
-) {
-    let mut target = *rx.borrow_and_update();
-    let mut tofu = Arc::new(Mutex::new(None));
-    let mut progress = Progress::default();
-    let first_backoff = Duration::from_millis(250);
-    let mut backoff = first_backoff;
-    let mut deadline = Instant::now() + opts.give_up_after;
-    let mut attempt = 0u32;
-    let mut auth_failures = 0u32;
-    let mut announced = false;
-    let mut announced_attempt = 0u32;
-    let mut closed_probes = 0u32;
-    let mut parked = false;
-    loop {
-        let mut retarget = false;
-        if parked || Instant::now() >= deadline {
-            // Not trusted, refused or gone too long: wait for the node to boot again.
-            tokio::select! {
-                _ = cancel.cancelled() => return,
-                r = rx.changed() => if r.is_err() { return } else { retarget = true },
-            }
-        }
-        if !retarget && !announced {
-            announced = true;
-            announced_attempt = attempt + 1;
-            engine.emit(
-                Some(mac),
-                EventKind::SshConnecting {
-                    addr: target.addr,
-                    attempt: announced_attempt,
-                },
-            );
-        }
-        if !retarget {
-            let open = tokio::select! {
-                _ = cancel.cancelled() => return,
-                r = rx.changed() => { if r.is_err() { return } retarget = true; false }
-                o = conn::port_open(target.addr, Duration::from_secs(2)) => o,
-            };
-            if !open && !retarget {
-                // Now and then (5th, 10th, 20th… closed probe) the node's row says it
-                // is still waited for, so silence on :22 is visible, not a frozen row.
-                closed_probes += 1;
-                if closed_probes >= 5
-                    && closed_probes.is_multiple_of(5)
-                    && (closed_probes / 5).is_power_of_two()
-                {
-                    engine.emit(
-                        Some(mac),
-                        EventKind::SshConnecting {
-                            addr: target.addr,
-                            attempt: closed_probes,
-                        },
-                    );
-                }
-                match pause(backoff, &cancel, &mut rx).await {
-                    None => return,
-                    Some(changed) => retarget = changed,
-                }
-                backoff = (backoff * 2).min(opts.backoff_max);
-            }
-            if open && !retarget {
-                attempt += 1;
-                if attempt != announced_attempt {
-                    engine.emit(
-                        Some(mac),
-                        EventKind::SshConnecting {
-                            addr: target.addr,
-                            attempt,
-                        },
-                    );
-                }
-                match connect_and_follow(
-                    &engine,
-                    mac,
-                    &target,
-                    &tofu,
-                    &opts,
-                    &mut progress,
-                    &cancel,
-                    &mut rx,
-                )
-                .await
-                {
-                    Step::Cancelled => return,
-                    Step::NewTarget => retarget = true,
-                    Step::Lost(reason) => {
-                        engine.emit(Some(mac), EventKind::SshLost { reason });
-                        announced = false;
-                        auth_failures = 0;
-                        backoff = first_backoff;
-                        deadline = Instant::now() + opts.give_up_after;
-                    }
-                    Step::Failed(ConnError::HostKey { expected, seen, .. }) => {
-                        engine.emit(Some(mac), EventKind::HostKeyMismatch { expected, seen });
-                        parked = true;
-                    }
-                    Step::Failed(e @ ConnError::Auth { .. }) => {
-                        auth_failures += 1;
-                        engine.emit(
-                            Some(mac),
-                            EventKind::SshLost {
-                                reason: e.to_string(),
-                            },
-                        );
-                        parked = auth_failures >= opts.max_auth_failures;
-                        backoff = (backoff * 2).min(opts.backoff_max);
-                    }
-                    Step::Failed(e) => {
-                        tracing::debug!("SSH to {mac}: {e}");
-                        match pause(backoff, &cancel, &mut rx).await {
-                            None => return,
-                            Some(changed) => retarget = changed,
-                        }
-                        backoff = (backoff * 2).min(opts.backoff_max);
-                    }
-                }
-            }
-        }
-        if retarget {
-            let next = *rx.borrow_and_update();
-            if next.boot != target.boot {
-                // A new boot: a new host key may be trusted on first use.
-                tofu = Arc::new(Mutex::new(None));
-            }
-            target = next;
-            parked = false;
-            announced = false;
-            attempt = 0;
-            auth_failures = 0;
-            backoff = first_backoff;
-            deadline = Instant::now() + opts.give_up_after;
-        }
-    }
-}
-
-enum Step {
-    Cancelled,
-    NewTarget,
-    Lost(String),
-    Failed(ConnError),
-}
-
-#[allow(clippy::too_many_arguments)]
-async fn connect_and_follow(
-    engine: &Engine,
-    mac: Mac,
-    target: &Target,
-    tofu: &Arc<Mutex<Option<russh::keys::PublicKey>>>,
-    opts: &WatchOptions,
-    progress: &mut Progress,
-    cancel: &CancellationToken,
-    rx: &mut watch::Receiver<Target>,
-) -> Step {
-    let lab = engine.lab();
-    let trust = match trust_for(engine, mac, target, tofu) {
-        Ok(t) => t,
-        Err(e) => return Step::Lost(format!("no host key to check against: {e}")),
-    };
-    let key = match crate::secrets::operator_key(&lab) {
-        Ok(k) => k,
-        Err(e) => return Step::Lost(format!("no operator key: {e}")),
-    };
-    let user = lab.file.ssh.user.clone();
-    let opened = tokio::select! {
-        _ = cancel.cancelled() => return Step::Cancelled,
-        r = rx.changed() => return if r.is_err() { Step::Cancelled } else { Step::NewTarget },
-        c = conn::open(target.addr, trust, &user, key, opts.connect_timeout, opts.ping_every) => c,
-    };
-    let conn = match opened {
-        Ok(c) => c,
-        Err(e) => return Step::Failed(e),
-    };
-    engine.emit(Some(mac), EventKind::SshUp { addr: target.addr });
-    let end = follow(engine, mac, &conn, opts, progress, cancel, rx).await;
-    let _ = tokio::time::timeout(
-        Duration::from_secs(1),
-        conn.disconnect(russh::Disconnect::ByApplication, "pxelab done", "en"),
-    )
-    .await;
-    match end {
-        End::Cancelled => Step::Cancelled,
-        End::NewTarget => Step::NewTarget,
-        End::Lost(r) => Step::Lost(r),
-    }
 }
 
 /// Values that must never reach a log ring: the token and this node's password.
@@ -303,7 +74,7 @@ fn redact(line: String, secrets: &[String]) -> String {
     out
 }
 
-async fn follow(
+pub(super) async fn follow(
     engine: &Engine,
     mac: Mac,
     conn: &Conn,
@@ -433,7 +204,7 @@ fn on_poll(engine: &Engine, mac: Mac, p: Poll, progress: &mut Progress) {
         }
         Poll::Resources(gauge) => {
             engine.emit(Some(mac), EventKind::NodeResources { gauge });
-            for (what, free_pct, free_kb) in super::gauge::low(&gauge) {
+            for (what, free_pct, free_kb) in super::super::gauge::low(&gauge) {
                 if progress.reported.insert(format!("low {what}")) {
                     engine.emit(
                         Some(mac),
@@ -499,8 +270,10 @@ async fn poll(conn: Conn, opts: WatchOptions, is_server: bool, tx: mpsc::Sender<
         let mem = conn::run(&conn, "cat /proc/meminfo", opts.command_timeout, 64 << 10).await;
         let df = conn::run(&conn, "df -k /", opts.command_timeout, 64 << 10).await;
         if let (Ok((m, Some(0))), Ok((d, Some(0)))) = (mem, df) {
-            let gauge =
-                super::gauge::read(&String::from_utf8_lossy(&m), &String::from_utf8_lossy(&d));
+            let gauge = super::super::gauge::read(
+                &String::from_utf8_lossy(&m),
+                &String::from_utf8_lossy(&d),
+            );
             if let Some(g) = gauge {
                 if tx.send(Poll::Resources(g)).await.is_err() {
                     return;
