@@ -33,7 +33,7 @@ const SPLIT_ELSEWHERE: &[&str] = &[
 
 /// Top-level modules the engine must not import.
 const NOT_FOR_ENGINE: &[&str] = &[
-    "dhcp", "tftp", "http", "net", "syslog", "tui", "headless", "sim", "watch",
+    "dhcp", "tftp", "http", "net", "syslog", "tui", "headless", "sim", "watch", "fetch",
 ];
 
 /// Crates only the console may use.
