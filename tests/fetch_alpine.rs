@@ -106,7 +106,11 @@ fn good_release_unpacks_verifies_and_points_lab_yaml_at_it() {
         let name = a["name"].as_str().unwrap();
         let data = std::fs::read(assets.join(name)).unwrap();
         assert_eq!(a["size"].as_u64(), Some(data.len() as u64), "{name}");
-        assert_eq!(a["sha256"].as_str(), Some(sha256_hex(&data).as_str()), "{name}");
+        assert_eq!(
+            a["sha256"].as_str(),
+            Some(sha256_hex(&data).as_str()),
+            "{name}"
+        );
     }
 }
 
@@ -189,7 +193,11 @@ fn truncated_download_is_refused_then_resumed() {
         m.ranges(&netboot_path()),
         vec![None, Some(format!("bytes={cut}-"))]
     );
-    let kernel = &members.iter().find(|(n, _)| n == "boot/vmlinuz-lts").unwrap().1;
+    let kernel = &members
+        .iter()
+        .find(|(n, _)| n == "boot/vmlinuz-lts")
+        .unwrap()
+        .1;
     assert_eq!(
         std::fs::read(dir.path().join("assets/vmlinuz-lts")).unwrap(),
         *kernel
@@ -211,7 +219,15 @@ fn missing_release_is_an_http_404_naming_the_url() {
     let (dir, _) = lab_dir();
     let o = pxelab(
         dir.path(),
-        &["fetch", "alpine", RELEASE, ARCH, "lts", "--mirror", &m.url()],
+        &[
+            "fetch",
+            "alpine",
+            RELEASE,
+            ARCH,
+            "lts",
+            "--mirror",
+            &m.url(),
+        ],
         &[],
     );
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));

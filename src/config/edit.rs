@@ -388,7 +388,9 @@ pub fn set_boot_assets(
         let boot = spans
             .range(&[Seg::Key("boot")])
             .ok_or_else(|| edit_error(lab, "no `boot:` section".to_string()))?;
-        let col = text[spans.line_start(boot.start)..boot.start].chars().count();
+        let col = text[spans.line_start(boot.start)..boot.start]
+            .chars()
+            .count();
         let at = end_of_line(&text, boot.end);
         text = insert_lines(&text, at, &format!("{}{key}: {value}\n", " ".repeat(col)));
     }

@@ -88,12 +88,11 @@ impl Client {
             let (start, total) = match status {
                 206 => {
                     let range = header(&resp, "content-range");
-                    let (start, total) = parse_content_range(&range).ok_or_else(|| {
-                        FetchError::Transport {
+                    let (start, total) =
+                        parse_content_range(&range).ok_or_else(|| FetchError::Transport {
                             url: url.to_string(),
                             message: format!("unusable Content-Range `{range}`"),
-                        }
-                    })?;
+                        })?;
                     if start != have {
                         return Err(FetchError::Transport {
                             url: url.to_string(),

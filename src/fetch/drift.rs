@@ -17,7 +17,11 @@ pub fn problems(lab: &Lab) -> Vec<Problem> {
     let m = match manifest::read(&lab.state_dir()) {
         Ok(Some(m)) => m,
         Ok(None) => return Vec::new(),
-        Err(e) => return vec![warn(format!("cannot read what `pxelab fetch` recorded: {e}"))],
+        Err(e) => {
+            return vec![warn(format!(
+                "cannot read what `pxelab fetch` recorded: {e}"
+            ))]
+        }
     };
     if lab.resolve(&m.assets_dir) != lab.assets_dir() {
         return Vec::new();

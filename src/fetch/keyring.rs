@@ -79,7 +79,10 @@ mod tests {
     #[test]
     fn shipped_key_is_alpines_release_key() {
         let ring = Keyring::alpine().unwrap();
-        assert_eq!(ring.fingerprints(), vec![ALPINE_KEY_FINGERPRINT.to_string()]);
+        assert_eq!(
+            ring.fingerprints(),
+            vec![ALPINE_KEY_FINGERPRINT.to_string()]
+        );
     }
 
     #[test]

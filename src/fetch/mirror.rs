@@ -114,7 +114,10 @@ mod tests {
     #[test]
     fn refuses_an_index_without_netboot_or_with_a_path() {
         let no = INDEX.replace("alpine-netboot", "alpine-virt");
-        assert!(matches!(parse_index("f", &no), Err(FetchError::Index { .. })));
+        assert!(matches!(
+            parse_index("f", &no),
+            Err(FetchError::Index { .. })
+        ));
         let evil = INDEX.replace(
             "file: alpine-netboot-3.21.4-x86_64.tar.gz",
             "file: ../../etc/passwd",

@@ -81,7 +81,9 @@ pub enum FetchError {
         message: String,
     },
     /// The download ended before its announced size; run again to resume it.
-    #[error("{url}: download truncated: got {got} of {expected} bytes (kept; run again to resume)")]
+    #[error(
+        "{url}: download truncated: got {got} of {expected} bytes (kept; run again to resume)"
+    )]
     Truncated {
         /// What was downloaded.
         url: String,

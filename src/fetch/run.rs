@@ -56,10 +56,12 @@ pub fn run(config: &Path, args: &FetchArgs) -> Result<Fetched, FetchError> {
     let sums_url = format!("{url}.sha256");
     let sums = client.get_small(&sums_url)?;
     let asc = client.get_small(&format!("{url}.asc"))?;
-    let published = verify::published_sum(&String::from_utf8_lossy(&sums), &nb.file)
-        .ok_or_else(|| FetchError::Index {
-            url: sums_url,
-            message: format!("no SHA-256 for {}", nb.file),
+    let published =
+        verify::published_sum(&String::from_utf8_lossy(&sums), &nb.file).ok_or_else(|| {
+            FetchError::Index {
+                url: sums_url,
+                message: format!("no SHA-256 for {}", nb.file),
+            }
         })?;
     if let Some(listed) = &nb.sha256 {
         if *listed != published {

@@ -100,7 +100,10 @@ pub fn extract(
         written.push(rel);
     }
     for w in wanted {
-        if !written.iter().any(|r| r == w || r.starts_with(&format!("{w}/"))) {
+        if !written
+            .iter()
+            .any(|r| r == w || r.starts_with(&format!("{w}/")))
+        {
             return Err(bad(format!("no boot/{w} in the tarball")));
         }
     }

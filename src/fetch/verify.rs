@@ -92,9 +92,8 @@ pub fn check_signature(
         .collect();
     // Which key of the ring made it: a signature names its issuer by key id (the low
     // 8 bytes of a v4 fingerprint) and/or fingerprint.
-    let named = |id: String, fp: String| {
-        issuers.is_empty() || issuers.iter().any(|i| *i == id || *i == fp)
-    };
+    let named =
+        |id: String, fp: String| issuers.is_empty() || issuers.iter().any(|i| *i == id || *i == fp);
     let verify = |key: &dyn Fn(File) -> pgp::errors::Result<()>| -> Result<(), FetchError> {
         let f = File::open(path).map_err(io_err(path))?;
         key(f).map_err(|e| FetchError::BadSignature {
@@ -107,7 +106,10 @@ pub fn check_signature(
     for k in &ring.keys {
         let fp = super::keyring::fingerprint(k);
         let pk = &k.primary_key;
-        if named(pk.legacy_key_id().to_string(), format!("{:x}", pk.fingerprint())) {
+        if named(
+            pk.legacy_key_id().to_string(),
+            format!("{:x}", pk.fingerprint()),
+        ) {
             match verify(&|f| sig.verify(pk, BufReader::new(f))) {
                 Ok(()) => return Ok(fp),
                 Err(e) => last_bad = Some(e),
@@ -115,7 +117,10 @@ pub fn check_signature(
         }
         for sub in &k.public_subkeys {
             let sk = &sub.key;
-            if named(sk.legacy_key_id().to_string(), format!("{:x}", sk.fingerprint())) {
+            if named(
+                sk.legacy_key_id().to_string(),
+                format!("{:x}", sk.fingerprint()),
+            ) {
                 match verify(&|f| sig.verify(sk, BufReader::new(f))) {
                     Ok(()) => return Ok(fp),
                     Err(e) => last_bad = Some(e),

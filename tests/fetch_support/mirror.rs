@@ -106,7 +106,8 @@ fn serve(mut s: TcpStream, state: &Mutex<State>) {
     let path = text.split_whitespace().nth(1).unwrap_or("/").to_string();
     let range = text.lines().find_map(|l| {
         let (k, v) = l.split_once(':')?;
-        k.eq_ignore_ascii_case("range").then(|| v.trim().to_string())
+        k.eq_ignore_ascii_case("range")
+            .then(|| v.trim().to_string())
     });
     let (body, cut) = {
         let mut st = state.lock().unwrap();
