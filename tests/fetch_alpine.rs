@@ -294,3 +294,45 @@ fn check_warns_when_a_fetched_asset_changes() {
     assert!(lines[0].contains(&sha256_hex(&data)), "{}", lines[0]);
     assert_eq!(warnings(&o), before + 1, "{}", text(&o));
 }
+
+#[test]
+fn aarch64_unpacks_dtbs_and_a_new_fetch_replaces_them_whole() {
+    let m = Mirror::start();
+    let key = TestKey::new("release");
+    let all = members();
+    let tar = tarball(&all);
+    publish_for(&m, "aarch64", &tar, &tar, key.sign(&tar));
+    let (dir, lab) = lab_dir();
+    let ring = keyring_file(dir.path(), &key);
+    let fetched = pxelab::fetch::run(&lab, &args_for(&m, &ring, "aarch64")).unwrap();
+    let assets = dir.path().join("assets");
+    let listed = listing(&assets);
+    for (name, data) in all.iter().filter(|(n, _)| n.contains("/dtbs-lts/")) {
+        let rel = name.trim_start_matches("boot/");
+        assert_eq!(
+            listed.get(rel),
+            Some(&sha256_hex(data)),
+            "{rel}: {listed:?}"
+        );
+    }
+    // Three boot files and two device trees, each recorded.
+    assert_eq!(fetched.manifest.assets.len(), 5, "{:?}", fetched.manifest);
+    assert!(fetched
+        .manifest
+        .assets
+        .iter()
+        .any(|a| a.name == "dtbs-lts/broadcom/bcm2711-rpi-4-b.dtb"));
+
+    // A later release without one of the device trees: the folder is replaced whole.
+    let fewer: Vec<_> = all
+        .into_iter()
+        .filter(|(n, _)| !n.contains("broadcom"))
+        .collect();
+    let tar2 = tarball(&fewer);
+    publish_for(&m, "aarch64", &tar2, &tar2, key.sign(&tar2));
+    pxelab::fetch::run(&lab, &args_for(&m, &ring, "aarch64")).unwrap();
+    assert!(!assets.join("dtbs-lts/broadcom").exists());
+    assert!(assets
+        .join("dtbs-lts/rockchip/rk3399-rockpro64.dtb")
+        .is_file());
+}

@@ -104,6 +104,19 @@ pub fn members() -> Vec<(String, Vec<u8>)> {
     {
         v.push((format!("boot/{name}"), filler(i as u8, 20_000 + i * 3_000)));
     }
+    // Device trees, as aarch64 tarballs carry them (unpacked only for aarch64).
+    for (i, name) in [
+        "rockchip/rk3399-rockpro64.dtb",
+        "broadcom/bcm2711-rpi-4-b.dtb",
+    ]
+    .iter()
+    .enumerate()
+    {
+        v.push((
+            format!("boot/dtbs-lts/{name}"),
+            filler(100 + i as u8, 3_000),
+        ));
+    }
     v
 }
 
@@ -123,7 +136,11 @@ pub fn tarball(members: &[(String, Vec<u8>)]) -> Vec<u8> {
 
 /// The tarball's file name and its path below the mirror.
 pub fn netboot_file() -> String {
-    format!("alpine-netboot-{VERSION}-{ARCH}.tar.gz")
+    netboot_file_for(ARCH)
+}
+
+pub fn netboot_file_for(arch: &str) -> String {
+    format!("alpine-netboot-{VERSION}-{arch}.tar.gz")
 }
 
 pub fn netboot_path() -> String {
@@ -133,21 +150,26 @@ pub fn netboot_path() -> String {
 /// Publishes `tar` on `m` as the release's netboot tarball: `latest-releases.yaml`
 /// (listing `listed`'s size and sum), `.sha256` of `listed`, `.asc` = `sig`.
 pub fn publish(m: &Mirror, tar: &[u8], listed: &[u8], sig: Vec<u8>) {
-    let file = netboot_file();
+    publish_for(m, ARCH, tar, listed, sig)
+}
+
+/// [`publish`] for another architecture.
+pub fn publish_for(m: &Mirror, arch: &str, tar: &[u8], listed: &[u8], sig: Vec<u8>) {
+    let file = netboot_file_for(arch);
     let sum = sha256_hex(listed);
     let index = format!(
-        "---\n-\n  title: \"Mini root filesystem\"\n  flavor: alpine-minirootfs\n  version: {VERSION}\n  file: alpine-minirootfs-{VERSION}-{ARCH}.tar.gz\n  size: 10\n  sha256: {}\n-\n  title: \"Netboot\"\n  branch: {RELEASE}\n  arch: {ARCH}\n  version: {VERSION}\n  flavor: alpine-netboot\n  file: {file}\n  size: {}\n  sha256: {sum}\n",
+        "---\n-\n  title: \"Mini root filesystem\"\n  flavor: alpine-minirootfs\n  version: {VERSION}\n  file: alpine-minirootfs-{VERSION}-{arch}.tar.gz\n  size: 10\n  sha256: {}\n-\n  title: \"Netboot\"\n  branch: {RELEASE}\n  arch: {arch}\n  version: {VERSION}\n  flavor: alpine-netboot\n  file: {file}\n  size: {}\n  sha256: {sum}\n",
         "0".repeat(64),
         listed.len()
     );
-    let dir = format!("{RELEASE}/releases/{ARCH}");
+    let dir = format!("{RELEASE}/releases/{arch}");
     m.put(&format!("{dir}/latest-releases.yaml"), index.into_bytes());
-    m.put(&netboot_path(), tar.to_vec());
+    m.put(&format!("{dir}/{file}"), tar.to_vec());
     m.put(
-        &format!("{}.sha256", netboot_path()),
+        &format!("{dir}/{file}.sha256"),
         format!("{sum}  {file}\n").into_bytes(),
     );
-    m.put(&format!("{}.asc", netboot_path()), sig);
+    m.put(&format!("{dir}/{file}.asc"), sig);
 }
 
 /// lab.yaml for the tests: comments that must survive the edit, old asset names.
@@ -210,10 +232,15 @@ pub fn keyring_file(dir: &Path, key: &TestKey) -> PathBuf {
 
 /// `pxelab fetch alpine v3.21 x86_64 lts` arguments against `m` with `keyring`.
 pub fn args(m: &Mirror, keyring: &Path) -> pxelab::fetch::FetchArgs {
+    args_for(m, keyring, ARCH)
+}
+
+/// [`args`] for another architecture.
+pub fn args_for(m: &Mirror, keyring: &Path, arch: &str) -> pxelab::fetch::FetchArgs {
     pxelab::fetch::FetchArgs {
         distro: pxelab::fetch::Distro::Alpine,
         release: RELEASE.to_string(),
-        arch: ARCH.to_string(),
+        arch: arch.to_string(),
         flavour: "lts".to_string(),
         mirror: m.url(),
         keyring: Some(keyring.to_path_buf()),
