@@ -44,6 +44,8 @@ fn refused(m: &Mirror, key: &TestKey) -> FetchError {
     assert_eq!(listing(&dir.path().join("assets")), before, "{err}");
     assert_eq!(std::fs::read_to_string(&lab).unwrap(), LAB, "{err}");
     assert!(!dir.path().join(".pxelab/fetched.json").exists(), "{err}");
+    // Nothing half-written beside it either (only a cut download is kept, for resume).
+    assert!(!dir.path().join(".assets.fetch").exists(), "{err}");
     err
 }
 
@@ -186,6 +188,10 @@ fn truncated_download_is_refused_then_resumed() {
     );
     assert_eq!(listing(&dir.path().join("assets")), before);
     assert_eq!(std::fs::read_to_string(&lab).unwrap(), LAB);
+    let part = dir
+        .path()
+        .join(format!(".assets.fetch/{}.part", netboot_file()));
+    assert_eq!(std::fs::read(&part).unwrap(), tar[..cut]);
 
     // The second run asks only for the rest, and completes.
     pxelab::fetch::run(&lab, &args(&m, &ring)).unwrap();

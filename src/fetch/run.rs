@@ -76,30 +76,36 @@ pub fn run(config: &Path, args: &FetchArgs) -> Result<Fetched, FetchError> {
     let assets_dir = lab.assets_dir();
     let staging = unpack::staging_dir(&assets_dir);
     std::fs::create_dir_all(&staging).map_err(io_err(&staging))?;
-    let part = staging.join(format!("{}.part", nb.file));
-    client.get_resumable(&url, &part, nb.size)?;
-    // A complete but wrong file is dropped: resuming it could never make it right.
-    let signed_by = verify::check_sha256(&part, &nb.file, &published)
-        .and_then(|()| verify::check_signature(&part, &nb.file, &asc, &ring))
-        .inspect_err(|_| {
-            let _ = std::fs::remove_file(&part);
-        })?;
+    let staged = (|| -> Result<(String, Vec<Asset>), FetchError> {
+        let part = staging.join(format!("{}.part", nb.file));
+        client.get_resumable(&url, &part, nb.size)?;
+        // A complete but wrong file is dropped: resuming it could never make it right.
+        let signed_by = verify::check_sha256(&part, &nb.file, &published)
+            .and_then(|()| verify::check_signature(&part, &nb.file, &asc, &ring))
+            .inspect_err(|_| {
+                let _ = std::fs::remove_file(&part);
+            })?;
 
-    let want = unpack::wanted(&args.flavour, args.arch == "aarch64");
-    let unpacked = staging.join("unpacked");
-    let files = unpack::extract(&part, &nb.file, &want, &unpacked).inspect_err(|_| {
-        let _ = std::fs::remove_dir_all(&unpacked);
-    })?;
-    let mut assets = Vec::with_capacity(files.len());
-    for name in files {
-        let p = unpacked.join(&name);
-        let size = std::fs::metadata(&p).map_err(io_err(&p))?.len();
-        let sha256 = verify::sha256_file(&p)?;
-        assets.push(Asset { name, size, sha256 });
-    }
-    unpack::install(&unpacked, &assets_dir, &want)?;
-    std::fs::remove_file(&part).map_err(io_err(&part))?;
+        let want = unpack::wanted(&args.flavour, args.arch == "aarch64");
+        let unpacked = staging.join("unpacked");
+        let files = unpack::extract(&part, &nb.file, &want, &unpacked).inspect_err(|_| {
+            let _ = std::fs::remove_dir_all(&unpacked);
+        })?;
+        let mut assets = Vec::with_capacity(files.len());
+        for name in files {
+            let p = unpacked.join(&name);
+            let size = std::fs::metadata(&p).map_err(io_err(&p))?.len();
+            let sha256 = verify::sha256_file(&p)?;
+            assets.push(Asset { name, size, sha256 });
+        }
+        unpack::install(&unpacked, &assets_dir, &want)?;
+        std::fs::remove_file(&part).map_err(io_err(&part))?;
+        Ok((signed_by, assets))
+    })();
+    // Gone when empty; a cut download (or a verified tarball that lacked a flavour)
+    // stays for the next run.
     let _ = std::fs::remove_dir(&staging);
+    let (signed_by, assets) = staged?;
 
     let m = Manifest {
         source: url,
