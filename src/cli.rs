@@ -29,7 +29,10 @@ pub fn check(config: &Path, strict: bool) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(1));
         }
     };
-    let report = crate::config::check_text(config, &text);
+    let mut report = crate::config::check_text(config, &text);
+    if let Some(lab) = &report.lab {
+        report.problems.extend(crate::fetch::drift::problems(lab));
+    }
     let (out, failed) = check_output(&report, strict);
     print!("{out}");
     Ok(if failed {

@@ -18,6 +18,7 @@ pub mod cli;
 pub mod config;
 pub mod dhcp;
 pub mod engine;
+pub mod fetch;
 pub mod headless;
 pub mod http;
 pub mod mac;

@@ -142,6 +142,9 @@ enum Command {
         #[arg(long)]
         theme: Option<String>,
     },
+    /// Download, verify (SHA-256, OpenPGP) and unpack a release's netboot files into
+    /// boot.assets_dir, and point lab.yaml at them.
+    Fetch(pxelab::fetch::FetchArgs),
     /// Print a shell completion script.
     Completions {
         /// The shell.
@@ -270,6 +273,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 duration: duration.map(std::time::Duration::from_secs),
                 until_done,
             }))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Fetch(args) => {
+            println!("{}", pxelab::fetch::run(&cli.config, &args)?);
             Ok(ExitCode::SUCCESS)
         }
         Command::Completions { shell } => {

@@ -350,7 +350,7 @@ fn the_cli_sends_forget_reboot_and_reload_through_the_running_instance() {
     let lab = TestLab::new(&text);
     let mut rx = lab.engine.subscribe();
     let cancel = CancellationToken::new();
-    let plan = lab.engine.lab().plan().unwrap().admin.clone();
+    let plan = lab.engine.lab().plan().unwrap().admin;
     lab.rt.spawn(pxelab::http::admin::serve(
         lab.engine.clone(),
         plan,

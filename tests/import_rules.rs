@@ -27,7 +27,7 @@ const SPLIT_ELSEWHERE: &[&str] = &[];
 
 /// Top-level modules the engine must not import.
 const NOT_FOR_ENGINE: &[&str] = &[
-    "dhcp", "tftp", "http", "net", "syslog", "tui", "headless", "sim", "watch",
+    "dhcp", "tftp", "http", "net", "syslog", "tui", "headless", "sim", "watch", "fetch",
 ];
 
 /// Top-level modules the leaf network module must not import (it serves them all).

@@ -362,3 +362,40 @@ pub fn text_update_node(
     }
     Ok(out)
 }
+
+/// Points `boot:` at a kernel, initrds and a modloop (after `pxelab fetch` unpacked
+/// them), changing only those values, and writes the file. Returns the reloaded lab.
+pub fn set_boot_assets(
+    lab: &Lab,
+    kernel: &str,
+    initrds: &[String],
+    modloop: &str,
+) -> Result<Lab, ConfigError> {
+    let items: Vec<String> = initrds.iter().map(|s| yaml_scalar(s)).collect();
+    let wanted = [
+        ("kernel", yaml_scalar(kernel)),
+        ("initrds", format!("[{}]", items.join(", "))),
+        ("modloop", yaml_scalar(modloop)),
+    ];
+    let mut text = lab.source.clone();
+    for (key, value) in wanted {
+        let spans = Spans::new(&text);
+        if let Some(r) = spans.range(&[Seg::Key("boot"), Seg::Key(key)]) {
+            text.replace_range(r, &value);
+            continue;
+        }
+        // A missing key goes last in `boot:`, at the column of its other keys.
+        let boot = spans
+            .range(&[Seg::Key("boot")])
+            .ok_or_else(|| edit_error(lab, "no `boot:` section".to_string()))?;
+        let col = text[spans.line_start(boot.start)..boot.start]
+            .chars()
+            .count();
+        let at = end_of_line(&text, boot.end);
+        text = insert_lines(&text, at, &format!("{}{key}: {value}\n", " ".repeat(col)));
+    }
+    commit(lab, text, |new| {
+        let b = &new.file.boot;
+        b.kernel == kernel && b.initrds == initrds && b.modloop.as_deref() == Some(modloop)
+    })
+}
