@@ -6,9 +6,9 @@
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
+use pxelab::config::plan::DhcpPlan;
 use pxelab::config::Lab;
 use pxelab::dhcp::leases::Leases;
-use pxelab::dhcp::settings::Settings;
 use pxelab::dhcp::{decide, pipeline, request};
 use pxelab::engine::BootDecision;
 
@@ -45,10 +45,12 @@ fuzz_target!(|data: &[u8]| {
     for pxe_port in [false, true] {
         let _ = decide::proxy(lab, &req, pxe_port, |_| BootDecision::Hold);
     }
-    let settings = Settings::from_lab(lab).expect("server settings");
+    let Ok(DhcpPlan::Server(settings)) = lab.plan().map(|p| &p.dhcp) else {
+        panic!("the fuzz lab is server mode");
+    };
     let mut table = Leases::default();
     // Twice: the second pass meets the lease or offer the first one made.
     for now in [1_000, 1_001] {
-        let _ = pipeline::decide(&settings, lab, &mut table, &req, now, |_| BootDecision::Hold);
+        let _ = pipeline::decide(settings, lab, &mut table, &req, now, |_| BootDecision::Hold);
     }
 });
