@@ -269,6 +269,55 @@ pub async fn nodes(config: &Path, json: bool) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The token for a remote admin API: `--token-file`, else `PXELAB_TOKEN`.
+fn remote_token(token_file: Option<&Path>) -> anyhow::Result<String> {
+    let token = match token_file {
+        Some(f) => {
+            std::fs::read_to_string(f).map_err(|e| anyhow::anyhow!("{}: {e}", f.display()))?
+        }
+        None => std::env::var("PXELAB_TOKEN").map_err(|_| {
+            anyhow::anyhow!(
+                "--remote needs the server's admin token: --token-file FILE (a copy of its \
+                 .pxelab/admin-token) or PXELAB_TOKEN"
+            )
+        })?,
+    };
+    Ok(token.trim().to_string())
+}
+
+/// `pxelab nodes --remote URL`: the node table of a pxelab on another machine, over its
+/// TLS admin API, its certificate pinned on first use.
+pub async fn remote_nodes(
+    url: &str,
+    token_file: Option<&Path>,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    use crate::attach::Remote;
+    use crate::http::tls::{KnownServers, PinCheck};
+    let known = KnownServers::at(KnownServers::default_path());
+    let remote = Remote::new(url, remote_token(token_file)?, known.clone())?;
+    if let PinCheck::FirstUse { fingerprint } = remote.hello().await? {
+        eprintln!(
+            "pxelab: first contact with {}: pinned its certificate {fingerprint} in {} \
+             (compare with the server's `server-up` line)",
+            remote.server,
+            known.path().display()
+        );
+    }
+    let value = remote.json("GET", "/api/nodes", None).await?;
+    let snap: crate::engine::Snapshot = serde_json::from_value(value)?;
+    eprintln!("{} node(s), live from {}", snap.nodes.len(), remote.server);
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({ "nodes": snap.nodes }))?
+        );
+    } else {
+        print!("{}", crate::headless::node_table(&snap.nodes));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 /// A command `pxelab forget|reboot|reload` sends to the running instance.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Remote {

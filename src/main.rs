@@ -116,6 +116,14 @@ enum Command {
         /// JSON instead of a table.
         #[arg(long)]
         json: bool,
+        /// Ask a pxelab on another machine (its `http.admin_bind`), e.g.
+        /// https://192.168.1.10:7480; its certificate is pinned on first use.
+        #[arg(long, env = "PXELAB_REMOTE", value_name = "URL")]
+        remote: Option<String>,
+        /// With --remote: the file holding that pxelab's `.pxelab/admin-token`
+        /// (or the token itself in PXELAB_TOKEN).
+        #[arg(long, value_name = "FILE", requires = "remote")]
+        token_file: Option<PathBuf>,
     },
     /// A virtual lab on loopback with simulated nodes: no root, no network touched.
     Demo {
@@ -245,9 +253,20 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Forget { mac } => remote(&cli.config, pxelab::cli::Remote::Forget(mac)),
         Command::Reboot { node } => remote(&cli.config, pxelab::cli::Remote::Reboot(node)),
         Command::Reload => remote(&cli.config, pxelab::cli::Remote::Reload),
-        Command::Nodes { json } => {
+        Command::Nodes {
+            json,
+            remote,
+            token_file,
+        } => {
             init_logging(None);
-            runtime()?.block_on(pxelab::cli::nodes(&cli.config, json))
+            match remote {
+                Some(url) => runtime()?.block_on(pxelab::cli::remote_nodes(
+                    &url,
+                    token_file.as_deref(),
+                    json,
+                )),
+                None => runtime()?.block_on(pxelab::cli::nodes(&cli.config, json)),
+            }
         }
         Command::Demo {
             nodes,

@@ -73,9 +73,14 @@ pub struct HttpSection {
     /// TCP port for boot scripts, assets and NoCloud data.
     #[serde(default = "default_http_port")]
     pub port: u16,
-    /// TCP port of the admin API, always on loopback.
+    /// TCP port of the admin API.
     #[serde(default = "default_admin_port")]
     pub admin_port: u16,
+    /// Address of the admin API when it must be reached from another machine
+    /// (`pxelab attach`, `nodes --remote`); loopback when absent. Any other address
+    /// serves it over TLS only, with a certificate made into `.pxelab/`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admin_bind: Option<std::net::IpAddr>,
 }
 
 fn default_bind() -> std::net::IpAddr {
@@ -94,6 +99,7 @@ impl Default for HttpSection {
             bind: default_bind(),
             port: default_http_port(),
             admin_port: default_admin_port(),
+            admin_bind: None,
         }
     }
 }

@@ -28,11 +28,19 @@ pub struct HttpPlan {
     pub bind: SocketAddr,
 }
 
-/// The admin API: always loopback, since its token is the only other guard.
+/// The admin API: loopback by default; on any other address TLS only, since the token
+/// and the lab's state would otherwise cross the network in the clear.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AdminPlan {
     /// Address and port to listen on.
     pub bind: SocketAddr,
+}
+
+impl AdminPlan {
+    /// Whether it must speak TLS (bound beyond loopback).
+    pub fn tls(&self) -> bool {
+        !self.bind.ip().is_loopback()
+    }
 }
 
 /// The syslog receiver.
@@ -71,7 +79,13 @@ pub(super) fn http(lab: &Lab) -> HttpPlan {
 
 pub(super) fn admin(lab: &Lab) -> AdminPlan {
     AdminPlan {
-        bind: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), lab.file.http.admin_port),
+        bind: SocketAddr::new(
+            lab.file
+                .http
+                .admin_bind
+                .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST)),
+            lab.file.http.admin_port,
+        ),
     }
 }
 

@@ -40,11 +40,12 @@ use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 use tokio_stream::wrappers::BroadcastStream;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{plan::AdminPlan, ConfigError};
+use crate::config::ConfigError;
 use crate::engine::{Command, CommandError, Engine, EngineError, EventKind, Reply, Source};
 use crate::mac::Mac;
 
-use super::HttpError;
+mod serve;
+pub use serve::serve;
 
 #[derive(Clone)]
 struct AdminState {
@@ -394,6 +395,18 @@ async fn require_token(State(st): State<AdminState>, req: Request, next: Next) -
 
 /// The admin API's router; every route needs `token` as a bearer token.
 pub fn router(engine: Engine, cancel: CancellationToken, token: String) -> Router {
+    router_for(engine, cancel, token, true)
+}
+
+/// The admin API's routes; `loopback_only` refuses requests addressed to any other
+/// host name (a browser tricked by DNS rebinding). Over TLS beyond loopback the token
+/// and the pinned certificate guard instead, and clients name the bound address.
+pub fn router_for(
+    engine: Engine,
+    cancel: CancellationToken,
+    token: String,
+    loopback_only: bool,
+) -> Router {
     let state = AdminState {
         engine,
         cancel,
@@ -414,36 +427,16 @@ pub fn router(engine: Engine, cancel: CancellationToken, token: String) -> Route
             state.clone(),
             require_token,
         ))
-        .layer(axum::middleware::from_fn(only_loopback_hosts))
+        .layer(axum::middleware::from_fn(
+            move |req: Request, next: Next| async move {
+                if loopback_only {
+                    only_loopback_hosts(req, next).await
+                } else {
+                    next.run(req).await
+                }
+            },
+        ))
         .with_state(state)
-}
-
-/// Runs the admin API on 127.0.0.1:`http.admin_port` until `cancel` fires.
-pub async fn serve(
-    engine: Engine,
-    plan: AdminPlan,
-    cancel: CancellationToken,
-) -> anyhow::Result<()> {
-    let addr = plan.bind;
-    // A fresh token per start: one read from an earlier run opens nothing now.
-    let token = crate::statedir::create_admin_token(&engine.lab())?;
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|source| HttpError::Bind { addr, source })?;
-    engine.emit(
-        None,
-        EventKind::ServerUp {
-            source: Source::Admin,
-            addr: addr.to_string(),
-        },
-    );
-    let app = router(engine.clone(), cancel.clone(), token);
-    let res = axum::serve(listener, app)
-        .with_graceful_shutdown(cancel.cancelled_owned())
-        .await;
-    // `server-down` is reported by app::start_servers for every server alike.
-    res.map_err(|source| HttpError::Serve { addr, source })?;
-    Ok(())
 }
 
 #[cfg(test)]
