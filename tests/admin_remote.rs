@@ -105,7 +105,10 @@ fn a_remote_client_pins_the_certificate_and_needs_the_token() {
     assert!(!out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("wrong admin token"), "{}", text(&out));
     p.wait(Duration::from_secs(10), "the refusal recorded", |e| {
-        e["event"] == "refused" && e["source"] == "admin" && e["reason"] == "wrong admin token"
+        e["event"] == "refused"
+            && e["source"] == "admin"
+            && e["reason"] == "wrong admin token"
+            && e["client"] == "10.79.0.2"
     });
 
     // Nothing the API sent holds a secret (the inline k3s token, the admin token).

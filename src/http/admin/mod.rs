@@ -371,7 +371,10 @@ async fn require_token(State(st): State<AdminState>, req: Request, next: Next) -
         None,
         EventKind::Refused {
             source: Source::Admin,
-            client: "127.0.0.1".to_string(),
+            client: req
+                .extensions()
+                .get::<crate::http::tls::serve::Peer>()
+                .map_or_else(|| "127.0.0.1".to_string(), |p| p.0.ip().to_string()),
             what: format!("{} {:.80}", req.method(), req.uri().path()),
             reason: why.to_string(),
         },

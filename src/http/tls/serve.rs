@@ -18,6 +18,11 @@ use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
+/// The address a request came from, set per connection as a request extension (on
+/// loopback, where plain axum serves, every client is this machine).
+#[derive(Debug, Clone, Copy)]
+pub struct Peer(pub SocketAddr);
+
 /// How long a client may take to finish the TLS handshake.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Connections served at once.
@@ -77,6 +82,7 @@ async fn serve_one(
             return;
         }
     };
+    let app = app.layer(axum::Extension(Peer(peer)));
     let conn = hyper::server::conn::http1::Builder::new()
         .header_read_timeout(Some(HANDSHAKE_TIMEOUT))
         .timer(hyper_util::rt::TokioTimer::new())
