@@ -295,7 +295,7 @@ fn every_problem_is_reported_not_only_the_first() {
     assert_eq!(
         got,
         vec![
-            "lab.yaml:3:3: error: http: unknown field `prot`, expected one of `bind`, `port`, `admin_port`",
+            "lab.yaml:3:3: error: http: unknown field `prot`, expected one of `bind`, `port`, `admin_port`, `admin_bind`",
             "lab.yaml:8:3: error: dhcp: unknown field `bogus`, expected one of `mode`, `subnet`, `range`, `lease_time`, `router`, `dns`, `domain`, `port`, `pxe_port`, `snponly`, `arm64_binary`, `leases_file`, `ipv6_ra`, `relays`",
             "lab.yaml:18:5: error: nodes[0]: unknown field `colour`, expected one of `mac`, `hostname`, `role`, `ip`, `cmdline_extra`, `kernel`, `initrds`",
             "lab.yaml:21:10: error: nodes[1].mac: `nope` is not a MAC address (expected six hex pairs like 52:54:00:12:34:56)",
