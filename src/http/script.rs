@@ -11,18 +11,9 @@ use crate::mac::Mac;
 /// (Ignore). A held machine asks again every few seconds, so it boots as soon as
 /// adoption makes `decide` say Boot.
 pub(crate) async fn serve(ctx: &Ctx, mac: Mac) -> Response {
-    // `decide` may write lab.yaml (policy `unknown: adopt`): keep it off the workers.
-    let engine = ctx.engine.clone();
-    let decision = match tokio::task::spawn_blocking(move || engine.decide(mac)).await {
-        Ok(d) => d,
-        Err(e) => {
-            return ctx.refuse(
-                Some(mac),
-                StatusCode::INTERNAL_SERVER_ERROR,
-                &format!("boot decision failed: {e}"),
-            )
-        }
-    };
+    // `decide` touches no file (under `unknown: adopt` it only queues the adoption for
+    // the engine service), so it runs here on the worker.
+    let decision = ctx.engine.decide(mac);
     let lab = ctx.engine.lab();
     match decision {
         BootDecision::Boot(node) => match crate::render::ipxe_script(&lab, &node) {
