@@ -15,46 +15,21 @@ pub async fn serve(
     cancel: CancellationToken,
 ) -> anyhow::Result<()> {
     let addr = plan.bind;
-    if plan.tls() {
-        return serve_tls(engine, plan, cancel).await;
-    }
-    // A fresh token per start: one read from an earlier run opens nothing now.
-    let token = crate::statedir::create_admin_token(&engine.lab())?;
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|source| HttpError::Bind { addr, source })?;
-    engine.emit(
-        None,
-        EventKind::ServerUp {
-            source: Source::Admin,
-            addr: addr.to_string(),
-        },
-    );
-    let app = router(engine.clone(), cancel.clone(), token);
-    let res = axum::serve(listener, app)
-        .with_graceful_shutdown(cancel.cancelled_owned())
-        .await;
-    // `server-down` is reported by app::start_servers for every server alike.
-    res.map_err(|source| HttpError::Serve { addr, source })?;
-    Ok(())
-}
-
-/// The admin API beyond loopback: TLS with pxelab's own certificate, and a token that
-/// stays the same across restarts (remote operators copy it once; delete
-/// `.pxelab/admin-token` to change it).
-async fn serve_tls(
-    engine: Engine,
-    plan: AdminPlan,
-    cancel: CancellationToken,
-) -> anyhow::Result<()> {
-    let addr = plan.bind;
     let lab = engine.lab();
-    let token = match crate::statedir::read_admin_token(&lab)? {
-        Some(t) => t,
-        None => crate::statedir::create_admin_token(&lab)?,
+    // Beyond loopback: TLS with pxelab's own certificate, and a token that stays the
+    // same across restarts (remote operators copy it once; delete
+    // `.pxelab/admin-token` to change it). On loopback a fresh token per start: one
+    // read from an earlier run opens nothing now.
+    let (cert, token) = if plan.tls() {
+        let cert = crate::http::tls::AdminCert::load_or_create(&lab.state_dir(), &[addr.ip()])?;
+        let token = match crate::statedir::read_admin_token(&lab)? {
+            Some(t) => t,
+            None => crate::statedir::create_admin_token(&lab)?,
+        };
+        (Some(cert), token)
+    } else {
+        (None, crate::statedir::create_admin_token(&lab)?)
     };
-    let cert = crate::http::tls::AdminCert::load_or_create(&lab.state_dir(), &[addr.ip()])?;
-    let acceptor = cert.acceptor()?;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|source| HttpError::Bind { addr, source })?;
@@ -62,10 +37,25 @@ async fn serve_tls(
         None,
         EventKind::ServerUp {
             source: Source::Admin,
-            addr: format!("https://{addr} (certificate {})", cert.fingerprint()),
+            addr: match &cert {
+                Some(c) => format!("https://{addr} (certificate {})", c.fingerprint()),
+                None => addr.to_string(),
+            },
         },
     );
-    let app = router_for(engine.clone(), cancel.clone(), token, false);
-    crate::http::tls::serve::serve_tls(listener, acceptor, app, cancel).await;
+    // `server-down` is reported by app::start_servers for every server alike.
+    match cert {
+        Some(cert) => {
+            let app = router_for(engine.clone(), cancel.clone(), token, false);
+            crate::http::tls::serve::serve_tls(listener, cert.acceptor()?, app, cancel).await;
+        }
+        None => {
+            let app = router(engine.clone(), cancel.clone(), token);
+            axum::serve(listener, app)
+                .with_graceful_shutdown(cancel.cancelled_owned())
+                .await
+                .map_err(|source| HttpError::Serve { addr, source })?;
+        }
+    }
     Ok(())
 }
