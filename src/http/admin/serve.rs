@@ -8,7 +8,8 @@ use crate::config::plan::AdminPlan;
 use crate::engine::{Engine, EventKind, Source};
 use crate::http::HttpError;
 
-/// Runs the admin API on 127.0.0.1:`http.admin_port` until `cancel` fires.
+/// Runs the admin API on `http.admin_bind` (loopback by default):`http.admin_port` until
+/// `cancel` fires.
 pub async fn serve(
     engine: Engine,
     plan: AdminPlan,
