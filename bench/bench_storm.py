@@ -1,6 +1,7 @@
 """Boot storm: 100, 500 and 1000 simulated nodes (pxelab::sim, `bench/storm.rs`) power on
 within 10 s and boot against pxelab running as its own process in a namespace (DHCP
-server mode, TFTP, HTTP on that namespace's loopback; SSH watching off). Measured: nodes
+server mode, TFTP, HTTP on that namespace's loopback; the SSH watcher on, each simulated
+node serving SSH once booted, as a real node does). Measured: nodes
 that fetched their NoCloud data, when the last one did (from the first power-on), pxelab's
 peak RSS (VmHWM) and events/s through its engine (`--record` JSON lines / storm time),
 once headless (`up --no-tui`) and once with the console attached (`up` in a pty)."""

@@ -1,11 +1,15 @@
 //! Console frame time for `bench/run.sh tui`: a lab of N nodes, a thread emitting a
-//! steady event storm into the engine, and the console's own frame work timed: the
-//! engine snapshot, `App::sync`, the events the frame drains from the bus, and
-//! `tui::render::render` into a ratatui `TestBackend` of 200×50 cells.
+//! steady event storm into the engine, and the console's own frame work timed, one
+//! frame every [`pxelab::tui::FRAME_MS`] as the console draws: the events the frame
+//! drains from the bus, the engine snapshot, the detail record reloaded (detail
+//! screen), `App::sync`, and `tui::render::render` of 200×50 cells, either into the
+//! terminal on stdout (`pty`: the bench runs this under `script`, so every frame's
+//! bytes go through a real pseudo-terminal to a reader) or into a ratatui `TestBackend`.
 //!
 //! ```text
-//! frames NODES FRAMES EVENTS_PER_S    prints one JSON line (µs per frame: p50, p99, max)
+//! frames NODES FRAMES EVENTS_PER_S [main|detail] [pty|test] [OUT.json]
 //! ```
+//! One JSON line (µs per frame: p50, p99, max) to OUT.json, or stdout without it.
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -13,11 +17,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use pxelab::engine::{EventKind, FetchKind};
+use pxelab::tui::app::Screen;
 use pxelab::tui::app::{App, LabInfo};
 use pxelab::tui::theme::Theme;
 use pxelab::Engine;
-use ratatui::backend::TestBackend;
-use ratatui::Terminal;
+use ratatui::backend::{Backend, CrosstermBackend, TestBackend};
+use ratatui::layout::Rect;
+use ratatui::{Terminal, TerminalOptions, Viewport};
 
 const W: u16 = 200;
 const H: u16 = 50;
@@ -133,33 +139,33 @@ fn main() -> anyhow::Result<()> {
         })
     };
 
+    let screen = args.get(4).map_or("main", String::as_str);
+    let output = args.get(5).map_or("test", String::as_str);
     let mut app = App::new(Theme::default_theme(), LabInfo::from_lab(&engine.lab()));
     app.page = pxelab::tui::render::table_rows_for(H);
-    let mut term = Terminal::new(TestBackend::new(W, H))?;
-    let mut times = Vec::with_capacity(frames);
-    let t_all = Instant::now();
-    for f in 0..frames {
-        let t = Instant::now();
-        while let Ok(ev) = rx.try_recv() {
-            app.push_event(&ev);
-        }
-        let snap = engine.snapshot();
-        app.sync(&snap);
-        term.draw(|fr| pxelab::tui::render::render(&app, &snap, fr))?;
-        times.push(t.elapsed().as_micros() as u64);
-        if f == 0 {
-            // Move the selection down the table once, as an operator would.
-            app.main.selected = n / 2;
-        }
-        // The console draws at most every FRAME_MS; pace like it.
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    let span = t_all.elapsed().as_secs_f64();
+    let opts = || TerminalOptions {
+        viewport: Viewport::Fixed(Rect::new(0, 0, W, H)),
+    };
+    let times = if output == "pty" {
+        use std::io::IsTerminal;
+        anyhow::ensure!(
+            std::io::stdout().is_terminal(),
+            "`pty` output needs a terminal on stdout (run under script or tmux)"
+        );
+        let mut term = Terminal::with_options(CrosstermBackend::new(std::io::stdout()), opts())?;
+        frame_loop(&engine, &mut rx, &mut app, &mut term, n, frames, screen)?
+    } else {
+        let mut term = Terminal::with_options(TestBackend::new(W, H), opts())?;
+        frame_loop(&engine, &mut rx, &mut app, &mut term, n, frames, screen)?
+    };
+    let t_all_span = times.1;
+    let mut times = times.0;
+    let span = t_all_span;
     stop.store(true, Ordering::Relaxed);
     let _ = storm.join();
     times.sort_unstable();
     let pct = |q: f64| times[((times.len() - 1) as f64 * q).round() as usize];
-    println!(
+    let line = format!(
         "{}",
         serde_json::json!({
             "nodes": n,
@@ -169,7 +175,60 @@ fn main() -> anyhow::Result<()> {
             "max_us": times.last().copied().unwrap_or(0),
             "events_per_s": emitted.load(Ordering::Relaxed) as f64 / span,
             "size": format!("{W}x{H}"),
+            "screen": screen,
+            "output": output,
+            "frame_ms": pxelab::tui::FRAME_MS,
         })
     );
+    match args.get(6) {
+        Some(out) => std::fs::write(out, line + "\n")?,
+        None => println!("{line}"),
+    }
     Ok(())
+}
+
+/// Draws `frames` frames at the console's pace; returns each frame's µs and the span.
+fn frame_loop<B: Backend>(
+    engine: &Engine,
+    rx: &mut tokio::sync::broadcast::Receiver<pxelab::engine::Event>,
+    app: &mut App,
+    term: &mut Terminal<B>,
+    n: usize,
+    frames: usize,
+    screen: &str,
+) -> anyhow::Result<(Vec<u64>, f64)>
+where
+    B::Error: Send + Sync + 'static,
+{
+    let mut times = Vec::with_capacity(frames);
+    let t_all = Instant::now();
+    let interval = Duration::from_millis(pxelab::tui::FRAME_MS);
+    for f in 0..frames {
+        let t = Instant::now();
+        while let Ok(ev) = rx.try_recv() {
+            app.push_event(&ev);
+        }
+        let snap = engine.snapshot();
+        if let (Screen::Detail, Some(mac)) = (app.screen, app.detail.as_ref().map(|d| d.mac)) {
+            pxelab::tui::screen::detail::load(engine, app, mac);
+        }
+        app.sync(&snap);
+        term.draw(|fr| pxelab::tui::render::render(app, &snap, fr))?;
+        times.push(t.elapsed().as_micros() as u64);
+        if f == 0 {
+            // Move the selection down the table once, as an operator would, and open
+            // that node's detail when measuring the detail screen.
+            app.main.selected = n / 2;
+            if screen == "detail" {
+                if let Some(mac) = engine.lab().file.nodes.get(n / 2).map(|x| x.mac) {
+                    app.screen = Screen::Detail;
+                    pxelab::tui::screen::detail::load(engine, app, mac);
+                }
+            }
+        }
+        // The console draws every FRAME_MS (when something changed, which under a
+        // storm is every frame); pace like it.
+        std::thread::sleep(interval.saturating_sub(t.elapsed()));
+    }
+    Ok((times, t_all.elapsed().as_secs_f64()))
 }

@@ -20,8 +20,10 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TARGET = os.environ.get("CARGO_TARGET_DIR", "/work/target")
-TOOLS = os.environ.get("PXB_TOOLS", "/work/tools")
+# The checkout's own target directory and tools directory unless told otherwise: no
+# machine-specific path.
+TARGET = os.environ.get("CARGO_TARGET_DIR") or os.path.join(ROOT, "target")
+TOOLS = os.environ.get("PXB_TOOLS") or os.path.join(ROOT, "bench", "tools")
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
@@ -124,6 +126,58 @@ def veth_pair(server_ns, client_ns, server_cidr, client_cidr):
         if cidr:
             sh("ip", "netns", "exec", ns, "ip", "addr", "add", cidr, "dev", new)
         sh("ip", "netns", "exec", ns, "ip", "link", "set", new, "up")
+
+
+class Lan:
+    """A switched LAN inside namespaces: a bridge (MTU `mtu`) in namespace `pxb-<tag>-sw`,
+    servers attached with `server(ns)` (10.97.0.<k>/16) and up to `clients` client
+    namespaces `pxb-<tag>-c<j>` (10.97.1.<j>/16, then 10.97.2.<j>...), each its own
+    machine with its own address, as PXE clients on a real LAN are (servers that limit
+    transfers per client address see distinct clients)."""
+
+    def __init__(self, tag, clients, mtu=1500):
+        self.tag, self.mtu, self.n = tag, mtu, 0
+        self.sw = netns(f"{tag}-sw")
+        sh("ip", "-n", self.sw, "link", "add", "br0", "type", "bridge")
+        sh("ip", "-n", self.sw, "link", "set", "br0", "mtu", str(mtu), "up")
+        self.clients = []
+        for j in range(clients):
+            ns = netns(f"{tag}-c{j}")
+            self._attach(ns, f"10.97.{1 + j // 250}.{1 + j % 250}")
+            self.clients.append(ns)
+        self.servers = 0
+
+    def _attach(self, ns, ip):
+        a, b = f"pxbl{self.n}", f"pxbm{self.n}"
+        self.n += 1
+        sh("ip", "link", "add", a, "mtu", str(self.mtu), "type", "veth", "peer", "name", b,
+           "mtu", str(self.mtu))
+        sh("ip", "link", "set", a, "netns", ns)
+        sh("ip", "link", "set", b, "netns", self.sw)
+        sh("ip", "-n", self.sw, "link", "set", b, "master", "br0", "up")
+        sh("ip", "-n", ns, "link", "set", a, "name", "eth0")
+        sh("ip", "-n", ns, "addr", "add", f"{ip}/16", "dev", "eth0")
+        sh("ip", "-n", ns, "link", "set", "eth0", "up")
+
+    def server(self, ns):
+        """Attaches server namespace `ns`; returns its address."""
+        self.servers += 1
+        ip = f"10.97.0.{self.servers}"
+        self._attach(ns, ip)
+        return ip
+
+    def drop(self):
+        for ns in self.clients + [self.sw]:
+            drop_ns(ns)
+
+
+def rotated(items, round_no):
+    """`items` rotated by `round_no`: each round starts with another server, so none
+    always runs first (on a cold cache) or last (after the others' load)."""
+    if not items:
+        return items
+    k = round_no % len(items)
+    return items[k:] + items[:k]
 
 
 def in_ns(ns, argv):

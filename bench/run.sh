@@ -14,8 +14,10 @@
 # TUI_NODES, PXB_RESULTS (where JSON results go; default bench/results).
 set -euo pipefail
 cd "$(dirname "$0")"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/work/target}"
-export PATH="$PATH:/usr/sbin:/sbin:${PXB_TOOLS:-/work/tools}/bin"
+# The checkout's own target/ and bench/tools/ unless told otherwise (no machine paths).
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$(cd .. && pwd)/target}"
+export PXB_TOOLS="${PXB_TOOLS:-$PWD/tools}"
+export PATH="$PATH:/usr/sbin:/sbin:$PXB_TOOLS/bin"
 [ "$(id -u)" = 0 ] || { echo "bench/run.sh needs root (network namespaces)" >&2; exit 2; }
 
 # Load generators and peers the apt list of .ci/run does not carry.
@@ -25,13 +27,13 @@ need() { command -v "$1" >/dev/null 2>&1 || { echo "installing $2" >&2;
 what="${1:-all}"
 run() { timeout "${BENCH_TIMEOUT:-3600}" python3 "$@"; }
 case "$what" in
-  http)  need wrk wrk; run bench_http.py ;;
+  http)  need wrk wrk; need nginx nginx-light; run bench_http.py ;;
   tftp)  need atftp atftp; run bench_tftp.py ;;
   dhcp)  run bench_dhcp.py ;;
   storm) run bench_storm.py ;;
   tui)   run bench_tui.py ;;
   all)
-    need wrk wrk; need atftp atftp
+    need wrk wrk; need nginx nginx-light; need atftp atftp
     for b in bench_http.py bench_tftp.py bench_dhcp.py bench_storm.py bench_tui.py; do
       run "$b"; echo
     done ;;

@@ -26,7 +26,7 @@ tftp:\n  enabled: true\n  root: {}\n  port: 10069\n\
 http:\n  bind: 127.0.0.1\n  port: 18080\n  admin_port: 17480\n\
 boot:\n  assets_dir: assets\n  kernel: vmlinuz-lts\n  initrds: [initramfs-lts]\n  modloop: modloop-lts\n  \
 cmdline: \"console=ttyS0 ip=dhcp modloop={{{{ modloop_url }}}}\"\n\
-ssh:\n  user: lab\n  port: 10022\n  watch: false\n\
+ssh:\n  user: lab\n  port: 10022\n  watch: true\n\
 unknown: hold\n\
 nodes:\n",
         tftp_root.display()
@@ -85,7 +85,7 @@ async fn run(lab_path: &std::path::Path, n: usize, window: f64, limit: u64) -> a
     let simlab = sim::Lab::for_lab(lab)
         .speed(speed)
         .concurrency(n.max(1))
-        .serve_ssh(false)
+        .serve_ssh(true)
         .k3s_timeout(Duration::from_secs(5))
         .step_timeout(Duration::from_secs(60))
         .cancel_on(cancel.clone());

@@ -37,8 +37,7 @@ pub struct UpOptions {
 
 /// Loads and validates lab.yaml, failing with every problem listed.
 pub fn load_lab(path: &std::path::Path) -> anyhow::Result<config::Lab> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+    let text = config::limit::read_text(path)?;
     let abs = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
     Ok(config::load_validated(&abs, &text)?)
 }
@@ -202,12 +201,13 @@ pub fn start_servers(
 }
 
 /// Starts the engine service (the one owner of lab.yaml: reloads on change, write-backs,
-/// every face's commands), with reboots over SSH, and attaches it to `engine`.
+/// every face's commands), with reboots over SSH and power through each node's driver,
+/// and attaches it to `engine`.
 pub fn start_service(engine: &Engine, cancel: &CancellationToken) -> tokio::task::JoinHandle<()> {
     crate::engine::service::start(
         engine,
         cancel.clone(),
-        std::sync::Arc::new(crate::watch::reboot::SshControl),
+        std::sync::Arc::new(crate::power::LabControl),
     )
 }
 
@@ -285,33 +285,35 @@ fn not_started(failed: &[(Source, String)]) -> String {
         .join("\n")
 }
 
-/// When lab.yaml names an interface this machine does not have: the error, listing the
-/// interfaces it does have (from /sys/class/net).
-pub fn missing_interface(lab: &config::Lab) -> Option<String> {
-    let name = lab.file.interface.as_deref()?;
-    let sys = std::path::Path::new("/sys/class/net");
-    if sys.join(name).exists() {
-        return None;
+/// What `up` checks of the lab on this machine before anything binds (the same
+/// [`crate::preflight`] problems `pxelab check` prints): warnings go to stderr; errors
+/// stop it, listed, unless `keep_going`.
+pub fn preflight(
+    lab: &config::Lab,
+    host: &crate::preflight::Host,
+    keep_going: bool,
+) -> anyhow::Result<()> {
+    let found = crate::preflight::problems(lab, host);
+    let (errors, warnings): (Vec<_>, Vec<_>) = found
+        .iter()
+        .partition(|p| p.severity == config::Severity::Error);
+    for w in &warnings {
+        eprintln!("{w}");
     }
-    let mut have: Vec<String> = std::fs::read_dir(sys)
-        .map(|d| {
-            d.filter_map(|e| e.ok())
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default();
-    have.sort();
-    let (line, col) =
-        config::spans::Spans::new(&lab.source).locate(&[config::spans::Seg::Key("interface")]);
-    let at = format!("{}:{line}:{col}: ", lab.path.display());
-    Some(format!(
-        "{at}interface `{name}` does not exist on this machine (interfaces here: {})",
-        if have.is_empty() {
-            "none found".to_string()
-        } else {
-            have.join(", ")
-        }
-    ))
+    if errors.is_empty() {
+        return Ok(());
+    }
+    let listed: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    if !keep_going {
+        anyhow::bail!(
+            "{}\n(fix lab.yaml, or pass --keep-going to start what can start)",
+            listed.join("\n")
+        );
+    }
+    for e in listed {
+        tracing::warn!("{e}");
+    }
+    Ok(())
 }
 
 /// How long the servers get, all together, to stop after the face ends.
@@ -358,14 +360,7 @@ pub async fn up(opts: UpOptions) -> anyhow::Result<()> {
     // Before anything binds or writes: one instance per lab.
     let _lock = crate::statedir::InstanceLock::acquire(&lab)?;
     crate::statedir::sweep_stale_temp_files(&lab);
-    if let Some(e) = missing_interface(&lab) {
-        if !opts.keep_going {
-            anyhow::bail!(
-                "{e}\n(fix `interface:` in lab.yaml, or pass --keep-going to start what can start)"
-            );
-        }
-        tracing::warn!("{e}");
-    }
+    preflight(&lab, &crate::preflight::Host::read(), opts.keep_going)?;
     let engine = Engine::new(lab);
     let recorder = match &opts.record {
         Some(r) => Some(crate::record::start(&engine, r)?),
@@ -391,6 +386,9 @@ pub async fn up(opts: UpOptions) -> anyhow::Result<()> {
     } else {
         for (s, r) in &failed {
             tracing::warn!("{} server not running (--keep-going): {r}", s.label());
+        }
+        if engine.lab().file.wake_on_start {
+            tokio::spawn(crate::power::wake::wake_lab(engine.clone()));
         }
         run_face(engine, rx, cancel, opts.face, tasks).await
     };

@@ -1,10 +1,12 @@
 //! The one-shot commands: `check`, `render`, `adopt`, `forget`, `reboot`, `reload`,
-//! `nodes`. Commands go through the running instance's admin API (the same command
-//! surface the console uses); lab.yaml edits fall back to editing it directly when no
-//! pxelab runs for the lab.
+//! `nodes`, and in [`power`] `power` and `roll`. Commands go through the running
+//! instance's admin API (the same command surface the console uses); lab.yaml edits
+//! fall back to editing it directly when no pxelab runs for the lab.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+
+pub mod power;
 
 /// What `pxelab render` prints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,18 +22,32 @@ pub enum Artifact {
 }
 
 /// `pxelab check`: every problem (file:line:col, severity, what and the value), then the
-/// resolved plan per node. Exit 1 on any error, or on any warning with `--strict`.
-pub fn check(config: &Path, strict: bool) -> anyhow::Result<ExitCode> {
-    let text = match std::fs::read_to_string(config) {
+/// resolved plan per node. With `host`, also the problems of the lab on this machine
+/// ([`crate::preflight`], as `up` finds them). Exit 1 on any error, or on any warning
+/// with `--strict`.
+pub fn check(config: &Path, strict: bool, host: bool) -> anyhow::Result<ExitCode> {
+    let text = match crate::config::limit::read_text(config) {
         Ok(t) => t,
+        Err(e @ crate::config::ConfigError::TooLarge { .. }) => {
+            let shown = e.to_string();
+            let why = shown
+                .strip_prefix(&format!("{}: ", config.display()))
+                .unwrap_or(&shown);
+            println!("{}: error: {why}", config.display());
+            return Ok(ExitCode::from(1));
+        }
         Err(e) => {
             println!("{}: error: cannot read: {e}", config.display());
             return Ok(ExitCode::from(1));
         }
     };
     let mut report = crate::config::check_text(config, &text);
-    if let Some(lab) = &report.lab {
-        report.problems.extend(crate::fetch::drift::problems(lab));
+    if let Some(lab) = report.lab.as_ref().filter(|_| host) {
+        let found = crate::preflight::problems(lab, &crate::preflight::Host::read());
+        report.problems.extend(found);
+        report
+            .problems
+            .sort_by_key(|p| p.location.as_ref().map(|l| (l.line, l.column)));
     }
     let (out, failed) = check_output(&report, strict);
     print!("{out}");
@@ -97,8 +113,18 @@ pub fn plan(lab: &crate::config::Lab) -> String {
             crate::config::UnknownPolicy::Adopt(r) => format!("adopt as {r}"),
         }
     );
+    if let Some(c) = lab.plan().ok().and_then(|p| p.apk_cache.as_ref()) {
+        let ups: Vec<&str> = c.upstreams.iter().map(|u| u.url.as_str()).collect();
+        let _ = writeln!(
+            out,
+            "package cache in {} (index TTL {}), upstreams: {}",
+            c.dir.display(),
+            humantime::format_duration(c.index_ttl),
+            ups.join(", ")
+        );
+    }
     let assets = format!("{}/assets", lab.http_base());
-    for n in &f.nodes {
+    for (index, n) in f.nodes.iter().enumerate() {
         let ip = n.ip.map(|i| i.to_string()).unwrap_or_else(|| "dhcp".into());
         let _ = writeln!(out, "\n{}  {}  {}  {}", n.hostname, n.mac, n.role, ip);
         let _ = writeln!(
@@ -109,13 +135,14 @@ pub fn plan(lab: &crate::config::Lab) -> String {
         for i in crate::render::initrd_names(lab, n) {
             let _ = writeln!(out, "  initrd     {assets}/{i}");
         }
-        match crate::render::kernel_cmdline(lab, n) {
-            Ok(c) => {
+        match crate::render::kernel_cmdline_at(lab, index) {
+            Some(Ok(c)) => {
                 let _ = writeln!(out, "  cmdline    {c}");
             }
-            Err(e) => {
+            Some(Err(e)) => {
                 let _ = writeln!(out, "  cmdline    (error: {e})");
             }
+            None => {}
         }
         // Sizes with placeholder secrets: `check` never creates or reads key files.
         let secrets = crate::secrets::NodeSecrets::default();
@@ -158,6 +185,12 @@ pub fn render(config: &Path, node: &str, what: Artifact) -> anyhow::Result<ExitC
     Ok(ExitCode::SUCCESS)
 }
 
+/// A MAC from the command line, in any of the forms the API takes.
+pub fn mac_arg(mac: &str) -> anyhow::Result<crate::Mac> {
+    crate::http::route::parse_mac(mac)
+        .map_err(|_| anyhow::anyhow!("`{mac}` is not a MAC address (e.g. 52:54:00:12:34:56)"))
+}
+
 /// `pxelab adopt`: through the admin API of a running instance of this lab (which
 /// writes lab.yaml and releases the held machine at once), else by editing lab.yaml
 /// directly.
@@ -169,8 +202,7 @@ pub async fn adopt(
     ip: Option<std::net::Ipv4Addr>,
 ) -> anyhow::Result<ExitCode> {
     use crate::http::client::{self, Probe};
-    let mac = crate::http::route::parse_mac(mac)
-        .map_err(|_| anyhow::anyhow!("`{mac}` is not a MAC address (e.g. 52:54:00:12:34:56)"))?;
+    let mac = mac_arg(mac)?;
     let lab = crate::app::load_lab(config)?;
     match client::probe(&lab).await {
         Probe::Running(admin) => {
@@ -269,55 +301,6 @@ pub async fn nodes(config: &Path, json: bool) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The token for a remote admin API: `--token-file`, else `PXELAB_TOKEN`.
-fn remote_token(token_file: Option<&Path>) -> anyhow::Result<String> {
-    let token = match token_file {
-        Some(f) => {
-            std::fs::read_to_string(f).map_err(|e| anyhow::anyhow!("{}: {e}", f.display()))?
-        }
-        None => std::env::var("PXELAB_TOKEN").map_err(|_| {
-            anyhow::anyhow!(
-                "--remote needs the server's admin token: --token-file FILE (a copy of its \
-                 .pxelab/admin-token) or PXELAB_TOKEN"
-            )
-        })?,
-    };
-    Ok(token.trim().to_string())
-}
-
-/// `pxelab nodes --remote URL`: the node table of a pxelab on another machine, over its
-/// TLS admin API, its certificate pinned on first use.
-pub async fn remote_nodes(
-    url: &str,
-    token_file: Option<&Path>,
-    json: bool,
-) -> anyhow::Result<ExitCode> {
-    use crate::attach::Remote;
-    use crate::http::tls::{KnownServers, PinCheck};
-    let known = KnownServers::at(KnownServers::default_path());
-    let remote = Remote::new(url, remote_token(token_file)?, known.clone())?;
-    if let PinCheck::FirstUse { fingerprint } = remote.hello().await? {
-        eprintln!(
-            "pxelab: first contact with {}: pinned its certificate {fingerprint} in {} \
-             (compare with the server's `server-up` line)",
-            remote.server,
-            known.path().display()
-        );
-    }
-    let value = remote.json("GET", "/api/nodes", None).await?;
-    let snap: crate::engine::Snapshot = serde_json::from_value(value)?;
-    eprintln!("{} node(s), live from {}", snap.nodes.len(), remote.server);
-    if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&serde_json::json!({ "nodes": snap.nodes }))?
-        );
-    } else {
-        print!("{}", crate::headless::node_table(&snap.nodes));
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
 /// A command `pxelab forget|reboot|reload` sends to the running instance.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Remote {
@@ -393,9 +376,7 @@ pub async fn remote(config: &Path, what: Remote) -> anyhow::Result<ExitCode> {
                     lab.path.display()
                 );
             };
-            let mac = crate::http::route::parse_mac(&mac).map_err(|_| {
-                anyhow::anyhow!("`{mac}` is not a MAC address (e.g. 52:54:00:12:34:56)")
-            })?;
+            let mac = mac_arg(&mac)?;
             let engine = crate::Engine::new(lab);
             crate::engine::service::run_here(&engine, crate::engine::Command::Forget { mac })?;
             println!(
@@ -404,5 +385,57 @@ pub async fn remote(config: &Path, what: Remote) -> anyhow::Result<ExitCode> {
             );
         }
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `pxelab kubeconfig`: the k3s server's admin kubeconfig over SSH
+/// ([`crate::watch::kubeconfig`]), pointed at the server's lab address and written 0600
+/// to `out` (default `.pxelab/kubeconfig`). The address: the server's fixed `ip:`, else
+/// the one the running instance saw it boot from.
+pub async fn kubeconfig(config: &Path, out: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+    use crate::http::client::{self, Probe};
+    let lab = crate::app::load_lab(config)?;
+    let Some(server) = lab
+        .file
+        .nodes
+        .iter()
+        .find(|n| lab.is_k3s_server(&n.mac))
+        .cloned()
+    else {
+        anyhow::bail!("{} has no k3s-server node", lab.path.display());
+    };
+    let mut ip = server.ip.map(std::net::IpAddr::V4);
+    if ip.is_none() {
+        if let Probe::Running(admin) = client::probe(&lab).await {
+            let reply = admin.request("GET", "/api/nodes", None).await?;
+            let v: serde_json::Value = serde_json::from_str(&reply.body).unwrap_or_default();
+            ip = v["nodes"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|n| n["mac"].as_str() == Some(&server.mac.to_string()))
+                .and_then(|n| n["ip"].as_str())
+                .and_then(|s| s.parse().ok());
+        }
+    }
+    let Some(ip) = ip else {
+        anyhow::bail!(
+            "no address for {} ({}): give it an `ip:` in lab.yaml, or run `pxelab up` and let it boot",
+            server.hostname,
+            server.mac
+        );
+    };
+    let out = out.unwrap_or_else(|| lab.state_dir().join("kubeconfig"));
+    let engine = crate::Engine::new(lab);
+    let text = crate::watch::kubeconfig::fetch(&engine, server.mac, ip).await?;
+    crate::config::atomic::write_private(&out, text.as_bytes())
+        .map_err(|e| anyhow::anyhow!("{}: {e}", out.display()))?;
+    println!(
+        "wrote {} (cluster admin of {} at https://{ip}:6443, mode 0600)
+  KUBECONFIG={} kubectl get nodes",
+        out.display(),
+        server.hostname,
+        out.display()
+    );
     Ok(ExitCode::SUCCESS)
 }

@@ -157,18 +157,19 @@ pub fn lagged_line(format: Format, n: u64) -> String {
 /// The nodes as a table for `pxelab nodes`: a header and one row per node.
 pub fn node_table(nodes: &[NodeView]) -> String {
     let mut out = format!(
-        "{:<17}  {:<16}  {:<10}  {:<14}  {:<15}  {}\n",
-        "MAC", "HOSTNAME", "ROLE", "STATE", "IP", "LAST EVENT"
+        "{:<17}  {:<16}  {:<10}  {:<14}  {:<15}  {:<24}  {}\n",
+        "MAC", "HOSTNAME", "ROLE", "STATE", "IP", "ARCH · BOOT", "LAST EVENT"
     );
     for n in nodes {
         let ip = n.ip.map(|i| i.to_string());
         out.push_str(&sanitize(&format!(
-            "{:<17}  {:<16}  {:<10}  {:<14}  {:<15}  {}",
+            "{:<17}  {:<16}  {:<10}  {:<14}  {:<15}  {:<24}  {}",
             n.mac,
             n.hostname.as_deref().unwrap_or("-"),
             n.role.as_deref().unwrap_or("-"),
             n.state.name(),
             ip.as_deref().unwrap_or("-"),
+            n.firmware(),
             n.last_event.as_deref().unwrap_or("-"),
         )));
         out.push('\n');
@@ -455,6 +456,8 @@ mod tests {
             boot: 0,
             last_event_ms: None,
             last_event: Some("HTTP 200".into()),
+            cpu: Some(crate::config::Arch::Aarch64),
+            boot_path: Some(crate::config::BootPath::PiBootloader),
         };
         let t = node_table(&[n]);
         let lines: Vec<&str> = t.lines().collect();
@@ -462,7 +465,7 @@ mod tests {
         assert!(lines[0].starts_with("MAC                HOSTNAME"));
         assert_eq!(
             lines[1],
-            "52:54:00:00:00:01  node-1            k3s-server  kernel          10.0.0.5         HTTP 200"
+            "52:54:00:00:00:01  node-1            k3s-server  kernel          10.0.0.5         aarch64 · Pi bootloader   HTTP 200"
         );
         assert_eq!(node_table(&[]).lines().count(), 1);
     }

@@ -11,6 +11,8 @@
 //! - faces: [`tui`] (the only module that knows terminals), [`headless`] and the admin API
 //!   in [`http::admin`].
 //! - [`sim`]: simulated nodes for `pxelab demo`, tests and benchmarks.
+//! - [`preflight`]: lab.yaml held against this machine (interfaces, addresses, iPXE
+//!   binaries, the boot files' release), by `check` and `up`.
 
 pub mod app;
 pub mod attach;
@@ -23,6 +25,8 @@ pub mod headless;
 pub mod http;
 pub mod mac;
 pub mod net;
+pub mod power;
+pub mod preflight;
 pub mod ratelimit;
 pub mod record;
 pub mod render;

@@ -8,8 +8,10 @@
 //!   (`sha256(domain ‖ secret ‖ mac)`), so they are stable across runs and reboots
 //!   without a file per node, and differ between labs.
 //! - `operator_ed25519` (+ `.pub`): the key pxelab logs in to nodes with, made once.
-//! - `k3s-token`: the cluster token, made once unless lab.yaml gives `k3s.token` or
-//!   `k3s.token_file`.
+//! - `k3s-token`: the cluster token's secret, made once unless lab.yaml gives `k3s.token`
+//!   or `k3s.token_file`. Nodes get it in k3s's secure form ([`secure_token`]).
+//! - `k3s-ca/`: the cluster's CA files ([`cluster_ca`]), made once, for the k3s server.
+//! - `snapshots/`: the k3s server's datastore snapshots ([`snapshots`]).
 //!
 //! Each node's host key is delivered in OpenSSH format, and for roles with
 //! `ssh.server: dropbear` also in dropbear's own format ([`dropbear`]): the same key,
@@ -32,7 +34,13 @@ use sha2::{Digest, Sha256};
 use crate::config::Lab;
 use crate::mac::Mac;
 
+pub mod ca_hash;
+pub mod cluster_ca;
 pub mod dropbear;
+pub mod mask;
+pub mod snapshots;
+
+pub use cluster_ca::{CaFile, ClusterCa};
 
 /// File name of the lab secret inside `.pxelab/`.
 pub const LAB_SECRET_FILE: &str = "lab-secret";
@@ -73,8 +81,10 @@ pub enum SecretsError {
 /// What one node's user-data needs.
 #[derive(Clone, Default)]
 pub struct NodeSecrets {
-    /// The k3s cluster token.
+    /// The k3s cluster token, in k3s's secure form `K10<CA hash>::server:<secret>`.
     pub k3s_token: String,
+    /// The cluster's CA files: the k3s server's only (else none).
+    pub k3s_ca: Option<Arc<ClusterCa>>,
     /// The operator's public key (OpenSSH format).
     pub operator_public_key: Option<String>,
     /// This node's pinned host private key (OpenSSH PEM).
@@ -115,6 +125,8 @@ struct LabKeys {
     nodes: Mutex<HashMap<Mac, NodeKeys>>,
     /// Token files read (path → token).
     tokens: Mutex<HashMap<PathBuf, String>>,
+    /// The cluster CA, once loaded.
+    ca: Mutex<Option<Arc<ClusterCa>>>,
 }
 
 fn cache() -> &'static Mutex<HashMap<PathBuf, Arc<LabKeys>>> {
@@ -267,6 +279,7 @@ fn lab_keys(lab: &Lab) -> Result<Arc<LabKeys>, SecretsError> {
         operator_public,
         nodes: Mutex::new(HashMap::new()),
         tokens: Mutex::new(HashMap::new()),
+        ca: Mutex::new(None),
     });
     c.insert(dir, keys.clone());
     Ok(keys)
@@ -342,12 +355,49 @@ pub fn k3s_token(lab: &Lab) -> Result<String, SecretsError> {
     Ok(token)
 }
 
+/// The cluster's CA ([`cluster_ca`]), made once; `None` when lab.yaml's token is
+/// already a secure `K10…` token: then the cluster's identity is the operator's own.
+pub fn cluster_ca(lab: &Lab) -> Result<Option<Arc<ClusterCa>>, SecretsError> {
+    if k3s_token(lab)?.starts_with(ca_hash::TOKEN_PREFIX) {
+        return Ok(None);
+    }
+    let keys = lab_keys(lab)?;
+    let mut held = lock(&keys.ca);
+    if let Some(ca) = held.as_ref() {
+        return Ok(Some(ca.clone()));
+    }
+    let ca = Arc::new(cluster_ca::load_or_create(&lab.state_dir())?);
+    *held = Some(ca.clone());
+    Ok(Some(ca))
+}
+
+/// The token every node gets: `K10<hash of the cluster CA>::server:<secret>`
+/// ([`ca_hash::secure_token`]), so an agent verifies the server before it sends its
+/// credentials; a `K10…` token from lab.yaml as it is.
+pub fn secure_token(lab: &Lab) -> Result<String, SecretsError> {
+    let secret = k3s_token(lab)?;
+    match cluster_ca(lab)? {
+        None => Ok(secret),
+        Some(ca) => ca_hash::secure_token(ca.server_ca_pem.as_bytes(), &secret).map_err(|e| {
+            SecretsError::Bad {
+                path: lab
+                    .state_dir()
+                    .join(cluster_ca::CA_DIR)
+                    .join("server-ca.crt"),
+                message: e.to_string(),
+            }
+        }),
+    }
+}
+
 /// Secrets for one node.
 pub fn for_node(lab: &Lab, mac: Mac) -> Result<NodeSecrets, SecretsError> {
     let keys = lab_keys(lab)?;
     let n = node_keys(&keys, mac)?;
+    let server = lab.is_k3s_server(&mac);
     Ok(NodeSecrets {
-        k3s_token: k3s_token(lab)?,
+        k3s_token: secure_token(lab)?,
+        k3s_ca: if server { cluster_ca(lab)? } else { None },
         operator_public_key: Some(keys.operator_public.clone()),
         host_private_key: Some(n.host_private),
         host_public_key: Some(n.host_public_text),

@@ -2,7 +2,8 @@
 //! from another machine: pxelab headless in one network namespace, `pxelab nodes
 //! --remote` from another over a veth. The first contact pins the certificate; a wrong
 //! token, no token and a changed certificate are each refused with their reason (and
-//! the server records the refusal); nothing the API sends carries a secret.
+//! the server records the refusal); nothing the API sends carries a secret; `adopt`,
+//! `reload`, `reboot` and `forget` with `--remote` are carried out by the server.
 
 mod common;
 mod dhcp_support;
@@ -119,6 +120,51 @@ fn a_remote_client_pins_the_certificate_and_needs_the_token() {
         !said.contains("inline-k3s-secret") && !said.contains(secret.trim()),
         "{said}"
     );
+
+    // One command at a time from the operator's machine, carried out by the server.
+    let url = format!("https://{SERVER}:7480");
+    let run = |args: &[&str]| {
+        let bin = common::pxelab_bin();
+        let mut argv = vec![bin.to_str().unwrap()];
+        argv.extend(args);
+        argv.extend([
+            "--remote",
+            &url,
+            "--token-file",
+            token_copy.to_str().unwrap(),
+        ]);
+        let out = client
+            .command(&argv)
+            .env("PXELAB_KNOWN_SERVERS", home.path().join("known_servers"))
+            .output()
+            .unwrap();
+        (out.status.success(), text(&out))
+    };
+    let other = "52:54:00:79:00:0c";
+    let (ok, said) = run(&[
+        "adopt",
+        other,
+        "--role",
+        "k3s-agent",
+        "--hostname",
+        "node-c",
+    ]);
+    assert!(
+        ok && said.contains("adopted 52:54:00:79:00:0c as node-c"),
+        "{said}"
+    );
+    let yaml = std::fs::read_to_string(&lab).unwrap();
+    assert!(yaml.contains(other) && yaml.contains("node-c"), "{yaml}");
+    let (ok, said) = run(&["adopt", other, "--role", "k3s-agent"]);
+    assert!(!ok && said.contains("already in the lab"), "{said}");
+    let (ok, said) = run(&["reload"]);
+    assert!(ok && said.contains("lab.yaml"), "{said}");
+    // node-c never booted: nothing to reach, and the server says why.
+    let (ok, said) = run(&["reboot", "node-c"]);
+    assert!(!ok && said.contains("reboot"), "{said}");
+    let (ok, said) = run(&["forget", other]);
+    assert!(ok && said.contains("forgot 52:54:00:79:00:0c"), "{said}");
+    assert!(!std::fs::read_to_string(&lab).unwrap().contains(other));
 
     // A new certificate on the same address (the server's files made anew): refused.
     p.stop();

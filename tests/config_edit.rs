@@ -51,6 +51,9 @@ fn entry(mac: &str, hostname: &str, role: &str, ip: Option<&str>) -> NodeEntry {
         cmdline_extra: None,
         kernel: None,
         initrds: None,
+        modloop: None,
+        power: None,
+        arch: None,
     }
 }
 
@@ -208,9 +211,18 @@ fn adopting_into_the_shipped_lab_keeps_its_comments() {
     let host = pxelab::config::suggest_hostname(&lab, mac, "k3s-agent");
     assert_eq!(host, "node-7");
     edit::add_node(&lab, &entry("52:54:00:aa:bb:cc", &host, "k3s-agent", None)).unwrap();
+    // The node goes at the end of `nodes:`, before the keys that follow the list.
+    let last = "    ip: 192.168.64.146\n";
+    assert!(shipped.contains(last));
     assert_eq!(
         on_disk(&lab),
-        format!("{shipped}  - mac: 52:54:00:aa:bb:cc\n    hostname: node-7\n    role: k3s-agent\n")
+        shipped.replacen(
+            last,
+            &format!(
+                "{last}  - mac: 52:54:00:aa:bb:cc\n    hostname: node-7\n    role: k3s-agent\n"
+            ),
+            1
+        )
     );
 }
 

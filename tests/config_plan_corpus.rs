@@ -60,12 +60,28 @@ const CORPUS: &[(&str, &str, Want)] = &[
     ("router outside the subnet", "dhcp: {mode: server, subnet: 10.0.0.0/24, range: [10.0.0.100, 10.0.0.200], router: 10.1.0.1}", Refused("10.1.0.1 is outside dhcp.subnet 10.0.0.0/24")),
     ("off, but a reversed range", "dhcp: {mode: off, range: [10.0.0.9, 10.0.0.1]}", Refused("range starts at 10.0.0.9 but ends before it at 10.0.0.1")),
     ("a relay that is no address", "dhcp: {mode: proxy, relays: [gateway]}", Refused("relays")),
+    ("server, an infinite lease", "dhcp: {mode: server, subnet: 10.0.0.0/24, range: [10.0.0.100, 10.0.0.200], lease_time: infinite}", Runs("server")),
+    ("proxy, an infinite lease (ignored)", "dhcp: {mode: proxy, lease_time: infinite}", Runs("proxy")),
+    ("lease time 0xffffffff seconds", "dhcp: {mode: server, subnet: 10.0.0.0/24, range: [10.0.0.100, 10.0.0.200], lease_time: '4294967295'}", Refused("`4294967295` is not a lease time")),
+    ("server, server_address outside the subnet", "dhcp: {mode: server, subnet: 10.1.0.0/24, range: [10.1.0.100, 10.1.0.200]}", Refused("10.0.0.1 is outside dhcp.subnet 10.1.0.0/24: in server mode")),
+    ("server through a relay: server_address outside the subnet, a router", "dhcp: {mode: server, subnet: 10.1.0.0/24, range: [10.1.0.100, 10.1.0.200], router: 10.1.0.1}", Runs("server")),
+    ("proxy, server_address outside the subnet (a warning)", "dhcp: {mode: proxy, subnet: 10.1.0.0/24}", Runs("proxy")),
+    ("modloop-virt beside vmlinuz-lts", "boot: {kernel: vmlinuz-lts, initrds: [initramfs-lts], modloop: modloop-virt}", Refused("modloop-virt is flavour `virt` but boot.kernel vmlinuz-lts is `lts`")),
+    ("a node's own kernel without its modloop", "boot: {kernel: vmlinuz-lts, modloop: modloop-lts}\nnodes:\n  - {mac: '52:54:00:00:00:01', hostname: s0, role: k3s-server, kernel: vmlinuz-virt}", Refused("give nodes[0] its own `modloop` of flavour `virt`")),
+    ("a node's own kernel and modloop", "boot: {kernel: vmlinuz-lts, modloop: modloop-lts}\nnodes:\n  - {mac: '52:54:00:00:00:01', hostname: s0, role: k3s-server, kernel: vmlinuz-virt, modloop: modloop-virt}", Runs("proxy")),
+    ("user-data without #cloud-config", "roles: {plain: {user_data: 'users: []'}}\nnodes:\n  - {mac: '52:54:00:00:00:01', hostname: p0, role: plain}", Refused("tiny-cloud ignores user-data that does not start with #cloud-config")),
+    ("user-data as a script", "roles: {plain: {user_data: \"#!/bin/sh\\necho hi\"}}\nnodes:\n  - {mac: '52:54:00:00:00:01', hostname: p0, role: plain}", Runs("proxy")),
     ("a reservation outside the subnet", "dhcp: {mode: server, subnet: 10.0.0.0/24, range: [10.0.0.100, 10.0.0.200]}\nnodes:\n  - {mac: '52:54:00:00:00:01', hostname: s0, role: k3s-server, ip: 10.0.9.10}", Refused("10.0.9.10 is outside dhcp.subnet 10.0.0.0/24")),
 ];
 
-/// The lab text of a case.
+/// The lab text of a case (with a `boot:` of its own when the case has one).
 fn lab_text(extra: &str) -> String {
-    format!("name: corpus\nserver_address: 10.0.0.1\nboot: {{kernel: vmlinuz}}\n{extra}\n")
+    let boot = if extra.starts_with("boot:") {
+        ""
+    } else {
+        "boot: {kernel: vmlinuz}\n"
+    };
+    format!("name: corpus\nserver_address: 10.0.0.1\n{boot}{extra}\n")
 }
 
 /// What `pxelab check` says: its error lines (warnings do not stop `up` either).
@@ -158,4 +174,66 @@ fn refusals_point_at_the_offending_value() {
             .any(|e| e.starts_with(&format!("{}:6:11: error: dhcp.subnet: ", path.display()))),
         "{errs:?}"
     );
+}
+
+/// The checks against the machine: `check` prints [`pxelab::preflight::problems`] after
+/// the file's own; `up` runs [`pxelab::app::preflight`] after loading, before it binds.
+/// On one described machine they must refuse the same labs with the same lines.
+#[test]
+fn check_and_up_agree_on_the_labs_problems_on_this_machine() {
+    use pxelab::net::ifaces::{Iface, Interfaces};
+    use pxelab::preflight::Host;
+    let host = Host {
+        interfaces: Interfaces {
+            list: vec![
+                Iface {
+                    name: "enp4s0f4u1u3".into(),
+                    addrs: vec!["10.0.0.1/24".parse().unwrap()],
+                },
+                Iface {
+                    name: "lo".into(),
+                    addrs: vec!["127.0.0.1/8".parse().unwrap()],
+                },
+            ],
+            addresses_known: true,
+        },
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let dir = std::fs::canonicalize(dir.path()).unwrap();
+    std::fs::create_dir(dir.join("ipxe")).unwrap();
+    std::fs::write(dir.join("ipxe/undionly.kpxe"), b"ipxe").unwrap();
+    let path = dir.join("lab.yaml");
+    let cases: &[(&str, &str, Option<&str>)] = &[
+        ("the lab's NIC", "interface: enp4s0f4u1u3\ntftp: {root: ipxe}", None),
+        ("eth0 on this machine", "interface: eth0\ntftp: {root: ipxe}", Some("`eth0` does not exist on this machine (interfaces here: enp4s0f4u1u3 10.0.0.1/24, lo 127.0.0.1/8)")),
+        ("no iPXE folder", "interface: enp4s0f4u1u3\ntftp: {root: /nonexistent/ipxe}", Some("apt install ipxe")),
+        ("TFTP off", "interface: enp4s0f4u1u3\ntftp: {enabled: false, root: /nonexistent/ipxe}", None),
+        ("another address", "interface: lo\ntftp: {root: ipxe}", Some("10.0.0.1 is not an address of interface lo")),
+    ];
+    for (name, extra, want) in cases {
+        let text = lab_text(extra);
+        std::fs::write(&path, &text).unwrap();
+        let lab = pxelab::app::load_lab(&path).unwrap();
+        let checked: Vec<String> = pxelab::preflight::problems(&lab, &host)
+            .iter()
+            .filter(|p| p.severity == Severity::Error)
+            .map(|p| p.to_string())
+            .collect();
+        let started = pxelab::app::preflight(&lab, &host, false);
+        match (want, &started) {
+            (None, Ok(())) => assert!(checked.is_empty(), "{name}: {checked:?}"),
+            (Some(why), Err(e)) => {
+                let e = e.to_string();
+                assert!(
+                    checked.iter().any(|c| c.contains(why)),
+                    "{name}: {checked:?}"
+                );
+                let up_lines: Vec<&str> = e.lines().filter(|l| l.contains(": error: ")).collect();
+                assert_eq!(up_lines, checked, "{name}");
+                assert!(e.contains("--keep-going"), "{name}: {e}");
+                assert!(pxelab::app::preflight(&lab, &host, true).is_ok(), "{name}");
+            }
+            _ => panic!("{name}: check {checked:?}, up {started:?}"),
+        }
+    }
 }

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use pxelab::config::{Lab, NodeEntry};
 use pxelab::render;
-use pxelab::secrets::NodeSecrets;
+use pxelab::secrets::{CaFile, ClusterCa, NodeSecrets};
 
 fn shipped_lab() -> Lab {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("lab.yaml");
@@ -30,7 +30,29 @@ fn fake_secrets(n: &NodeEntry) -> NodeSecrets {
             h = n.hostname
         )),
         node_password: Some(format!("nodepw-{}", n.hostname)),
+        k3s_ca: (n.role == "k3s-server").then(|| std::sync::Arc::new(fake_ca())),
         ..NodeSecrets::default()
+    }
+}
+
+/// A fixed stand-in for the cluster CA (the server's only).
+fn fake_ca() -> ClusterCa {
+    let file = |name: &str, content: &str, permissions| CaFile {
+        path: format!("/var/lib/rancher/k3s/server/tls/{name}"),
+        content: content.to_string(),
+        permissions,
+    };
+    let crt = "-----BEGIN CERTIFICATE-----\nFAKECA\n-----END CERTIFICATE-----\n";
+    ClusterCa {
+        files: vec![
+            file("server-ca.crt", crt, "0644"),
+            file(
+                "server-ca.key",
+                "-----BEGIN PRIVATE KEY-----\nFAKECAKEY\n-----END PRIVATE KEY-----\n",
+                "0600",
+            ),
+        ],
+        server_ca_pem: crt.to_string(),
     }
 }
 
@@ -168,14 +190,26 @@ fn user_data_is_cloud_config_with_this_nodes_secrets_only() {
             .iter()
             .map(|c| c.as_str().unwrap())
             .collect();
-        assert_eq!(
-            runcmd,
-            [
-                "rc-service dbus start",
-                "rc-service cgroups start",
-                "rc-service k3s start"
-            ]
-        );
+        let mut want = vec!["rc-service dbus start", "rc-service cgroups start"];
+        if exec == "server" {
+            // The server's data folder before k3s starts: the newest snapshot, the CA.
+            want.push("sh /run/pxelab/k3s-prepare");
+            let prep = file("/run/pxelab/k3s-prepare");
+            assert!(prep.contains(&format!("/snapshot/{}", n.mac)), "{prep}");
+            assert!(
+                prep.contains("cp -a /run/pxelab/k3s-tls/. $D/tls/"),
+                "{prep}"
+            );
+            assert!(file("/run/pxelab/k3s-tls/server-ca.key").contains("FAKECAKEY"));
+            assert!(pkgs.contains(&"sqlite"), "{pkgs:?}");
+        } else {
+            assert!(
+                !text.contains("k3s-tls") && !text.contains("/snapshot/"),
+                "an agent gets no CA and no snapshot: {text}"
+            );
+        }
+        want.push("rc-service k3s start");
+        assert_eq!(runcmd, want);
         // No other node's secrets.
         for other in lab.file.nodes.iter().filter(|o| o.mac != n.mac) {
             let o = fake_secrets(other);
@@ -297,4 +331,36 @@ fn syslog_points_the_nodes_syslogd_and_netconsole_at_pxelab() {
     let lab = shipped_lab();
     let ud = render::user_data(&lab, n, &fake_secrets(n)).unwrap();
     assert!(!ud.contains("conf.d/syslog") && !ud.contains("netconsole"));
+}
+
+/// A node that boots another flavour names its own modloop: its command line's
+/// `modloop=` points at it, every other node keeps `boot.modloop`.
+#[test]
+fn a_nodes_own_modloop_goes_into_its_command_line() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("lab.yaml");
+    let text = std::fs::read_to_string(&path).unwrap().replacen(
+        "    ip: 192.168.64.146\n",
+        "    ip: 192.168.64.146\n    kernel: vmlinuz-virt\n    initrds: [initramfs-virt]\n    modloop: modloop-virt\n",
+        1,
+    );
+    let lab = pxelab::config::load_validated(&path, &text).unwrap();
+    let assets = "http://192.168.64.134:8080/assets";
+    for n in &lab.file.nodes {
+        let c = render::kernel_cmdline(&lab, n).unwrap();
+        let flavour = if n.hostname == "node-6" {
+            "virt"
+        } else {
+            "lts"
+        };
+        assert!(
+            c.contains(&format!(" modloop={assets}/modloop-{flavour} ")),
+            "{}: {c}",
+            n.hostname
+        );
+        let script = render::ipxe_script(&lab, n).unwrap();
+        assert!(
+            script.contains(&format!("kernel {assets}/vmlinuz-{flavour} ")),
+            "{script}"
+        );
+    }
 }

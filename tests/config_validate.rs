@@ -4,6 +4,11 @@ use std::path::Path;
 
 use pxelab::config::{check_text, Severity};
 
+#[path = "config_validate/boot.rs"]
+mod boot;
+#[path = "config_validate/host.rs"]
+mod host;
+
 /// A small valid lab every case starts from (by editing a copy of it).
 const BASE: &str = "\
 name: t
@@ -34,6 +39,18 @@ fn errors(text: &str) -> Vec<String> {
         .filter(|p| p.severity == Severity::Error)
         .map(|p| p.to_string())
         .collect()
+}
+
+/// Each case's text gives exactly its errors; every mismatch is listed.
+fn assert_cases(cases: &[(&str, String, Vec<&str>)]) {
+    let mut failures = Vec::new();
+    for (name, text, want) in cases {
+        let got = errors(text);
+        if got != *want {
+            failures.push(format!("{name}:\n  want {want:#?}\n  got  {got:#?}"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
 fn edit(from: &str, to: &str) -> String {
@@ -150,7 +167,7 @@ fn every_broken_config_names_its_problem() {
         (
             "bad lease time",
             edit("mode: proxy", "mode: proxy\n  lease_time: 12x"),
-            vec!["lab.yaml:5:15: error: dhcp.lease_time: `12x` is not a lease time (seconds, or a number with s, m, h or d: 3600, 30m, 12h, 1d)"],
+            vec!["lab.yaml:5:15: error: dhcp.lease_time: `12x` is not a lease time (seconds, or a number with s, m, h or d: 3600, 30m, 12h, 1d; or infinite)"],
         ),
         (
             "ipv6_ra not one of auto, on, off",
@@ -180,12 +197,12 @@ fn every_broken_config_names_its_problem() {
         (
             "unknown top-level key",
             edit("nodes:", "nodez: []\nnodes:"),
-            vec!["lab.yaml:11:1: error: unknown field `nodez`, expected one of `name`, `interface`, `server_address`, `dhcp`, `tftp`, `http`, `boot`, `roles`, `k3s`, `ssh`, `syslog`, `unknown`, `adopt`, `theme`, `nodes`"],
+            vec!["lab.yaml:11:1: error: unknown field `nodez`, expected one of `name`, `interface`, `server_address`, `dhcp`, `tftp`, `http`, `boot`, `roles`, `k3s`, `ssh`, `syslog`, `unknown`, `adopt`, `power`, `wake_on_start`, `theme`, `pi`, `nodes`"],
         ),
         (
             "unknown key in a node",
             edit("hostname: a1", "hostnmae: a1"),
-            vec!["lab.yaml:17:5: error: nodes[1]: unknown field `hostnmae`, expected one of `mac`, `hostname`, `role`, `ip`, `cmdline_extra`, `kernel`, `initrds`"],
+            vec!["lab.yaml:17:5: error: nodes[1]: unknown field `hostnmae`, expected one of `mac`, `hostname`, `role`, `ip`, `cmdline_extra`, `kernel`, `initrds`, `modloop`, `power`, `arch`"],
         ),
         (
             "template syntax error inside a block scalar",
@@ -206,7 +223,7 @@ fn every_broken_config_names_its_problem() {
         (
             "secret in the kernel command line",
             edit("ip=dhcp", "ip=dhcp k3s.token={{ k3s_token }}"),
-            vec!["lab.yaml:9:12: error: boot.cmdline (for 52:54:00:00:00:01): undefined value: `k3s_token` is not defined (there is: assets_url, hostname, http_base, ip, k3s_opts, k3s_role, k3s_url, lab, mac, mac_hyphen, modloop_url, nocloud_url) (template line 1)"],
+            vec!["lab.yaml:9:12: error: boot.cmdline (for 52:54:00:00:00:01): undefined value: `k3s_token` is not defined (there is: assets_url, data_disk, hostname, http_base, ip, k3s_opts, k3s_role, k3s_url, lab, mac, mac_hyphen, modloop_url) (template line 1)"],
         ),
         (
             "a port that is not a port number",
@@ -260,6 +277,19 @@ fn every_broken_config_names_its_problem() {
             vec!["lab.yaml:14:15: error: roles.k3s-agent.ssh.server: unknown variant `tinyssh`, expected `openssh` or `dropbear`"],
         ),
         (
+            "a data disk that is not a label or a device",
+            edit("nodes:", "roles:\n  k3s-server:\n    data_disk: sdb1; rm -rf /\nnodes:"),
+            vec!["lab.yaml:13:16: error: roles.k3s-server.data_disk: data_disk `sdb1; rm -rf /`: give LABEL=NAME, UUID=…, PARTUUID=… or a /dev/ path (letters, digits, - _ . / : only)"],
+        ),
+        (
+            "a snapshot schedule that is not a duration",
+            edit("nodes:", "k3s:\n  snapshots:\n    every: hourly\n    keep: 0\nnodes:"),
+            vec![
+                "lab.yaml:13:12: error: k3s.snapshots.every: `hourly` is not a duration (seconds, or 30m, 1h, 1d) nor `off`",
+                "lab.yaml:14:11: error: k3s.snapshots.keep: keep at least 1 snapshot (the newest is what the server restores)",
+            ],
+        ),
+        (
             "YAML syntax error",
             edit("    role: k3s-agent", "   role: k3s-agent"),
             vec!["lab.yaml:18:4: error: did not find expected '-' indicator at line 18 column 4, while parsing a block collection"],
@@ -270,14 +300,7 @@ fn every_broken_config_names_its_problem() {
             vec!["lab.yaml:7:3: error: boot: missing field `kernel`"],
         ),
     ];
-    let mut failures = Vec::new();
-    for (name, text, want) in &cases {
-        let got = errors(text);
-        if got != *want {
-            failures.push(format!("{name}:\n  want {want:#?}\n  got  {got:#?}"));
-        }
-    }
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert_cases(&cases);
 }
 
 #[test]
@@ -295,9 +318,9 @@ fn every_problem_is_reported_not_only_the_first() {
     assert_eq!(
         got,
         vec![
-            "lab.yaml:3:3: error: http: unknown field `prot`, expected one of `bind`, `port`, `admin_port`, `admin_bind`",
+            "lab.yaml:3:3: error: http: unknown field `prot`, expected one of `bind`, `port`, `admin_port`, `admin_bind`, `apk_cache`",
             "lab.yaml:8:3: error: dhcp: unknown field `bogus`, expected one of `mode`, `subnet`, `range`, `lease_time`, `router`, `dns`, `domain`, `port`, `pxe_port`, `snponly`, `arm64_binary`, `leases_file`, `ipv6_ra`, `relays`",
-            "lab.yaml:18:5: error: nodes[0]: unknown field `colour`, expected one of `mac`, `hostname`, `role`, `ip`, `cmdline_extra`, `kernel`, `initrds`",
+            "lab.yaml:18:5: error: nodes[0]: unknown field `colour`, expected one of `mac`, `hostname`, `role`, `ip`, `cmdline_extra`, `kernel`, `initrds`, `modloop`, `power`, `arch`",
             "lab.yaml:21:10: error: nodes[1].mac: `nope` is not a MAC address (expected six hex pairs like 52:54:00:12:34:56)",
         ]
     );
@@ -310,7 +333,7 @@ fn every_problem_is_reported_not_only_the_first() {
     assert_eq!(
         errors(&text),
         vec![
-            "lab.yaml:5:15: error: dhcp.lease_time: `soon` is not a lease time (seconds, or a number with s, m, h or d: 3600, 30m, 12h, 1d)",
+            "lab.yaml:5:15: error: dhcp.lease_time: `soon` is not a lease time (seconds, or a number with s, m, h or d: 3600, 30m, 12h, 1d; or infinite)",
             "lab.yaml:18:15: error: nodes[1].hostname: duplicate hostname `s0` (also nodes[0] 52:54:00:00:00:01)",
             "lab.yaml:19:11: error: nodes[1].role: unknown role `db` (known: k3s-server, k3s-agent)",
             "lab.yaml:20:9: error: nodes[1].ip: duplicate IP 10.0.0.10 (also nodes[0] `s0`)",
@@ -456,4 +479,65 @@ fn served_folders_must_not_hold_the_lab_or_its_secrets() {
     );
     // A folder of its own beside lab.yaml is fine; so is one that does not exist yet.
     assert_eq!(errors_of(&with("ipxe", "assets")), Vec::<String>::new());
+}
+
+/// `power:` for the lab, a role and a node: the driver a node gets (node, else role,
+/// else lab, else `wol`), and each broken form named where it is.
+#[test]
+fn power_drivers_are_checked_and_resolved() {
+    let text = edit(
+        "nodes:",
+        "power: ssh\nroles:\n  k3s-agent:\n    power: {cmd: {on: 'plug {hostname} on', timeout: 10s}}\nnodes:",
+    )
+    .replace(
+        "    hostname: s0\n",
+        "    hostname: s0\n    power: none\n",
+    );
+    let report = check_text(Path::new("lab.yaml"), &text);
+    assert_eq!(errors(&text), Vec::<String>::new());
+    let lab = report.lab.expect("lab");
+    let driver = |i: usize| lab.power_for(&lab.file.nodes[i]).name();
+    assert_eq!((driver(0), driver(1)), ("none", "cmd"));
+    let plain = check_text(Path::new("lab.yaml"), BASE).lab.expect("lab");
+    assert_eq!(plain.power_for(&plain.file.nodes[1]).name(), "wol");
+
+    let cases = [
+        (
+            "unknown driver",
+            edit("nodes:", "power: ipmi\nnodes:"),
+            vec!["lab.yaml:11:8: error: power: `ipmi` is not a power driver (expected `wol`, `ssh`, `none` or `{cmd: {on, off, cycle, timeout}}`)"],
+        ),
+        (
+            "unknown placeholder",
+            edit("    ip: 10.0.0.11\n", "    ip: 10.0.0.11\n    power:\n      cmd:\n        off: plug {host} off {mac}\n"),
+            vec!["lab.yaml:22:14: error: nodes[1].power.cmd.off: unknown placeholder `{host}` (known: {mac}, {ip}, {hostname})"],
+        ),
+        (
+            "no command at all, a bad timeout",
+            edit("nodes:", "roles:\n  k3s-agent:\n    power: {cmd: {timeout: soon}}\nnodes:"),
+            vec![
+                "lab.yaml:13:18: error: roles.k3s-agent.power.cmd: a `cmd` driver needs at least one of `on`, `off`, `cycle`",
+                "lab.yaml:13:28: error: roles.k3s-agent.power.cmd.timeout: `soon` is not a duration (e.g. 30s, 2m)",
+            ],
+        ),
+        (
+            "unknown key of a cmd",
+            edit("nodes:", "power: {cmd: {start: x}}\nnodes:"),
+            vec!["lab.yaml:11:15: error: power.cmd: unknown field `start`, expected one of `on`, `off`, `cycle`, `timeout`"],
+        ),
+    ];
+    assert_cases(&cases);
+    // `wol` named without an interface to send on is worth a warning.
+    let text = edit("nodes:", "power: wol\nnodes:");
+    let warnings: Vec<String> = check_text(Path::new("lab.yaml"), &text)
+        .problems
+        .iter()
+        .filter(|p| p.severity == Severity::Warning)
+        .map(|p| p.to_string())
+        .filter(|p| !p.contains("boot asset"))
+        .collect();
+    assert_eq!(
+        warnings,
+        vec!["lab.yaml:11:8: warning: power: `wol` sends its magic packet on the lab's `interface:`, which this lab does not set: power on will be refused"]
+    );
 }

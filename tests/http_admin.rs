@@ -381,3 +381,80 @@ fn broadcast_and_multicast_macs_cannot_be_adopted() {
     }
     assert_eq!(http_lab::read(&s.lab.path), before);
 }
+
+/// Power and roll through the API: a node's `cmd` driver runs in the lab's folder with
+/// its placeholders filled in; a failing command answers 502 with its status and stderr
+/// but never the command line; the default `wol` without `interface:` says what is
+/// missing; a roll with no Ready node is 409; a stop with none under way says so.
+#[test]
+fn power_and_roll_go_through_the_command_surface() {
+    let Some(s) = server() else { return };
+    let text = std::fs::read_to_string(&s.lab.path).unwrap();
+    let text = text.replace(
+        "    kernel: vmlinuz-special\n",
+        "    kernel: vmlinuz-special\n    power:\n      cmd:\n        on: \"echo on {hostname} {mac} > power-{hostname}.txt; echo plug answered\"\n        off: \"echo relay stuck >&2; exit 4\"\n        timeout: 10s\n",
+    );
+    std::fs::write(&s.lab.path, text).unwrap();
+    let g = post(&s, "/api/reload", "{}");
+    assert_eq!(
+        (g.status, json(&g)["reloaded"].as_bool()),
+        (200, Some(true)),
+        "{}",
+        g.text()
+    );
+
+    let g = post(&s, "/api/nodes/node-2/power", r#"{"action":"on"}"#);
+    assert_eq!(g.status, 200, "{}", g.text());
+    let v = json(&g);
+    assert_eq!(v["action"], "on");
+    assert_eq!(v["detail"], "power.cmd.on done: plug answered");
+    let wrote = std::fs::read_to_string(s.lab.dir.path().join("power-node-2.txt")).unwrap();
+    assert_eq!(wrote.trim(), "on node-2 52:54:00:00:00:02");
+
+    let g = post(&s, "/api/nodes/node-2/power", r#"{"action":"off"}"#);
+    assert_eq!(g.status, 502, "{}", g.text());
+    let err = json(&g)["error"].as_str().unwrap().to_string();
+    assert!(err.contains("exited with status 4: relay stuck"), "{err}");
+    assert!(!err.contains("echo"), "the command line leaked: {err}");
+
+    let g = post(&s, "/api/nodes/node-1/power", r#"{"action":"on"}"#);
+    assert_eq!(g.status, 502, "{}", g.text());
+    assert!(
+        json(&g)["error"].as_str().unwrap().contains("`interface:`"),
+        "{}",
+        g.text()
+    );
+    assert_eq!(
+        post(&s, "/api/nodes/node-9/power", r#"{"action":"on"}"#).status,
+        404
+    );
+    assert_eq!(
+        post(&s, "/api/nodes/node-2/power", r#"{"action":"sideways"}"#).status,
+        400
+    );
+
+    // The power actions are on the node's timeline.
+    let g = acurl(&s, "/api/nodes/node-2", &[]);
+    let timeline = json(&g)["timeline"].to_string();
+    assert!(
+        timeline.contains("power on (cmd) done: power.cmd.on done: plug answered"),
+        "{timeline}"
+    );
+    assert!(timeline.contains("power off (cmd) failed"), "{timeline}");
+
+    let g = post(&s, "/api/roll", "{}");
+    assert_eq!(g.status, 409, "{}", g.text());
+    assert!(
+        json(&g)["error"]
+            .as_str()
+            .unwrap()
+            .contains("no node is Ready"),
+        "{}",
+        g.text()
+    );
+    let g = post(&s, "/api/roll/stop", "{}");
+    assert_eq!(
+        (g.status, json(&g)["stopped"].as_bool()),
+        (200, Some(false))
+    );
+}

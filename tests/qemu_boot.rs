@@ -16,7 +16,15 @@
 //! tap): each boot must start a fresh timeline and reach Ready, with no host-key mismatch.
 //! The node image is scripts/build-node-image.sh's (kernel + busybox + dropbear + a
 //! tiny-cloud-like /init + a k3s stand-in; see README "End-to-end: real VMs").
+//!
+//! Packages come through pxelab's package cache (`http.apk_cache`): a mirror (busybox
+//! httpd on the namespace's loopback, which the VMs cannot reach themselves) holds a
+//! made-up repository with curl, k3s, k3s-openrc and sqlite (the server's); the nodes' `apk add` fetches index
+//! and packages from the rewritten `alpine_repo=`. Each package is fetched from the
+//! mirror once for all three nodes; then the mirror is stopped before the power cycles,
+//! and the agent, its index expired (10 s TTL), still reaches Ready from the cache.
 
+mod apk_support;
 mod common;
 mod qemu_lab;
 
@@ -58,6 +66,35 @@ fn three_vms_boot_join_one_is_adopted_and_one_power_cycled_proxy_mode_beside_dns
 const DROPBEAR_ROLES: &str =
     "roles:\n  k3s-server:\n    ssh: {server: dropbear}\n  k3s-agent:\n    ssh: {server: dropbear}\n";
 
+/// The mirror inside the namespace (pxelab reaches it; the VMs only through the cache).
+const MIRROR_REPO: &str = "alpine_repo=http://127.0.0.1:8090/alpine/v3.21/main";
+
+/// Writes the mirror's repository (the built-in roles' packages) under `dir` and starts
+/// busybox httpd on it in the namespace, logging each request.
+fn start_mirror(ns: &common::NetNs, d: &std::path::Path) -> common::ChildGuard {
+    let pkgs = [
+        apk_support::Package::new("curl", "8.11.1-r0", 200_000),
+        apk_support::Package::new("k3s", "1.31.4-r0", 2 << 20),
+        apk_support::Package::new("k3s-openrc", "1.31.4-r0", 2_000),
+        // The k3s server's `sqlite3`, for its online datastore snapshots.
+        apk_support::Package::new("sqlite", "3.48.0-r0", 100_000),
+    ];
+    let root = d.join("mirror");
+    apk_support::write_repo(&root, "alpine/v3.21/main", &pkgs);
+    let root = root.to_string_lossy().to_string();
+    let argv = [
+        "busybox",
+        "httpd",
+        "-f",
+        "-vv",
+        "-p",
+        "127.0.0.1:8090",
+        "-h",
+        &root,
+    ];
+    qemu_lab::spawn_logged(ns, &argv, &d.join("mirror.log"))
+}
+
 fn lab_yaml(mode: Mode, net: &str) -> String {
     let dhcp = match mode {
         Mode::Server => format!(
@@ -68,14 +105,21 @@ fn lab_yaml(mode: Mode, net: &str) -> String {
     let mut y = format!("# written by tests/qemu_boot.rs\nname: qemu\ninterface: br0\nserver_address: {net}.1\n{dhcp}");
     y.push_str("tftp:\n  enabled: false\n");
     y.push_str("http:\n  port: 8080\n  admin_port: 7480\n");
+    // Upstream: alpine_repo= below (the default); a short TTL so the power-cycled agent
+    // meets an expired index while the mirror is gone.
+    y.push_str("  apk_cache: {enabled: true, index_ttl: 10s}\n");
     y.push_str("boot:\n  assets_dir: assets\n  kernel: vmlinuz\n  initrds: [initramfs]\n");
     match mode {
         Mode::Server => {
-            y.push_str("  cmdline: \"console=ttyS0 quiet ip=dhcp\"\n");
+            y.push_str(&format!(
+                "  cmdline: \"console=ttyS0 quiet ip=dhcp {MIRROR_REPO}\"\n"
+            ));
             y.push_str("ssh:\n  user: lab\n  host_keys: tofu\n");
         }
         Mode::Proxy => {
-            y.push_str("  cmdline: \"console=ttyS0 quiet ip=dhcp pxelab_node_sshd=dropbear\"\n");
+            y.push_str(&format!(
+                "  cmdline: \"console=ttyS0 quiet ip=dhcp pxelab_node_sshd=dropbear {MIRROR_REPO}\"\n"
+            ));
             y.push_str("ssh:\n  user: lab\n");
             y.push_str(DROPBEAR_ROLES);
         }
@@ -275,6 +319,7 @@ fn run(mode: Mode) {
     let pxelab = common::pxelab_bin().to_string_lossy().to_string();
 
     let ns = common::NetNs::with_bridge(ns_name, &format!("{net}.1/24"));
+    let mut mirror = Some(start_mirror(&ns, d));
     let mut rig = start_rig(mode, &ns, d, net, &lab_s);
     let err_path = rig.err_path.clone();
     let mut tail = EventTail::new(&d.join("pxelab.jsonl"));
@@ -447,6 +492,34 @@ fn run(mode: Mode) {
         "lab.yaml lacks the adopted node:\n{yaml}"
     );
 
+    // ---- packages: through the cache, one mirror fetch per package for three nodes ----
+    let fetched = apk_support::httpd_requests(&d.join("mirror.log"));
+    for p in ["curl-8.11.1-r0", "k3s-1.31.4-r0", "k3s-openrc-1.31.4-r0"] {
+        let path = format!("/alpine/v3.21/main/x86_64/{p}.apk");
+        assert_eq!(
+            fetched.get(&path),
+            Some(&1),
+            "[{mode_name} mode] {path}: one mirror fetch for three nodes: {fetched:?}"
+        );
+        for vm in &vms {
+            assert!(
+                vm.console().contains(&format!("apk: fetched {p}.apk")),
+                "[{mode_name} mode] {}'s apk did not fetch {p}.apk{}",
+                vm.name,
+                report(&tail, &vms)
+            );
+        }
+    }
+    assert_eq!(
+        fetched.get("/alpine/v3.21/main/x86_64/sqlite-3.48.0-r0.apk"),
+        Some(&1),
+        "[{mode_name} mode] the k3s server's sqlite: {fetched:?}"
+    );
+    eprintln!("[{mode_name} mode] mirror requests during the first boots: {fetched:?}");
+    // The mirror goes away: the rest of the test boots from the cache alone.
+    drop(mirror.take());
+    let cut_ms = qemu_lab::now_ms();
+
     // ---- the agent powered off and on, twice: every boot a new boot ----
     for cycle in 1..=2u32 {
         vms[1].power_cycle(&ns, d, Duration::from_secs(1));
@@ -494,6 +567,31 @@ fn run(mode: Mode) {
             "the new boot's timeline starts at its power-on: {rec}"
         );
     }
+
+    // ---- the mirror gone: the expired index was served from the cache ----
+    let stale: u64 = tail
+        .all
+        .iter()
+        .filter(|e| e.at_ms >= cut_ms)
+        .filter_map(|e| match &e.kind {
+            EventKind::ApkCache { tally } => Some(tally.stale),
+            _ => None,
+        })
+        .sum();
+    assert!(
+        stale >= 1,
+        "[{mode_name} mode] no stale index served after the mirror was stopped{}",
+        report(&tail, &vms)
+    );
+    let failed: Vec<&Event> = tail
+        .all
+        .iter()
+        .filter(|e| matches!(&e.kind, EventKind::ApkCache { tally } if tally.failed > 0))
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "[{mode_name} mode] the package cache failed requests: {failed:?}"
+    );
 
     // ---- nothing failed in any boot, no host key refused ----
     assert!(

@@ -20,7 +20,9 @@ use qemu_lab::{Keys, Vm, CONSOLE_MARKERS};
 const NET: &str = "10.98.0";
 const SERVER_MAC: &str = "52:54:00:98:00:10";
 const AGENT_MAC: &str = "52:54:00:98:00:11";
-const TOKEN: &str = "K10-test-token::server:0123456789abcdef";
+/// A token without a CA hash, as an operator writes one: a `K10<hash>::` token names the CA the
+/// server generates, which no test can know in advance (the stand-in checks it as k3s does).
+const TOKEN: &str = "test-token-0123456789abcdef";
 
 #[test]
 fn node_image_boots_and_joins_over_third_party_servers() {

@@ -243,6 +243,7 @@ async fn sshd_serves_logs_and_kubectl_to_openssh() {
             k3s_server: true,
             authorized: vec![russh::keys::PublicKey::from_openssh(op_pub.trim()).unwrap()],
             user: "lab".to_string(),
+            machine: None,
         },
         cancel.clone(),
     );
@@ -324,6 +325,7 @@ async fn sshd_tail_follows_growing_files() {
             k3s_server: false,
             authorized: vec![russh::keys::PublicKey::from_openssh(op_pub.trim()).unwrap()],
             user: "lab".to_string(),
+            machine: None,
         },
         cancel.clone(),
     );

@@ -4,7 +4,8 @@
 mod tui_support;
 
 use crossterm::event::KeyCode;
-use pxelab::engine::Snapshot;
+use pxelab::engine::service::PowerAction;
+use pxelab::engine::{NodeState, Snapshot};
 use pxelab::tui::app::{App, Effect, Focus, Level, Overlay};
 use pxelab::tui::capture;
 use tui_support::*;
@@ -319,4 +320,84 @@ fn the_detail_renders_served_files_once_per_lab_not_per_engine_change() {
     lab.emit(mac, EventKind::ConfigLoaded { nodes: 7 });
     detail::load(&lab.engine, &mut app, m);
     assert_eq!(app.served.renders(), 2);
+}
+
+/// Wake and power-cycle ask first, saying what the node's driver will do; `y` sends the
+/// power command and the flash line says what came of it (this lab's service has no
+/// way to reach machines, and says so). `:roll` asks, then starts a roll.
+#[test]
+fn power_keys_and_roll_ask_first_naming_what_happens() {
+    let text = format!("{LAB_HEAD}{NODES}").replace(
+        "    ip: 10.0.0.12\n",
+        "    ip: 10.0.0.12\n    power: {cmd: {on: 'plug {hostname} on'}}\n",
+    );
+    let lab = TestLab::new(&text);
+    lab.servers_up();
+    lab.boot("a0:1a:2c:c3:d4:e0", "10.0.0.10", NodeState::Ready);
+    let (mut app, snap) = lab.app("dark");
+    let prompt = |app: &App| match &app.overlay {
+        Some(Overlay::Confirm(c)) => c.prompt.clone(),
+        other => panic!("no confirmation: {other:?}"),
+    };
+    // node-1: the default driver, Wake-on-LAN.
+    select(&mut app, &snap, "a0:1a:2c:c3:d4:e1");
+    assert!(press(&lab, &mut app, &snap, &[key('W')]).is_empty());
+    assert_eq!(
+        prompt(&app),
+        "Wake a0:1a:2c:c3:d4:e1: a Wake-on-LAN magic packet on the lab interface?"
+    );
+    press(&lab, &mut app, &snap, &[key('n')]);
+    assert!(app.overlay.is_none());
+    assert_eq!(app.flash.as_ref().unwrap().text, "cancelled");
+    let fx = press(&lab, &mut app, &snap, &[key('W'), key('y')]);
+    let mac1 = TestLab::mac("a0:1a:2c:c3:d4:e1");
+    assert_eq!(fx, vec![Effect::Power(mac1, PowerAction::On)]);
+    let f = app.flash.clone().unwrap();
+    assert_eq!(f.level, Level::Error);
+    assert!(
+        f.text
+            .contains("power on for a0:1a:2c:c3:d4:e1 is not supported"),
+        "{}",
+        f.text
+    );
+    // The power-cycle key is dangerous and says what a wol node's cycle is.
+    press(&lab, &mut app, &snap, &[key('P')]);
+    assert_eq!(
+        prompt(&app),
+        "Power-cycle a0:1a:2c:c3:d4:e1 (wol: a reboot over SSH)?"
+    );
+    press(&lab, &mut app, &snap, &[code(KeyCode::Esc)]);
+    // node-2 has a `cmd` driver: its power is cut.
+    select(&mut app, &snap, "a0:1a:2c:c3:d4:e2");
+    let fx = press(&lab, &mut app, &snap, &[key('P')]);
+    assert!(fx.is_empty());
+    assert_eq!(
+        prompt(&app),
+        "Power-cycle a0:1a:2c:c3:d4:e2: cut its power and turn it on again?"
+    );
+    let fx = press(&lab, &mut app, &snap, &[key('y')]);
+    assert_eq!(
+        fx,
+        vec![Effect::Power(
+            TestLab::mac("a0:1a:2c:c3:d4:e2"),
+            PowerAction::Cycle
+        )]
+    );
+    // :roll asks, then starts (node-0 is the one Ready node).
+    let keys: Vec<_> = ":roll\n"
+        .chars()
+        .map(|c| {
+            if c == '\n' {
+                code(KeyCode::Enter)
+            } else {
+                key(c)
+            }
+        })
+        .collect();
+    assert!(press(&lab, &mut app, &snap, &keys).is_empty());
+    assert!(prompt(&app).starts_with("Reboot every Ready node one at a time"));
+    let fx = press(&lab, &mut app, &snap, &[key('y')]);
+    assert_eq!(fx, vec![Effect::Roll]);
+    let f = app.flash.clone().unwrap();
+    assert_eq!(f.text, "rolling reboot of 1 node(s) started: node-0");
 }

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 
 use pxelab::tui::keys::{self, Action, Context, KEYS};
 
-const ALL_ACTIONS: [Action; 23] = [
+const ALL_ACTIONS: [Action; 25] = [
     Action::Quit,
     Action::Up,
     Action::Down,
@@ -22,6 +22,8 @@ const ALL_ACTIONS: [Action; 23] = [
     Action::ChangeRole,
     Action::Forget,
     Action::Reboot,
+    Action::Wake,
+    Action::PowerCycle,
     Action::SortNext,
     Action::SortReverse,
     Action::FocusNext,
@@ -55,7 +57,10 @@ fn every_action_has_a_key() {
 #[test]
 fn dangerous_actions_are_marked() {
     for b in KEYS {
-        let should = matches!(b.action, Action::Forget | Action::Reboot);
+        let should = matches!(
+            b.action,
+            Action::Forget | Action::Reboot | Action::PowerCycle
+        );
         assert_eq!(b.dangerous, should, "{:?} {:?}", b.key.label(), b.action);
     }
 }

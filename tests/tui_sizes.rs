@@ -40,6 +40,32 @@ fn mac_whole_and_filter_in_the_footer_at_common_sizes() {
 }
 
 #[test]
+fn attached_the_header_names_the_server_and_keeps_every_servers_state() {
+    let lab = TestLab::booting();
+    let (mut app, snap) = lab.app("dark");
+    app.attached = Some(pxelab::tui::attached::Attached {
+        url: "https://192.168.10.1:7480".into(),
+        fingerprint: format!("SHA256:{}", ["AB"; 32].join(":")),
+        first_use: false,
+    });
+    let wide = capture::text(&capture::draw(&app, &snap, 200, 60));
+    let head = wide.lines().next().unwrap_or_default();
+    assert!(
+        head.contains("⇄ https://192.168.10.1:7480 SHA256:AB:AB"),
+        "{head}"
+    );
+    for (w, h) in [(80, 24), (120, 40)] {
+        let s = capture::text(&capture::draw(&app, &snap, w, h));
+        let head = s.lines().next().unwrap_or_default();
+        assert!(head.contains("192.168.10.1:7480"), "{w}: {head}");
+        // Every server the lab runs is still shown with its state, the last included.
+        let last = app.lab.servers.last().unwrap();
+        let word = last.label.split(' ').next().unwrap();
+        assert!(head.contains(word), "{w}: `{word}` missing in {head}");
+    }
+}
+
+#[test]
 fn below_the_minimum_a_notice() {
     let lab = TestLab::booting();
     let (app, snap) = lab.app("dark");

@@ -9,55 +9,12 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
+use common::tmux::Tmux;
+
 const MAC: &str = "52:54:00:7a:11:ee";
 
 fn free_port() -> u16 {
     common::free_port()
-}
-
-/// A tmux server on its own socket, killed on drop.
-struct Tmux {
-    socket: String,
-}
-
-impl Tmux {
-    fn cmd(&self, args: &[&str]) -> std::process::Output {
-        Command::new("tmux")
-            .args(["-L", &self.socket])
-            .args(args)
-            .output()
-            .expect("run tmux")
-    }
-    fn capture(&self) -> String {
-        let o = self.cmd(&["capture-pane", "-p", "-t", "lab"]);
-        String::from_utf8_lossy(&o.stdout).into_owned()
-    }
-    fn keys(&self, literal: &str) {
-        assert!(self
-            .cmd(&["send-keys", "-t", "lab", "-l", literal])
-            .status
-            .success());
-    }
-    fn key(&self, name: &str) {
-        assert!(self.cmd(&["send-keys", "-t", "lab", name]).status.success());
-    }
-    fn wait_screen(&self, what: &str, secs: u64) -> String {
-        common::wait_for(
-            Duration::from_secs(secs),
-            Duration::from_millis(150),
-            || {
-                let s = self.capture();
-                s.contains(what).then_some(s)
-            },
-        )
-        .unwrap_or_else(|| panic!("screen never showed `{what}`:\n{}", self.capture()))
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = self.cmd(&["kill-server"]);
-    }
 }
 
 fn curl(url: &str) -> Option<String> {

@@ -153,7 +153,7 @@ fn a_missing_interface_is_refused_naming_the_interfaces_that_exist() {
     let lab = Lab::new("interface: eth-nope\n");
     let err = lab.refused();
     assert!(
-        err.contains("interface `eth-nope` does not exist") && err.contains("lab.yaml:2:"),
+        err.contains("interface: `eth-nope` does not exist") && err.contains("lab.yaml:2:"),
         "{err}"
     );
     assert!(err.contains("lo"), "names the interfaces here: {err}");

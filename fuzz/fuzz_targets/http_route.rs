@@ -1,5 +1,5 @@
 //! Request targets: percent-decoding and routing. No panic; a name handed to the file
-//! side (assets, iPXE binaries) never holds `.`/`..` segments, backslashes or control
+//! side (assets, iPXE binaries, the package cache's segments) never holds `.`/`..` segments, backslashes or control
 //! characters; decoding never yields a string longer than its input; `printable`
 //! output is short and has no control characters.
 #![no_main]
@@ -30,6 +30,14 @@ fuzz_target!(|data: &[u8]| {
             assert!(!name
                 .split('/')
                 .any(|c| c == "." || c == ".." || c.is_empty()));
+        }
+        Route::Apk { segs } => {
+            assert!(!segs.is_empty());
+            for c in &segs {
+                assert!(!c.is_empty() && c != "." && c != "..");
+                assert!(!c.contains(['/', '\\']));
+                assert!(!c.chars().any(char::is_control));
+            }
         }
         _ => {}
     }

@@ -22,12 +22,19 @@ fuzz_target!(|data: &[u8]| {
     };
     let entry = NodeEntry {
         mac: Mac([0x52, 0x54, 0, 0xfe, 0xed, op]),
-        hostname: if op & 1 == 0 { "node-new".into() } else { "yes".into() },
+        hostname: if op & 1 == 0 {
+            "node-new".into()
+        } else {
+            "yes".into()
+        },
         role: "k3s-agent".into(),
         ip: (op & 2 != 0).then(|| std::net::Ipv4Addr::new(10, 0, 0, op)),
         cmdline_extra: (op & 4 != 0).then(|| "a: b #c".into()),
         kernel: None,
         initrds: (op & 8 != 0).then(|| vec!["x".into(), "- y".into()]),
+        power: None,
+        arch: None,
+        modloop: None,
     };
     let n = lab.file.nodes.len();
     match op % 3 {

@@ -202,11 +202,15 @@ tc_write_files() {
     return $rc
 }
 
+# One `apk add` for all of them, as tiny-cloud does; its failure fails the action.
 tc_packages() {
+    _pk=""
     for i in $(ud_list packages); do
-        apk add "$(ud_get "packages/$i")"
+        _pk="$_pk $(ud_get "packages/$i")"
     done
-    return 0
+    [ -z "$_pk" ] && return 0
+    # shellcheck disable=SC2086
+    apk add $_pk
 }
 
 tc_ssh_keys() {

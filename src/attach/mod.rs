@@ -6,7 +6,16 @@
 //! local engine. Commands (adopt, forget, change, reboot) go back as admin API calls,
 //! and the server carries them out. Nothing here writes the lab's files or holds its
 //! secrets: the API sends neither.
+//!
+//! - [`remote`]: requests and the event stream over pinned TLS with the bearer token;
+//! - [`link`]: seeding the mirror and keeping it current, reconnecting with backoff;
+//! - [`forward`]: the console's commands as admin API requests, answers as replies;
+//! - [`cli`]: `pxelab attach` and the `--remote` forms of `nodes`, `adopt`, `forget`,
+//!   `reboot`, `reload`.
 
+pub mod cli;
+pub mod forward;
+pub mod link;
 pub mod remote;
 
 pub use remote::Remote;

@@ -15,6 +15,8 @@ use super::AttachError;
 
 /// How long a request (not the event stream) may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
+/// Longest the event stream may stay silent (the server's keep-alive is every 15 s).
+const SILENCE: Duration = Duration::from_secs(45);
 /// Largest reply kept.
 const MAX_REPLY: usize = 32 << 20;
 
@@ -180,13 +182,18 @@ impl Remote {
         serde_json::from_slice(&reply.body).map_err(|e| self.broken(e))
     }
 
-    /// The server's events as they happen (`text/event-stream`), log lines included.
-    pub async fn events(&self) -> Result<impl Stream<Item = Event> + use<>, AttachError> {
-        let (mut send, _) = self.open().await?;
-        let reply = send
-            .send_request(self.request("GET", "/api/events?logs=1", None))
+    /// The server's events as they happen (`text/event-stream`), log lines included;
+    /// the stream ends when the connection does.
+    pub async fn events(&self) -> Result<impl Stream<Item = Streamed> + use<>, AttachError> {
+        let open = async {
+            let (mut send, _) = self.open().await?;
+            send.send_request(self.request("GET", "/api/events?logs=1", None))
+                .await
+                .map_err(|e| self.broken(e))
+        };
+        let reply = tokio::time::timeout(REQUEST_TIMEOUT, open)
             .await
-            .map_err(|e| self.broken(e))?;
+            .map_err(|_| self.broken("no answer in time"))??;
         if reply.status() != hyper::StatusCode::OK {
             return Err(AttachError::Refused {
                 server: self.server.clone(),
@@ -196,13 +203,18 @@ impl Remote {
         }
         let body = reply.into_body();
         Ok(futures::stream::unfold(
-            (body, SseReader::default(), Vec::<Event>::new()),
+            (body, SseReader::default(), Vec::<Streamed>::new()),
             |(mut body, mut reader, mut ready)| async move {
                 loop {
                     if let Some(ev) = ready.pop() {
                         return Some((ev, (body, reader, ready)));
                     }
-                    let frame = body.frame().await?.ok()?;
+                    // The server sends a keep-alive every 15 s: silence beyond
+                    // [`SILENCE`] is a connection that died without a word.
+                    let frame = tokio::time::timeout(SILENCE, body.frame())
+                        .await
+                        .ok()??
+                        .ok()?;
                     if let Some(d) = frame.data_ref() {
                         let mut got = reader.feed(d);
                         got.reverse();
@@ -214,6 +226,15 @@ impl Remote {
     }
 }
 
+/// One item of the event stream.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Streamed {
+    /// An event.
+    Event(Event),
+    /// The server dropped this many events for this client (it read too slowly).
+    Lagged(u64),
+}
+
 /// Splits a `text/event-stream` body into the events its `data:` lines carry.
 #[derive(Debug, Default)]
 pub struct SseReader {
@@ -221,9 +242,9 @@ pub struct SseReader {
 }
 
 impl SseReader {
-    /// Feeds bytes; returns the events completed by them, oldest first. Keep-alives,
-    /// `lagged` notices and lines that are not pxelab events are skipped.
-    pub fn feed(&mut self, bytes: &[u8]) -> Vec<Event> {
+    /// Feeds bytes; returns the events (and `lagged` notices) completed by them, oldest
+    /// first. Keep-alives and lines that are not pxelab events are skipped.
+    pub fn feed(&mut self, bytes: &[u8]) -> Vec<Streamed> {
         self.pending.extend_from_slice(bytes);
         let mut out = Vec::new();
         while let Some(end) = find(&self.pending, b"\n\n") {
@@ -236,7 +257,11 @@ impl SseReader {
                 .collect::<Vec<_>>()
                 .join("\n");
             if let Ok(ev) = serde_json::from_str::<Event>(&data) {
-                out.push(ev);
+                out.push(Streamed::Event(ev));
+            } else if let Ok(l) = serde_json::from_str::<Lagged>(&data) {
+                if l.event == "lagged" {
+                    out.push(Streamed::Lagged(l.skipped));
+                }
             }
         }
         // A line that never ends is not an event: bound what is kept.
@@ -245,6 +270,13 @@ impl SseReader {
         }
         out
     }
+}
+
+/// The server's `lagged` notice.
+#[derive(serde::Deserialize)]
+struct Lagged {
+    event: String,
+    skipped: u64,
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
@@ -267,8 +299,14 @@ mod tests {
         for chunk in stream.as_bytes().chunks(7) {
             got.extend(r.feed(chunk));
         }
-        let seqs: Vec<u64> = got.iter().map(|e| e.seq).collect();
-        assert_eq!(seqs, vec![1, 2]);
+        let seqs: Vec<String> = got
+            .iter()
+            .map(|s| match s {
+                Streamed::Event(e) => e.seq.to_string(),
+                Streamed::Lagged(n) => format!("lagged {n}"),
+            })
+            .collect();
+        assert_eq!(seqs, ["1", "lagged 3", "2"]);
     }
 
     #[test]

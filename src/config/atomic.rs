@@ -148,6 +148,60 @@ fn write_temp(path: &Path, contents: &[u8], mode: Mode) -> std::io::Result<PathB
     }
 }
 
+/// A file streamed into place: written under a temporary name beside `path` (created
+/// new, mode 0644), then [`Staged::commit`] fsyncs it and renames it over `path`. Dropped
+/// without a commit (a failed or cut download), the temporary file is removed: `path`
+/// only ever holds a whole file. For content too large to hold in memory.
+pub struct Staged {
+    file: std::fs::File,
+    tmp: PathBuf,
+    path: PathBuf,
+    done: bool,
+}
+
+impl Staged {
+    /// Starts a new file that will replace `path`.
+    pub fn create(path: &Path) -> std::io::Result<Staged> {
+        let tmp = temp_beside(&folder_of(path), path);
+        let mut o = std::fs::OpenOptions::new();
+        o.read(true).write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            o.mode(0o644);
+        }
+        let file = o.open(&tmp)?;
+        Ok(Staged {
+            file,
+            tmp,
+            path: path.to_path_buf(),
+            done: false,
+        })
+    }
+
+    /// The file being written (also readable, to check it before the commit).
+    pub fn file(&mut self) -> &mut std::fs::File {
+        &mut self.file
+    }
+
+    /// Makes the written file `path`: fsync, rename, fsync the folder.
+    pub fn commit(mut self) -> std::io::Result<()> {
+        self.file.sync_all()?;
+        std::fs::rename(&self.tmp, &self.path)?;
+        self.done = true;
+        sync_folder(&folder_of(&self.path));
+        Ok(())
+    }
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
+}
+
 fn sync_folder(dir: &Path) {
     if let Ok(d) = std::fs::File::open(dir) {
         let _ = d.sync_all();

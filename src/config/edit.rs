@@ -127,6 +127,8 @@ fn fields(e: &NodeEntry) -> Vec<(&'static str, Option<String>)> {
                 format!("[{}]", items.join(", "))
             }),
         ),
+        ("modloop", e.modloop.as_deref().map(yaml_scalar)),
+        ("arch", e.arch.map(|a| a.as_str().to_string())),
     ]
 }
 

@@ -42,6 +42,16 @@ pub enum ConfigError {
         /// The OS error.
         source: std::io::Error,
     },
+    /// The file is larger than lab.yaml may be ([`limit`]); nothing of it was parsed.
+    #[error("{path}: {size} bytes ({}), over the limit of {limit} bytes ({}): refused before parsing. Split the machines into several labs (one folder and lab.yaml each), or raise the limit with {}={}", limit::human(*.size), limit::human(*.limit), limit::ENV, .size.next_power_of_two())]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+        /// Its size in bytes.
+        size: u64,
+        /// The limit in bytes.
+        limit: u64,
+    },
     /// The YAML is malformed or does not fit the schema.
     #[error("{location}: {message}")]
     Syntax {
@@ -173,10 +183,7 @@ impl Lab {
 
     /// Reads and parses lab.yaml from disk.
     pub fn load(path: &Path) -> Result<Lab, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let text = limit::read_text(path)?;
         let abs = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
         Lab::parse(&abs, &text)
     }
@@ -227,9 +234,31 @@ impl Lab {
         self.file.nodes.iter().find(|n| n.mac == *mac)
     }
 
+    /// Whether `mac` is the lab's k3s server (role `k3s-server`): the one node that gets
+    /// the cluster CA and whose datastore is snapshotted.
+    pub fn is_k3s_server(&self, mac: &Mac) -> bool {
+        self.node_by_mac(mac)
+            .is_some_and(|n| n.role == "k3s-server")
+    }
+
     /// The node entry for a hostname, if the lab lists it.
     pub fn node_by_hostname(&self, hostname: &str) -> Option<&NodeEntry> {
         self.file.nodes.iter().find(|n| n.hostname == hostname)
+    }
+
+    /// The power driver of `node`: its own `power:`, else its role's, else the lab's,
+    /// else `wol` (see [`PowerSpec`]).
+    pub fn power_for(&self, node: &NodeEntry) -> PowerSpec {
+        node.power
+            .clone()
+            .or_else(|| {
+                self.file
+                    .roles
+                    .get(&node.role)
+                    .and_then(|r| r.power.clone())
+            })
+            .or_else(|| self.file.power.clone())
+            .unwrap_or_default()
     }
 
     /// The names of every role a node may have: built-ins first, then lab.yaml's own.
@@ -250,6 +279,7 @@ pub const BUILTIN_ROLES: [&str; 2] = ["k3s-server", "k3s-agent"];
 pub mod atomic;
 pub mod deadlines;
 pub mod edit;
+pub mod limit;
 pub mod net;
 mod parse;
 pub mod plan;
@@ -324,7 +354,7 @@ pub fn load_validated(path: &Path, text: &str) -> Result<Lab, ConfigError> {
 }
 
 /// Suggests a hostname for a MAC adopted into `role` from `adopt.hostname_pattern`:
-/// `{prefix}` (the role's hostname_prefix, else the role name), `{hash}` (4 hex digits
+/// `{prefix}` (the role's hostname_prefix, else the role name), `{hash}` (6 hex digits
 /// from the MAC) and `{n}` (the lowest number giving a hostname not yet in the lab).
 pub fn suggest_hostname(lab: &Lab, mac: Mac, role: &str) -> String {
     let prefix = lab

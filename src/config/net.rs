@@ -60,9 +60,20 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
     (whole && u32::try_from(d.as_secs()).is_ok()).then_some(d)
 }
 
-/// A lease time in seconds, through [`parse_duration`].
+/// The lease time that never ends: RFC 2131 §3.3 reserves `0xffffffff` for
+/// "infinity". Written `lease_time: infinite` (as dnsmasq spells it); a number of
+/// seconds that large is refused, so only that word means it.
+pub const INFINITE_LEASE: u32 = u32::MAX;
+
+/// A lease time in seconds, through [`parse_duration`], or [`INFINITE_LEASE`] for
+/// `infinite`.
 pub fn lease_seconds(text: &str) -> Option<u32> {
-    parse_duration(text).and_then(|d| u32::try_from(d.as_secs()).ok())
+    if text.trim() == "infinite" {
+        return Some(INFINITE_LEASE);
+    }
+    parse_duration(text)
+        .and_then(|d| u32::try_from(d.as_secs()).ok())
+        .filter(|s| *s != INFINITE_LEASE)
 }
 
 #[cfg(test)]
@@ -107,6 +118,8 @@ mod tests {
             ("90s", Some(90)),
             ("1h 30m", Some(5400)),
             ("1.5h", Some(5400)),
+            ("infinite", Some(INFINITE_LEASE)),
+            ("4294967294", Some(u32::MAX - 1)),
         ] {
             assert_eq!(lease_seconds(t), want, "{t}");
         }
@@ -121,6 +134,9 @@ mod tests {
             "99999999999",
             "200000d",
             "500ms",
+            "4294967295",
+            "Infinite",
+            "infinity",
         ] {
             assert_eq!(lease_seconds(t), None, "{t}");
         }

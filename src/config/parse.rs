@@ -126,7 +126,7 @@ pub(crate) fn parse_file(path: &Path, text: &str) -> Result<LabFile, Vec<Problem
 /// Names the field of a node problem (`nodes[3].ip: … (`nope`)`) and points at its value
 /// when serde's message says which field it is.
 fn refine_node_problem(spans: &Spans, i: usize, mut p: Problem) -> Problem {
-    const FIELDS: [&str; 7] = [
+    const FIELDS: [&str; 8] = [
         "mac",
         "hostname",
         "role",
@@ -134,6 +134,7 @@ fn refine_node_problem(spans: &Spans, i: usize, mut p: Problem) -> Problem {
         "cmdline_extra",
         "kernel",
         "initrds",
+        "modloop",
     ];
     let msg = p.message.clone();
     let (field, rest) = if msg.contains("is not a MAC address") {

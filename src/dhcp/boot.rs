@@ -8,6 +8,7 @@
 //! | option 93 = 11 (arm64 UEFI)              | `dhcp.arm64_binary` when configured         |
 //! | option 93 = 16 (x64 UEFI HTTP boot)      | `http://SERVER:PORT/ipxe/ipxe.efi`, 60 = `HTTPClient` |
 //! | option 93 = 19 (arm64 UEFI HTTP boot)    | `http://SERVER:PORT/ipxe/<arm64_binary>`    |
+//! | a Pi MAC, option 93 = 0, with `pi:`      | `start4.elf` (the Pi bootloader reads options 43 and 66, then its firmware over TFTP) |
 //! | anything else                            | nothing (dropped and counted)               |
 //!
 //! An iPXE client never gets the iPXE binary again, or it would chainload forever. The
@@ -19,20 +20,11 @@ use crate::mac::Mac;
 
 use super::request::Request;
 
-/// Raspberry Pi OUIs (field notes §2; smee's list).
-pub const PI_OUIS: [[u8; 3]; 7] = [
-    [0xb8, 0x27, 0xeb],
-    [0xdc, 0xa6, 0x32],
-    [0xe4, 0x5f, 0x01],
-    [0x28, 0xcd, 0xc1],
-    [0xd8, 0x3a, 0xdd],
-    [0x2c, 0xcf, 0x67],
-    [0x88, 0xa2, 0x9e],
-];
+pub use crate::mac::PI_OUIS;
 
 /// Whether the MAC belongs to a Raspberry Pi.
 pub fn is_raspberry_pi(mac: &Mac) -> bool {
-    PI_OUIS.contains(&mac.oui())
+    mac.is_raspberry_pi()
 }
 
 /// What the client should load next.
@@ -48,7 +40,13 @@ pub struct BootTarget {
     pub pxe_discovery_control: bool,
     /// A Raspberry Pi: option 66 and the Pi's option 43 sub-options.
     pub raspberry_pi: bool,
+    /// A Pi's EEPROM bootloader netbooting natively (`pi:`): no iPXE, so a held one
+    /// gets no answer at all (its bootloader asks again) until it is adopted.
+    pub pi_bootloader: bool,
 }
+
+/// What a Pi bootloader is named as its boot file (it loads `start4.elf` anyway).
+pub const PI_BOOT_FILE: &str = "start4.elf";
 
 /// Why a client gets no boot file.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -89,12 +87,23 @@ pub fn select(lab: &Lab, req: &Request) -> Result<BootTarget, NoBootFile> {
             ipxe: true,
             pxe_discovery_control: false,
             raspberry_pi: pi,
+            pi_bootloader: false,
         });
     }
     if !pxe && !http {
         return Err(NoBootFile::NotPxe);
     }
     let arch = req.arch().unwrap_or(0);
+    if pi && arch == 0 && pxe && lab.file.pi.is_some() {
+        return Ok(BootTarget {
+            file: PI_BOOT_FILE.to_string(),
+            class: Some("PXEClient"),
+            ipxe: false,
+            pxe_discovery_control: true,
+            raspberry_pi: true,
+            pi_bootloader: true,
+        });
+    }
     let bin = binary_for_arch(lab, arch).ok_or(NoBootFile::Arch(arch))?;
     if http || matches!(arch, 15 | 16 | 18 | 19) {
         // UEFI HTTP boot: the firmware downloads the EFI binary itself, over HTTP.
@@ -107,6 +116,7 @@ pub fn select(lab: &Lab, req: &Request) -> Result<BootTarget, NoBootFile> {
             ipxe: false,
             pxe_discovery_control: false,
             raspberry_pi: pi,
+            pi_bootloader: false,
         });
     }
     Ok(BootTarget {
@@ -115,6 +125,7 @@ pub fn select(lab: &Lab, req: &Request) -> Result<BootTarget, NoBootFile> {
         ipxe: false,
         pxe_discovery_control: true,
         raspberry_pi: pi,
+        pi_bootloader: false,
     })
 }
 
@@ -320,6 +331,27 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn pi_bootloader_gets_start4_only_with_pi_configured() {
+        let pxe: &[u8] = b"PXEClient:Arch:00000:UNDI:002001";
+        let pi = [0xdc, 0xa6, 0x32, 1, 2, 3];
+        let with = lab("pi: {firmware: pifw}\n");
+        let t = select(&with, &req(pi, Some(pxe), Some(0), None)).unwrap();
+        assert_eq!((t.file.as_str(), t.pi_bootloader), (PI_BOOT_FILE, true));
+        // Without `pi:`, as before: iPXE for the Pi's PXE ROM.
+        let t = select(&lab(""), &req(pi, Some(pxe), Some(0), None)).unwrap();
+        assert_eq!((t.file.as_str(), t.pi_bootloader), ("undionly.kpxe", false));
+        // A Pi with UEFI firmware (arch 11) and a PC: unchanged.
+        let uefi = lab("pi: {firmware: pifw}\ndhcp: {arm64_binary: arm64/ipxe.efi}\n");
+        let t = select(&uefi, &req(pi, Some(pxe), Some(11), None)).unwrap();
+        assert_eq!(
+            (t.file.as_str(), t.pi_bootloader),
+            ("arm64/ipxe.efi", false)
+        );
+        let t = select(&with, &req(MAC, Some(pxe), Some(0), None)).unwrap();
+        assert_eq!(t.file, "undionly.kpxe");
     }
 
     #[test]

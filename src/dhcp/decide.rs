@@ -98,8 +98,14 @@ pub fn proxy(
         Ok(t) => t,
         Err(e) => return Verdict::Drop(format!("{}: {e}", req.mac)),
     };
-    if policy(req.mac) == BootDecision::Ignore {
-        return Verdict::Drop(format!("{}: unknown MAC, policy is ignore", req.mac));
+    match policy(req.mac) {
+        BootDecision::Ignore => {
+            return Verdict::Drop(format!("{}: unknown MAC, policy is ignore", req.mac))
+        }
+        BootDecision::Hold if target.pi_bootloader => {
+            return Verdict::Drop(super::pipeline::Ignored::HeldPi(req.mac).to_string())
+        }
+        _ => {}
     }
     let plan = Plan {
         msg: answer,

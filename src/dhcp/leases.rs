@@ -23,6 +23,16 @@ pub const DECLINE_SECS: u64 = 600;
 /// first, so no stream of DECLINEs can grow memory.
 pub const DECLINED_CAP: usize = 256;
 
+/// When a lease granted at `now` for `lease_secs` ends: never (`u64::MAX`, which
+/// [`Leases::expire`] never reaches) for an infinite lease.
+pub fn expiry(now: u64, lease_secs: u32) -> u64 {
+    if lease_secs == crate::config::net::INFINITE_LEASE {
+        u64::MAX
+    } else {
+        now.saturating_add(u64::from(lease_secs))
+    }
+}
+
 /// One lease.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Lease {
@@ -291,6 +301,28 @@ mod tests {
         // Expired ones leave on their own.
         t.decline(ip(1), 1000 + DECLINE_SECS + 10_000);
         assert_eq!(t.declined_count(), 1);
+    }
+
+    #[test]
+    fn an_infinite_lease_never_expires() {
+        let mut t = Leases::default();
+        let mac: Mac = "52:54:00:00:00:09".parse().unwrap();
+        t.insert(Lease {
+            mac,
+            ip: Ipv4Addr::new(10, 0, 0, 9),
+            expires: expiry(1_000, crate::config::net::INFINITE_LEASE),
+            bound: true,
+            hostname: None,
+        });
+        assert_eq!(expiry(1_000, 3600), 4_600);
+        for now in [1_001, 4_600, u64::MAX - 1] {
+            assert!(t.expire(now).is_empty(), "expired at {now}");
+            assert_eq!(t.holder(Ipv4Addr::new(10, 0, 0, 9), now), Some(mac));
+        }
+        // It survives a restart: the file keeps u64::MAX as it is.
+        let back: File =
+            serde_json::from_slice(&encode(vec![t.of_mac(&mac).unwrap().clone()])).unwrap();
+        assert_eq!(back.leases[0].expires, u64::MAX);
     }
 
     #[test]

@@ -112,8 +112,11 @@ pub fn build(req: &Request, server: Ipv4Addr, plan: &Plan) -> Result<Vec<u8>, En
         o.insert(DhcpOption::SubnetMask(l.mask));
         if !plan.inform {
             o.insert(DhcpOption::AddressLeaseTime(l.lease_secs));
-            o.insert(DhcpOption::Renewal(l.lease_secs / 2));
-            o.insert(DhcpOption::Rebinding(l.lease_secs / 8 * 7));
+            // An infinite lease (0xffffffff) is never renewed: no T1/T2, as dnsmasq.
+            if l.lease_secs != crate::config::net::INFINITE_LEASE {
+                o.insert(DhcpOption::Renewal(l.lease_secs / 2));
+                o.insert(DhcpOption::Rebinding(l.lease_secs / 8 * 7));
+            }
         }
         if let Some(r) = l.router {
             o.insert(DhcpOption::Router(vec![r]));
@@ -185,6 +188,7 @@ mod tests {
             ipxe: false,
             pxe_discovery_control: true,
             raspberry_pi: pi,
+            pi_bootloader: pi,
         }
     }
 
@@ -297,6 +301,7 @@ mod tests {
                 ipxe: true,
                 pxe_discovery_control: false,
                 raspberry_pi: false,
+                pi_bootloader: false,
             }),
             lease: Some(Lease {
                 yiaddr: "10.0.0.50".parse().unwrap(),

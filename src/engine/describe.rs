@@ -56,6 +56,23 @@ impl EventKind {
                 s
             }
             EventKind::DhcpLease { action, ip } => format!("lease {action} {ip}"),
+            EventKind::ApkCache { tally: t } => {
+                let mut s = format!(
+                    "package cache: {} from cache, {} fetched upstream",
+                    t.hits, t.fetched
+                );
+                if t.stale > 0 {
+                    s.push_str(&format!(", {} stale index(es) (upstream down)", t.stale));
+                }
+                s.push_str(&format!(", {} B served", t.bytes));
+                if t.failed > 0 {
+                    s.push_str(&format!(", {} FAILED", t.failed));
+                }
+                if let Some(e) = &t.last_error {
+                    s.push_str(&format!(": {e}"));
+                }
+                s
+            }
             EventKind::Ipv6Ra { reason, .. } => reason.clone(),
             EventKind::DhcpDropped {
                 from,
@@ -112,6 +129,7 @@ impl EventKind {
                 ms,
             } => format!("HTTP {status} {what:?} {path} {bytes} B in {ms} ms to {client}"),
             EventKind::NodeHeld => "unknown MAC held in the iPXE wait loop".to_string(),
+            EventKind::ArchSeen { arch, from } => format!("architecture {arch} (said by {from})"),
             EventKind::NodeAdopted { role, hostname } => format!("adopted as {hostname} ({role})"),
             EventKind::NodeForgotten => "removed from the lab".to_string(),
             EventKind::NodeChanged { role, hostname } => format!("now {hostname} ({role})"),
@@ -161,6 +179,14 @@ impl EventKind {
                 g.root_avail_kb / 1024,
                 g.root_total_kb / 1024
             ),
+            EventKind::K3sSnapshot { why, ok: true, detail } => {
+                format!("k3s datastore snapshot ({why}): {detail}")
+            }
+            EventKind::K3sSnapshot {
+                why,
+                ok: false,
+                detail,
+            } => format!("k3s datastore snapshot ({why}) FAILED: {detail}"),
             EventKind::ResourcesLow {
                 what,
                 free_pct,
@@ -175,6 +201,17 @@ impl EventKind {
                 what,
                 reason,
             } => format!("{source:?} refused {what} to {client}: {reason}"),
+            EventKind::Power {
+                action,
+                driver,
+                ok,
+                detail,
+            } => format!(
+                "power {} ({driver}) {}: {detail}",
+                action.name(),
+                if *ok { "done" } else { "failed" }
+            ),
+            EventKind::Roll { step } => step.describe(),
         }
     }
 }

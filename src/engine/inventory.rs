@@ -97,6 +97,14 @@ pub struct NodeRecord {
     pub stall: Option<Stall>,
     /// Firmware architecture (option 93) last seen.
     pub arch: Option<u16>,
+    /// The CPU architecture its firmware showed (option 93, iPXE, a Pi bootloader):
+    /// which `boot.arch` profile it gets when lab.yaml does not say.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<crate::config::Arch>,
+    /// How its firmware booted it this time (BIOS PXE, UEFI PXE, UEFI HTTP, iPXE, Pi
+    /// bootloader): the first DHCP of a boot says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub boot_path: Option<crate::config::BootPath>,
     /// When this boot began (first DHCP of this power-on), ms since epoch.
     pub boot_started_ms: Option<u64>,
     /// When each state was reached during this boot.
@@ -135,6 +143,8 @@ impl NodeRecord {
             stall: None,
             resources: None,
             arch: None,
+            cpu: None,
+            boot_path: None,
             boot_started_ms: None,
             reached_ms: BTreeMap::new(),
             last_event_ms: None,
@@ -176,9 +186,7 @@ impl NodeRecord {
         }
         // Judged before this event's address is recorded below.
         let from_the_node = self.restart_comes_from_the_node(&ev.kind);
-        if let EventKind::DhcpDiscover { arch: Some(a), .. } = &ev.kind {
-            self.arch = Some(*a);
-        }
+        self.learn_firmware(&ev.kind);
         if let EventKind::DhcpReply {
             msg,
             yiaddr: Some(ip),
@@ -353,6 +361,21 @@ impl Inventory {
     /// An empty inventory.
     pub fn new() -> Inventory {
         Inventory::default()
+    }
+
+    /// An inventory holding `records` (a mirror's seed: a server's records as they are),
+    /// unknown machines queued for forgetting in the order given.
+    pub fn restore(records: Vec<NodeRecord>) -> Inventory {
+        let mut inv = Inventory::new();
+        for r in records {
+            if r.known {
+                inv.known += 1;
+            } else {
+                inv.unknown_order.push_back(r.mac);
+            }
+            inv.nodes.insert(r.mac, r);
+        }
+        inv
     }
 
     /// Makes the inventory agree with lab.yaml's node list: known nodes get their

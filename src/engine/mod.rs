@@ -15,7 +15,10 @@
 mod describe;
 pub mod event;
 pub mod failure;
+mod firmware;
 pub mod inventory;
+mod mirror;
+pub mod roll;
 pub mod service;
 pub mod snapshot;
 pub mod state;
@@ -28,7 +31,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use tokio::sync::broadcast;
 
-pub use event::{Event, EventKind, FetchKind, Source};
+pub use event::{ApkTally, Event, EventKind, FetchKind, Source};
 pub use inventory::{Inventory, NodeRecord};
 pub use service::{Command, CommandError, Commands, Reply};
 pub use snapshot::{ServerStatus, Snapshot};
@@ -39,6 +42,8 @@ use crate::mac::Mac;
 
 /// Capacity of the broadcast bus; a face that falls further behind re-reads the snapshot.
 pub const BUS_CAPACITY: usize = 16_384;
+/// Events kept for a face that starts late ([`Engine::recent_events`]).
+pub const RECENT_CAP: usize = 500;
 
 /// Errors from engine commands.
 #[derive(Debug, thiserror::Error)]
@@ -105,6 +110,12 @@ pub struct Counters {
     /// Records of machines not in lab.yaml forgotten to stay within
     /// [`inventory::UNKNOWN_CAP`].
     pub unknown_forgotten: AtomicU64,
+    /// Package cache answers served without an upstream fetch (stale indexes included).
+    pub apk_hits: AtomicU64,
+    /// Package cache files fetched from upstream.
+    pub apk_fetched: AtomicU64,
+    /// Package cache requests that failed (upstream unreachable, damaged file).
+    pub apk_failed: AtomicU64,
 }
 
 struct Inner {
@@ -120,6 +131,9 @@ struct Inner {
     /// Machines whose adoption (`unknown: adopt`) is queued for this lab: asked once,
     /// not at every packet; cleared when a new lab is put in force.
     adopt_queued: Mutex<HashSet<Mac>>,
+    /// The last [`RECENT_CAP`] events (node-local ones aside), for a face that starts
+    /// after them (a console attached later, see [`Engine::recent_events`]).
+    recent: Mutex<std::collections::VecDeque<Event>>,
 }
 
 /// The engine handle: cheap to clone, shared by every server and face.
@@ -153,6 +167,7 @@ impl Engine {
                 counters: Counters::default(),
                 commands: Mutex::new(Commands::detached()),
                 adopt_queued: Mutex::new(HashSet::new()),
+                recent: Mutex::new(std::collections::VecDeque::new()),
             }),
         }
     }
@@ -186,24 +201,41 @@ impl Engine {
 
     /// Records that something happened: updates the node, the recorder and the bus.
     pub fn emit(&self, mac: Option<Mac>, kind: EventKind) -> Event {
-        let seq = self.inner.seq.fetch_add(1, Ordering::AcqRel) + 1;
-        self.inner.counters.events.fetch_add(1, Ordering::Relaxed);
-        let mut ev = Event {
-            seq,
+        let ev = Event {
+            seq: 0,
             at_ms: now_ms(),
             mac,
             hostname: None,
             kind,
         };
-        if let Some(m) = mac {
+        self.publish(ev, true)
+    }
+
+    /// Applies `ev` to its node, the servers' states and the bus. With `stamp` it is
+    /// given the next sequence number and the node's hostname (an event that happened
+    /// here); without, it keeps the ones it came with ([`Engine::ingest`]). The number is
+    /// taken under the inventory lock, so every event up to a number read under that
+    /// lock has been applied ([`Engine::records_at`]).
+    fn publish(&self, mut ev: Event, stamp: bool) -> Event {
+        self.inner.counters.events.fetch_add(1, Ordering::Relaxed);
+        {
             let mut inv = lock(&self.inner.inventory);
-            let rec = inv.entry(m);
-            rec.apply(&ev);
-            ev.hostname = rec.hostname.clone();
-            self.inner
-                .counters
-                .unknown_forgotten
-                .store(inv.forgotten(), Ordering::Relaxed);
+            if stamp {
+                ev.seq = self.inner.seq.fetch_add(1, Ordering::AcqRel) + 1;
+            } else {
+                self.inner.seq.fetch_max(ev.seq, Ordering::AcqRel);
+            }
+            if let Some(m) = ev.mac {
+                let rec = inv.entry(m);
+                rec.apply(&ev);
+                if stamp {
+                    ev.hostname = rec.hostname.clone();
+                }
+                self.inner
+                    .counters
+                    .unknown_forgotten
+                    .store(inv.forgotten(), Ordering::Relaxed);
+            }
         }
         if let EventKind::ServerUp { source, addr } = &ev.kind {
             self.set_server(*source, true, addr.clone());
@@ -212,6 +244,15 @@ impl Engine {
             self.set_server(*source, false, reason.clone());
         }
         self.bump();
+        // Kept and sent under one lock, so a face's history and its subscription
+        // neither overlap nor leave a gap ([`Engine::subscribe_with_recent`]).
+        let mut recent = lock(&self.inner.recent);
+        if !ev.kind.is_node_local() {
+            if recent.len() == RECENT_CAP {
+                recent.pop_front();
+            }
+            recent.push_back(ev.clone());
+        }
         let _ = self.inner.bus.send(ev.clone());
         ev
     }
@@ -233,7 +274,8 @@ impl Engine {
     pub fn decide(&self, mac: Mac) -> BootDecision {
         let lab = self.lab();
         if let Some(n) = lab.node_by_mac(&mac) {
-            return BootDecision::Boot(n.clone());
+            let inv = lock(&self.inner.inventory);
+            return BootDecision::Boot(firmware::with_observed_arch(&lab, &inv, n));
         }
         match &lab.file.unknown {
             UnknownPolicy::Ignore => BootDecision::Ignore,
@@ -324,13 +366,18 @@ impl Engine {
     /// Replaces the lab in memory (after a reload or write-back) and re-syncs the inventory.
     pub fn replace_lab(&self, lab: Lab) {
         let n = lab.file.nodes.len();
+        self.put_lab(lab);
+        self.emit(None, EventKind::ConfigLoaded { nodes: n });
+    }
+
+    /// Puts `lab` in force and re-syncs the inventory, announcing nothing.
+    fn put_lab(&self, lab: Lab) {
         lock(&self.inner.inventory).sync_with(&lab.file.nodes);
         lock(&self.inner.adopt_queued).clear();
         match self.inner.lab.write() {
             Ok(mut g) => *g = Arc::new(lab),
             Err(p) => *p.into_inner() = Arc::new(lab),
         }
-        self.emit(None, EventKind::ConfigLoaded { nodes: n });
     }
 
     /// Reports lab.yaml text that did not validate; the lab in force stays, and this text
@@ -394,7 +441,7 @@ mod tests {
         assert_eq!(engine.mac_by_ip(ip([10, 0, 0, 7])), None);
     }
 
-    fn pxe_discover(ipxe: bool) -> EventKind {
+    pub(super) fn pxe_discover(ipxe: bool) -> EventKind {
         EventKind::DhcpDiscover {
             msg: "discover".into(),
             arch: Some(0),

@@ -67,6 +67,32 @@ pub struct NodeView {
     pub last_event_ms: Option<u64>,
     /// Last event text.
     pub last_event: Option<String>,
+    /// The CPU architecture its firmware showed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<crate::config::Arch>,
+    /// How its firmware booted it (BIOS PXE, UEFI PXE, UEFI HTTP, iPXE, Pi bootloader).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub boot_path: Option<crate::config::BootPath>,
+}
+
+impl NodeView {
+    /// `aarch64 · Pi bootloader`, `x86_64`, `iPXE`, or `-` when nothing is known yet.
+    pub fn firmware(&self) -> String {
+        firmware_text(self.cpu, self.boot_path)
+    }
+}
+
+/// A machine's architecture and boot path in words, for every face.
+pub fn firmware_text(
+    cpu: Option<crate::config::Arch>,
+    path: Option<crate::config::BootPath>,
+) -> String {
+    match (cpu, path) {
+        (Some(a), Some(p)) => format!("{a} · {}", p.label()),
+        (Some(a), None) => a.to_string(),
+        (None, Some(p)) => p.label().to_string(),
+        (None, None) => "-".to_string(),
+    }
 }
 
 impl From<&NodeRecord> for NodeView {
@@ -91,6 +117,8 @@ impl From<&NodeRecord> for NodeView {
             boot: r.boot,
             last_event_ms: r.last_event_ms,
             last_event: r.last_event.clone(),
+            cpu: r.cpu,
+            boot_path: r.boot_path,
         }
     }
 }
@@ -121,6 +149,15 @@ pub struct Snapshot {
     /// Records of machines not in lab.yaml forgotten to stay within the inventory's cap.
     #[serde(default)]
     pub unknown_forgotten: u64,
+    /// Package cache: answers without an upstream fetch, files fetched, failures.
+    #[serde(default)]
+    pub apk_hits: u64,
+    /// Package cache files fetched from upstream.
+    #[serde(default)]
+    pub apk_fetched: u64,
+    /// Package cache requests that failed.
+    #[serde(default)]
+    pub apk_failed: u64,
     /// Engine version at the time of the snapshot.
     pub version: u64,
 }
@@ -152,6 +189,9 @@ impl Snapshot {
             tftp_refused: c.tftp_refused.load(Ordering::Relaxed),
             events: c.events.load(Ordering::Relaxed),
             unknown_forgotten: c.unknown_forgotten.load(Ordering::Relaxed),
+            apk_hits: c.apk_hits.load(Ordering::Relaxed),
+            apk_fetched: c.apk_fetched.load(Ordering::Relaxed),
+            apk_failed: c.apk_failed.load(Ordering::Relaxed),
             version,
         }
     }

@@ -3,7 +3,8 @@
 //! The netboot tarball is large and home links drop: it is written to a `.part` file in
 //! the staging folder and a second run asks for the rest with `Range: bytes=N-`. A body
 //! that ends before its announced length is reported as [`FetchError::Truncated`] with
-//! what was kept, never mistaken for a whole file.
+//! what was kept, never mistaken for a whole file. The package cache (`src/http/apk`)
+//! fetches its upstream files through the same client ([`Client::get_into`]).
 
 use std::fs::OpenOptions;
 use std::io::{Read, Write};
@@ -35,11 +36,17 @@ impl Client {
     /// A client with pxelab's timeouts; HTTP error statuses are answers, not errors,
     /// so each refusal can name the URL and the status.
     pub fn new() -> Client {
+        Client::with_timeouts(CONNECT_TIMEOUT, READ_TIMEOUT)
+    }
+
+    /// A client with other timeouts (the package cache's upstream fetches: a lab whose
+    /// mirror is unreachable must fall back to its cached index quickly).
+    pub fn with_timeouts(connect: Duration, read: Duration) -> Client {
         let config = ureq::Agent::config_builder()
             .http_status_as_error(false)
-            .timeout_connect(Some(CONNECT_TIMEOUT))
-            .timeout_recv_response(Some(READ_TIMEOUT))
-            .timeout_per_read(Some(READ_TIMEOUT))
+            .timeout_connect(Some(connect))
+            .timeout_recv_response(Some(read))
+            .timeout_per_read(Some(read))
             .user_agent(concat!("pxelab/", env!("CARGO_PKG_VERSION")))
             .build();
         Client {
@@ -47,8 +54,8 @@ impl Client {
         }
     }
 
-    /// A small file (index, checksum, signature) into memory.
-    pub fn get_small(&self, url: &str) -> Result<Vec<u8>, FetchError> {
+    /// `GET url`, answered with 200 (any other status is [`FetchError::Http`]).
+    fn get_ok(&self, url: &str) -> Result<ureq::http::Response<ureq::Body>, FetchError> {
         let resp = self.agent.get(url).call().map_err(transport(url))?;
         let status = resp.status().as_u16();
         if status != 200 {
@@ -57,6 +64,60 @@ impl Client {
                 status,
             });
         }
+        Ok(resp)
+    }
+
+    /// Streams `url` into `out` (never into memory whole). Only a 200 with every
+    /// announced byte, and at most `limit` bytes, is a success: a short body (the
+    /// connection cut before Content-Length) is an error, never a whole file.
+    /// `started` is told the announced length once the 200 arrived, before the body.
+    pub fn get_into(
+        &self,
+        url: &str,
+        out: &mut impl Write,
+        limit: u64,
+        started: impl FnOnce(Option<u64>),
+    ) -> Result<u64, FetchError> {
+        let resp = self.get_ok(url)?;
+        let announced = header(&resp, "content-length").parse::<u64>().ok();
+        if announced.is_some_and(|a| a > limit) {
+            return Err(FetchError::Transport {
+                url: url.to_string(),
+                message: format!("larger than {limit} bytes"),
+            });
+        }
+        started(announced);
+        let failed = |message: String| FetchError::Transport {
+            url: url.to_string(),
+            message,
+        };
+        let mut body = resp.into_body().into_reader();
+        let mut got = 0u64;
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            match body.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    got += n as u64;
+                    if got > limit {
+                        return Err(failed(format!("larger than {limit} bytes")));
+                    }
+                    out.write_all(&buf[..n])
+                        .map_err(|e| failed(format!("writing: {e}")))?;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(failed(format!("cut after {got} bytes: {e}"))),
+            }
+        }
+        match announced {
+            Some(a) if a != got => Err(failed(format!("truncated: got {got} of {a} bytes"))),
+            _ => Ok(got),
+        }
+    }
+
+    /// A small file (index, checksum, signature) into memory.
+    pub fn get_small(&self, url: &str) -> Result<Vec<u8>, FetchError> {
+        let resp = self.get_ok(url)?;
         resp.into_body()
             .with_config()
             .limit(SMALL_LIMIT)

@@ -2,8 +2,9 @@
 //! assets folder) and `/ipxe/<binary>` (iPXE binaries from the TFTP root, for UEFI
 //! HTTP-boot firmware, which DHCP points there when option 93 is 16 or 19).
 //!
-//! Under `/assets/` only names listed in `boot:` (kernel, initrds, modloop, extra) or in
-//! a node's overrides are served, and only if the file, with symlinks resolved, lies
+//! Under `/assets/` only names listed in `boot:` (kernel, initrds, modloop, extra, and
+//! each `boot.arch` profile's kernel, initrds and modloop) or in
+//! a node's overrides (kernel, initrds, modloop) are served, and only if the file, with symlinks resolved, lies
 //! inside the assets folder. Both go through [`crate::net::path::resolve`], as TFTP
 //! does: relative plain names, no dot-component (`.pxelab`, `.git`), and only regular
 //! files whose real path stays inside the folder. Bodies are
@@ -32,17 +33,27 @@ pub const START_EVENT_BYTES: u64 = 1 << 20;
 pub(crate) fn asset_kind(lab: &Lab, name: &str) -> Option<FetchKind> {
     let boot = &lab.file.boot;
     let nodes = &lab.file.nodes;
-    if boot.kernel == name || nodes.iter().any(|n| n.kernel.as_deref() == Some(name)) {
+    let profiles = boot.arch.values();
+    if boot.kernel == name
+        || nodes.iter().any(|n| n.kernel.as_deref() == Some(name))
+        || profiles.clone().any(|p| p.kernel == name)
+    {
         return Some(FetchKind::Kernel);
     }
     let in_initrds = boot.initrds.iter().any(|i| i == name)
         || nodes
             .iter()
-            .any(|n| n.initrds.iter().flatten().any(|i| i == name));
+            .any(|n| n.initrds.iter().flatten().any(|i| i == name))
+        || profiles
+            .clone()
+            .any(|p| p.initrds.iter().any(|i| i == name));
     if in_initrds {
         return Some(FetchKind::Initrd);
     }
-    if boot.modloop.as_deref() == Some(name) {
+    if boot.modloop.as_deref() == Some(name)
+        || nodes.iter().any(|n| n.modloop.as_deref() == Some(name))
+        || profiles.clone().any(|p| p.modloop.as_deref() == Some(name))
+    {
         return Some(FetchKind::Modloop);
     }
     if boot.extra.iter().any(|e| e == name) {
@@ -217,4 +228,24 @@ async fn stream_file(ctx: &Ctx, path: &Path, kind: FetchKind, mac: Option<Mac>) 
     builder
         .body(Body::from_stream(metered))
         .unwrap_or_else(|_| super::fallback_500())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_nodes_own_modloop_is_served_as_a_modloop() {
+        let lab = Lab::parse(
+            Path::new("/srv/lab/lab.yaml"),
+            "name: t\nboot: {kernel: vmlinuz-lts, initrds: [initramfs-lts], modloop: modloop-lts}\n\
+             nodes:\n  - {mac: '52:54:00:00:00:01', hostname: v, role: k3s-server, kernel: vmlinuz-virt, \
+             initrds: [initramfs-virt], modloop: modloop-virt}\n",
+        )
+        .unwrap();
+        assert_eq!(asset_kind(&lab, "modloop-lts"), Some(FetchKind::Modloop));
+        assert_eq!(asset_kind(&lab, "modloop-virt"), Some(FetchKind::Modloop));
+        assert_eq!(asset_kind(&lab, "vmlinuz-virt"), Some(FetchKind::Kernel));
+        assert_eq!(asset_kind(&lab, "modloop-rpi"), None);
+    }
 }

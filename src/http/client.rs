@@ -244,6 +244,53 @@ pub async fn fetch(call: &Call<'_>) -> Result<Fetched, ClientError> {
     }
 }
 
+/// Opens `GET /api/events` on `127.0.0.1:port` and forwards the body's chunks as they
+/// come, until the server ends the stream or the receiver is dropped. Returns once the
+/// server has answered (and so subscribed): nothing emitted after this returns is
+/// missed. No overall time limit: the reader bounds how long it listens.
+pub async fn event_stream(
+    port: u16,
+    token: &str,
+) -> Result<tokio::sync::mpsc::Receiver<Bytes>, ClientError> {
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let call = Call {
+        bearer: Some(token),
+        ..Call::new(addr, "GET", "/api/events")
+    };
+    let bad = |message: String| ClientError::BadReply { addr, message };
+    let stream = connect(&call).await?;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| bad(e.to_string()))?;
+    let driver = tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    let reply = tokio::time::timeout(REQUEST_TIMEOUT, sender.send_request(build(&call)?))
+        .await
+        .map_err(|_| ClientError::Timeout { addr })?
+        .map_err(|e| bad(e.to_string()))?;
+    if !reply.status().is_success() {
+        driver.abort();
+        return Err(bad(format!(
+            "the event stream was refused: HTTP {}",
+            reply.status()
+        )));
+    }
+    let (tx, rx) = tokio::sync::mpsc::channel(64);
+    tokio::spawn(async move {
+        let _driver = Driver(driver);
+        let mut body = reply.into_body();
+        while let Some(Ok(frame)) = body.frame().await {
+            if let Some(d) = frame.data_ref() {
+                if tx.send(d.clone()).await.is_err() {
+                    break;
+                }
+            }
+        }
+    });
+    Ok(rx)
+}
+
 /// A reply: status code and body text.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reply {
@@ -296,6 +343,11 @@ impl Admin {
         json_body: Option<&str>,
     ) -> Result<Reply, ClientError> {
         request(self.port, method, path, json_body, Some(&self.token)).await
+    }
+
+    /// The running instance's events as they come ([`event_stream`]).
+    pub async fn events(&self) -> Result<tokio::sync::mpsc::Receiver<Bytes>, ClientError> {
+        event_stream(self.port, &self.token).await
     }
 }
 

@@ -4,14 +4,18 @@
 //! GET|HEAD /boot.ipxe?mac=M, /boot/M.ipxe   iPXE script (Boot), wait loop (Hold), 404 (Ignore)
 //! GET|HEAD /assets/NAME[?mac=M]             a file named in lab.yaml's boot section, streamed
 //! GET|HEAD /nocloud/M/{meta,user,vendor}-data, /nocloud/M/network-config   (also `//`)
+//! GET|HEAD /apk/HOST/PATH…                  the package cache (http.apk_cache), see [`apk`]
+//! GET|HEAD /snapshot/M                      the k3s server's newest datastore snapshot (to it only)
 //! ```
 //!
 //! Every request ends in exactly one event: `http-fetch` (with `http-start` before a big
-//! asset) or `refused` (counted in `counters().http_refused`). The server asks the engine
+//! asset) or `refused` (counted in `counters().http_refused`); the package cache's
+//! answers, dozens per node, are counted and summarised in `apk-cache` events instead. The server asks the engine
 //! what a MAC gets and never decides policy itself. Request targets are classified by
 //! [`route`] before anything touches the disk.
 
 pub mod admin;
+pub mod apk;
 mod assets;
 mod chunks;
 pub mod client;
@@ -21,6 +25,7 @@ mod nocloud;
 pub mod range;
 pub mod route;
 mod script;
+mod snapshot;
 pub mod tls;
 pub mod userdata_gate;
 
@@ -103,6 +108,8 @@ pub struct HttpState {
     pub engine: Engine,
     /// Boot-script addresses.
     pub clients: Arc<BootClients>,
+    /// The package cache's state.
+    pub apk: Arc<apk::ApkCache>,
 }
 
 /// One request, as the handlers see it.
@@ -192,9 +199,14 @@ fn fallback_500() -> Response {
 
 /// The boot server's router (every path goes through [`route::route`]).
 pub fn router(engine: Engine) -> Router {
+    router_with(engine, Arc::new(apk::ApkCache::default()))
+}
+
+fn router_with(engine: Engine, apk: Arc<apk::ApkCache>) -> Router {
     let state = HttpState {
         engine,
         clients: Arc::new(BootClients::default()),
+        apk,
     };
     Router::new().fallback(dispatch).with_state(state)
 }
@@ -220,6 +232,7 @@ async fn dispatch(
         Some(q) => format!("{}?{q}", uri.path()),
         None => uri.path().to_string(),
     };
+    let apk = st.apk;
     let ctx = Ctx {
         engine: st.engine,
         clients: st.clients,
@@ -237,9 +250,12 @@ async fn dispatch(
         Route::Bad(e) => ctx.refuse(None, StatusCode::BAD_REQUEST, &e.to_string()),
         Route::NotFound => ctx.refuse(None, StatusCode::NOT_FOUND, "nothing is served here"),
         Route::BootScript(Err(e)) => ctx.refuse(None, StatusCode::BAD_REQUEST, &e.to_string()),
-        Route::BootScript(Ok(mac)) => script::serve(&ctx, mac).await,
+        Route::BootScript(Ok(mac)) => script::serve(&ctx, mac, uri.query()).await,
         Route::Asset { name, mac } => assets::serve(&ctx, &name, mac).await,
         Route::Ipxe { name } => assets::serve_ipxe(&ctx, &name).await,
+        Route::Apk { segs } => apk::serve(&ctx, &apk, &segs).await,
+        Route::Snapshot(Err(e)) => ctx.refuse(None, StatusCode::BAD_REQUEST, &e.to_string()),
+        Route::Snapshot(Ok(mac)) => snapshot::serve(&ctx, mac).await,
         Route::NoCloud { mac: Err(e), .. } => {
             ctx.refuse(None, StatusCode::BAD_REQUEST, &e.to_string())
         }
@@ -280,10 +296,28 @@ pub async fn serve_listener_with(
             addr: addr.to_string(),
         },
     );
-    let app = router(engine.clone()).into_make_service_with_connect_info::<conn::Peer>();
-    let res = axum::serve(conn::Guarded::new(listener, limits, Some(engine)), app)
-        .with_graceful_shutdown(cancel.cancelled_owned())
-        .await;
+    let apk = Arc::new(apk::ApkCache::default());
+    let app = router_with(engine.clone(), Arc::clone(&apk))
+        .into_make_service_with_connect_info::<conn::Peer>();
+    // The package cache's summaries: what a burst left pending is reported in time.
+    let ticker = {
+        let (engine, apk) = (engine.clone(), Arc::clone(&apk));
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(apk::report::REPORT_EVERY);
+            loop {
+                tick.tick().await;
+                apk.flush(&engine, false);
+            }
+        })
+    };
+    let res = axum::serve(
+        conn::Guarded::new(listener, limits, Some(engine.clone())),
+        app,
+    )
+    .with_graceful_shutdown(cancel.cancelled_owned())
+    .await;
+    ticker.abort();
+    apk.flush(&engine, true);
     // `server-down` is reported by app::start_servers for every server alike.
     res.map_err(|source| HttpError::Serve { addr, source })?;
     Ok(())

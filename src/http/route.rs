@@ -12,6 +12,8 @@
 //! /assets/<name>[?mac=<mac>]    Asset
 //! /ipxe/<binary>                Ipxe      (UEFI HTTP boot, from the TFTP root)
 //! /nocloud/<mac>/<file>         NoCloud   (also //<file>)
+//! /apk/<host>/<path…>           Apk       (the package cache, http.apk_cache)
+//! /snapshot/<mac>               Snapshot  (the k3s server's newest datastore snapshot)
 //! ```
 
 use crate::mac::Mac;
@@ -67,6 +69,13 @@ pub enum Route {
         /// Which file (`None`: a name tiny-cloud never asks for).
         file: Option<NoCloudFile>,
     },
+    /// A file of the package cache (decoded segments after `/apk/`).
+    Apk {
+        /// The segments: upstream host, path, file name.
+        segs: Vec<String>,
+    },
+    /// The k3s server's newest datastore snapshot.
+    Snapshot(Result<Mac, BadRequest>),
     /// Nothing is served here.
     NotFound,
     /// The target is malformed or tries to leave its folder.
@@ -177,6 +186,10 @@ pub fn route(path: &str, query: Option<&str>) -> Route {
         ["ipxe", rest @ ..] if !rest.is_empty() => Route::Ipxe {
             name: rest.join("/"),
         },
+        ["apk", rest @ ..] if !rest.is_empty() => Route::Apk {
+            segs: rest.iter().map(|s| s.to_string()).collect(),
+        },
+        ["snapshot", mac] => Route::Snapshot(parse_mac(mac)),
         ["nocloud", mac, file] => Route::NoCloud {
             mac: parse_mac(mac),
             file: NoCloudFile::parse(file),
@@ -322,6 +335,15 @@ mod tests {
                 file: None
             }
         );
+        assert_eq!(
+            route("/snapshot/525400aabbcc", None),
+            Route::Snapshot(Ok(mac()))
+        );
+        assert_eq!(
+            route("/snapshot/x", None),
+            Route::Snapshot(Err(BadRequest::MalformedMac))
+        );
+        assert_eq!(route("/snapshot/525400aabbcc/x", None), Route::NotFound);
         assert_eq!(route("/", None), Route::NotFound);
         assert_eq!(route("/assets", None), Route::NotFound);
         assert_eq!(route("/etc/passwd", None), Route::NotFound);

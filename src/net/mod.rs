@@ -15,10 +15,15 @@
 //! - [`ndp`]: IPv6 Neighbor Discovery messages (Router Solicitation / Advertisement), the
 //!   lab's ULA prefix, and what the kernel says about an interface (MAC, index, addresses).
 //! - [`ra`]: the Router Advertisement sender that keeps iPXE from waiting ~16 s for IPv6.
+//! - [`ifaces`]: this machine's interfaces and their IPv4 addresses (what `check` and
+//!   `up` hold `interface:` and `server_address:` against).
+//! - [`wol`]: Wake-on-LAN magic packets, sent only out of the lab interface.
 
 pub mod arp;
 pub mod bind;
+pub mod ifaces;
 pub mod ndp;
 pub mod path;
 pub mod ra;
 pub mod raw;
+pub mod wol;

@@ -13,6 +13,9 @@
 //! | `syslog_remote` | `192.168.64.134:514` when `syslog.enabled`, else none |
 //! | user-data only: `k3s_token`, `operator_key`, `host_key_private`, `host_key_public`, `node_password` | |
 //! | user-data only: `host_key_dropbear` | the host key as dropbear's key file, base64 |
+//! | user-data only: `k3s_ca_files` | the k3s server's only: `{path, content, permissions}` of each cluster CA file |
+//! | `snapshot_url` | the k3s server's only: `…/snapshot/<mac>`, its newest datastore snapshot |
+//! | `data_disk` | the role's `data_disk` (`LABEL=…`, `/dev/…`), mounted at `/var/lib/rancher/k3s` |
 //!
 //! The kernel command line and meta-data are rendered without the secret variables, so a
 //! template that tries to put the token on the command line fails at `pxelab check`.
@@ -24,6 +27,8 @@ use crate::secrets::NodeSecrets;
 
 /// Packages the built-in k3s roles install before a role's own `packages`.
 pub const K3S_PACKAGES: [&str; 3] = ["curl", "k3s", "k3s-openrc"];
+/// What the k3s server installs besides: Alpine's `sqlite` (the `sqlite3` tool).
+pub const K3S_SERVER_SNAPSHOT_PACKAGE: &str = "sqlite";
 
 /// Public (non-secret) template variables.
 #[derive(Debug, Clone, Serialize)]
@@ -68,6 +73,10 @@ pub struct PublicVars {
     /// `SERVER:PORT` of pxelab's syslog receiver when `syslog.enabled`, else none: the
     /// built-in roles point the node's syslogd there.
     pub syslog_remote: Option<String>,
+    /// The k3s server's only: where its newest datastore snapshot is served.
+    pub snapshot_url: Option<String>,
+    /// The role's `data_disk`, mounted at k3s's data folder.
+    pub data_disk: Option<String>,
 }
 
 /// Public variables plus the node's secrets (user-data only).
@@ -88,6 +97,8 @@ pub struct SecretVars {
     pub host_key_dropbear: Option<String>,
     /// The node's k3s node password.
     pub node_password: Option<String>,
+    /// The cluster CA files (the k3s server's user-data only).
+    pub k3s_ca_files: Vec<crate::secrets::CaFile>,
 }
 
 impl std::fmt::Debug for SecretVars {
@@ -128,6 +139,10 @@ pub fn public_vars(lab: &Lab, node: &NodeEntry, operator_key: Option<&str>) -> P
     } else {
         K3S_PACKAGES.iter().map(|s| s.to_string()).collect()
     };
+    if k3s_role == "server" {
+        // `sqlite3` for the scheduled online snapshot (crate::watch::snapshot).
+        packages.push(K3S_SERVER_SNAPSHOT_PACKAGE.to_string());
+    }
     for p in role.map(|r| r.packages.as_slice()).unwrap_or_default() {
         if !packages.contains(p) {
             packages.push(p.clone());
@@ -154,15 +169,9 @@ pub fn public_vars(lab: &Lab, node: &NodeEntry, operator_key: Option<&str>) -> P
         role: node.role.clone(),
         ip: node.ip.map(|i| i.to_string()),
         server: lab.server_address.to_string(),
-        modloop_url: lab
-            .file
-            .boot
-            .modloop
-            .as_ref()
-            .map(|m| format!("{assets_url}/{m}")),
+        modloop_url: super::modloop_name(lab, node).map(|m| format!("{assets_url}/{m}")),
         assets_url,
         nocloud_url: format!("{base}/nocloud/{}/", node.mac),
-        http_base: base,
         k3s_url: k3s_url(lab),
         k3s_role: k3s_role.to_string(),
         k3s_opts: lab.file.k3s.extra_args.clone().unwrap_or_default(),
@@ -180,6 +189,11 @@ pub fn public_vars(lab: &Lab, node: &NodeEntry, operator_key: Option<&str>) -> P
             .syslog
             .enabled
             .then(|| format!("{}:{}", lab.server_address, lab.file.syslog.port())),
+        snapshot_url: (k3s_role == "server").then(|| format!("{base}/snapshot/{}", node.mac)),
+        data_disk: role
+            .and_then(|r| r.data_disk.clone())
+            .filter(|_| !k3s_role.is_empty()),
+        http_base: base,
     }
 }
 
@@ -204,5 +218,10 @@ pub fn secret_vars(lab: &Lab, node: &NodeEntry, secrets: &NodeSecrets) -> Secret
         host_key_public: host(&secrets.host_public_key),
         host_key_dropbear: host(&secrets.host_private_key_dropbear),
         node_password: secrets.node_password.clone(),
+        k3s_ca_files: secrets
+            .k3s_ca
+            .as_ref()
+            .map(|ca| ca.files.clone())
+            .unwrap_or_default(),
     }
 }

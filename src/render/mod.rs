@@ -4,7 +4,8 @@
 //!  lab.yaml ──► context (public vars; + this node's NodeSecrets for user-data only)
 //!     │
 //!     ├─ boot.cmdline + roles.R.cmdline_extra + nodes[i].cmdline_extra ─► kernel_cmdline
-//!     │                                         (+ `ds=nocloud;s=…/nocloud/<mac>/` last)
+//!     │                                         (+ `ds=nocloud;s=…/nocloud/<mac>/` last;
+//!     │                                          `alpine_repo=` → the package cache)
 //!     ├─ kernel, initrds + kernel_cmdline ─────────────────────────────► ipxe_script
 //!     ├─ roles.R.meta_data or built-in ────────────────────────────────► meta_data
 //!     └─ roles.R.user_data(_file) or built-in k3s ─────────────────────► user_data
@@ -13,6 +14,8 @@
 //! Templates run through minijinja (see [`template`]) with the variables of [`context`].
 
 pub mod context;
+pub mod files;
+pub mod pi;
 pub mod template;
 mod undefined;
 
@@ -58,18 +61,19 @@ pub enum RenderError {
 /// Seconds a held machine waits between two asks.
 pub const HOLD_INTERVAL_SECS: u32 = 3;
 
-/// The kernel file for `node` (its override, else `boot.kernel`).
+/// The kernel file for `node` (its override, else its architecture's, see [`files`]).
 pub fn kernel_name(lab: &Lab, node: &NodeEntry) -> String {
-    node.kernel
-        .clone()
-        .unwrap_or_else(|| lab.file.boot.kernel.clone())
+    files::boot_files(lab, node).kernel
 }
 
-/// The initrd files for `node` (its override, else `boot.initrds`), in load order.
+/// The initrd files for `node` (its override, else its architecture's), in load order.
 pub fn initrd_names(lab: &Lab, node: &NodeEntry) -> Vec<String> {
-    node.initrds
-        .clone()
-        .unwrap_or_else(|| lab.file.boot.initrds.clone())
+    files::boot_files(lab, node).initrds
+}
+
+/// The modloop file for `node` (its override, else its architecture's), if any.
+pub fn modloop_name(lab: &Lab, node: &NodeEntry) -> Option<String> {
+    files::boot_files(lab, node).modloop
 }
 
 /// The iPXE script for a known node:
@@ -133,13 +137,12 @@ pub fn ds_word(lab: &Lab, mac: Mac) -> String {
 /// The kernel command line: `boot.cmdline`, the role's and the node's `cmdline_extra`
 /// (all templates, rendered without secrets), whitespace collapsed, then [`ds_word`].
 pub fn kernel_cmdline(lab: &Lab, node: &NodeEntry) -> Result<String, RenderError> {
-    let vars = context::public_vars(lab, node, None);
     let index = lab
         .file
         .nodes
         .iter()
         .position(|n| n.mac == node.mac)
-        .filter(|&i| lab.file.nodes[i] == *node);
+        .filter(|&i| same_entry(&lab.file.nodes[i], node));
     let specs = match index {
         Some(i) => template::cmdline_templates(lab, i),
         None => {
@@ -167,10 +170,48 @@ pub fn kernel_cmdline(lab: &Lab, node: &NodeEntry) -> Result<String, RenderError
             v
         }
     };
+    cmdline_of(lab, node, &specs)
+}
+
+/// Whether `node` is `listed` as written, but for the architecture the engine may have
+/// filled in from what the firmware said.
+fn same_entry(listed: &NodeEntry, node: &NodeEntry) -> bool {
+    listed.arch.is_none() && {
+        let mut n = listed.clone();
+        n.arch = node.arch;
+        n == *node
+    } || listed == node
+}
+
+/// [`kernel_cmdline`] of `lab.file.nodes[index]`, for callers that walk the node list
+/// (finding a node's index by its MAC, per node, made `check` of a large lab quadratic).
+pub fn kernel_cmdline_at(lab: &Lab, index: usize) -> Option<Result<String, RenderError>> {
+    let node = lab.file.nodes.get(index)?;
+    Some(cmdline_of(
+        lab,
+        node,
+        &template::cmdline_templates(lab, index),
+    ))
+}
+
+fn cmdline_of(
+    lab: &Lab,
+    node: &NodeEntry,
+    specs: &[template::TemplateSpec],
+) -> Result<String, RenderError> {
+    let vars = context::public_vars(lab, node, None);
     let mut words: Vec<String> = Vec::new();
-    for spec in &specs {
+    for spec in specs {
         let out = template::render(spec, node.mac, &vars)?;
         words.extend(out.split_whitespace().map(str::to_string));
+    }
+    // The package cache: `alpine_repo=` URLs under one of its upstreams point at it, so
+    // the initramfs writes the cache into /etc/apk/repositories for every later `apk`.
+    if let Some(cache) = lab.plan().ok().and_then(|p| p.apk_cache.as_ref()) {
+        let base = lab.http_base();
+        for w in &mut words {
+            *w = cache.rewrite_word(&base, w);
+        }
     }
     // The kernel's own messages to the syslog receiver (opt-in: only kernels with
     // netconsole built in act on it; `@/` lets the kernel pick its address and device).

@@ -28,8 +28,12 @@ fn files_are_made_once_with_mode_0600() {
     let pubtext = std::fs::read_to_string(st.join("operator_ed25519.pub")).unwrap();
     assert_eq!(pubtext.trim(), s.operator_public_key.clone().unwrap());
     let token = std::fs::read_to_string(st.join(TOKEN_FILE)).unwrap();
-    assert_eq!(token.trim(), s.k3s_token);
-    assert!(s.k3s_token.len() >= 32);
+    assert!(token.trim().len() >= 32);
+    // Nodes get the secure form, hashing the cluster CA made beside it.
+    let ca = std::fs::read(st.join("k3s-ca/server-ca.crt")).unwrap();
+    let hash = ca_hash::ca_hash(&ca).unwrap();
+    assert_eq!(s.k3s_token, format!("K10{hash}::server:{}", token.trim()));
+    assert_eq!(mode(&st.join("k3s-ca/server-ca.key")), 0o600);
 
     // A new run (cache dropped) reads the same files and derives the same keys.
     lock(cache()).remove(&st);
@@ -140,4 +144,28 @@ fn concurrent_first_writers_agree_and_none_fails() {
     assert!(results.iter().all(|r| *r == on_disk));
     let leftovers = std::fs::read_dir(dir.path()).unwrap().count();
     assert_eq!(leftovers, 1, "temp files left behind");
+}
+
+#[test]
+fn only_the_k3s_server_gets_the_cluster_ca() {
+    let d = tempfile::tempdir().unwrap();
+    let lab = lab_in(
+        d.path(),
+        "  - mac: 52:54:00:00:00:02\n    hostname: b\n    role: k3s-agent\n",
+    );
+    let server = for_node(&lab, M1.parse().unwrap()).unwrap();
+    let agent = for_node(&lab, M2.parse().unwrap()).unwrap();
+    let ca = server.k3s_ca.expect("the server gets the CA");
+    assert!(agent.k3s_ca.is_none(), "an agent never gets the CA keys");
+    assert_eq!(server.k3s_token, agent.k3s_token);
+    assert!(ca
+        .files
+        .iter()
+        .any(|f| f.path.ends_with("/server/tls/etcd/peer-ca.key") && f.permissions == "0600"));
+    // A secure token of the operator's own: used as given, and pxelab delivers no CA.
+    let d2 = tempfile::tempdir().unwrap();
+    let own = lab_in(d2.path(), "k3s:\n  token: K10abc::server:mine\n");
+    let s = for_node(&own, M1.parse().unwrap()).unwrap();
+    assert_eq!(s.k3s_token, "K10abc::server:mine");
+    assert!(s.k3s_ca.is_none());
 }

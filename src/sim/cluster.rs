@@ -20,11 +20,25 @@ struct Member {
     ready_at: Instant,
 }
 
+/// A node's time out of the cluster: from its reboot to Ready again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outage {
+    /// The node's name.
+    pub name: String,
+    /// Whether it is the k3s server.
+    pub server: bool,
+    /// When it went down.
+    pub down: Instant,
+    /// When its kubelet was Ready again (none: still down).
+    pub up: Option<Instant>,
+}
+
 #[derive(Debug, Default)]
 struct State {
     server: Option<(Ipv4Addr, Option<String>)>,
     api_up: bool,
     members: BTreeMap<String, Member>,
+    outages: Vec<Outage>,
 }
 
 /// Shared cluster state; cheap to clone.
@@ -83,14 +97,40 @@ impl Cluster {
         }
     }
 
-    /// The first server to call this becomes the cluster's server. Returns whether it did.
+    /// The first server to call this becomes the cluster's server (and stays it when
+    /// it boots again from the same address). Returns whether it is the server.
     pub fn claim_server(&self, address: Ipv4Addr, token: Option<String>) -> bool {
         let mut s = lock(&self.state);
-        if s.server.is_some() {
+        if s.server.as_ref().is_some_and(|(a, _)| *a != address) {
             return false;
         }
         s.server = Some((address, token));
         true
+    }
+
+    /// A member goes down (reboot, power-off): NotReady from now until it joins again;
+    /// the server takes the API down with it.
+    pub fn leave(&self, name: &str, server: bool) {
+        let mut s = lock(&self.state);
+        let far = Instant::now() + Duration::from_secs(365 * 24 * 3600);
+        if let Some(m) = s.members.get_mut(name) {
+            m.ready_at = far;
+        }
+        if server {
+            s.api_up = false;
+            self.api.send_replace(false);
+        }
+        s.outages.push(Outage {
+            name: name.to_string(),
+            server,
+            down: Instant::now(),
+            up: None,
+        });
+    }
+
+    /// Every time a member was down (see [`Cluster::leave`]), in order.
+    pub fn outages(&self) -> Vec<Outage> {
+        lock(&self.state).outages.clone()
     }
 
     /// The server's address, once one claimed it.
@@ -130,14 +170,25 @@ impl Cluster {
         }
     }
 
-    /// Registers a node; its kubelet reports Ready after `ready_after`.
+    /// Registers a node; its kubelet reports Ready after `ready_after` (which ends the
+    /// node's outage, if it was down).
     pub fn join(&self, name: &str, address: Ipv4Addr, control_plane: bool, ready_after: Duration) {
-        lock(&self.state).members.insert(
+        let mut s = lock(&self.state);
+        let ready_at = Instant::now() + ready_after;
+        if let Some(o) = s
+            .outages
+            .iter_mut()
+            .rev()
+            .find(|o| o.name == name && o.up.is_none())
+        {
+            o.up = Some(ready_at);
+        }
+        s.members.insert(
             name.to_string(),
             Member {
                 address,
                 control_plane,
-                ready_at: Instant::now() + ready_after,
+                ready_at,
             },
         );
     }
@@ -222,6 +273,11 @@ mod tests {
             Some("K10abc::server:s".into())
         ));
         assert!(!c.claim_server(Ipv4Addr::new(127, 1, 0, 11), None));
+        // The same server booting again stays the server.
+        assert!(c.claim_server(
+            Ipv4Addr::new(127, 1, 0, 10),
+            Some("K10abc::server:s".into())
+        ));
         c.api_up();
         c.join("node-0", Ipv4Addr::new(127, 1, 0, 10), true, Duration::ZERO);
         let v: serde_json::Value = serde_json::from_str(&c.nodes_json().unwrap()).unwrap();

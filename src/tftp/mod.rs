@@ -1,4 +1,5 @@
-//! TFTP: read-only iPXE binaries from the configured root (Debian's `/usr/lib/ipxe`).
+//! TFTP: read-only iPXE binaries from the configured root (Debian's `/usr/lib/ipxe`),
+//! and a Raspberry Pi's firmware tree and boot files with `pi:` ([`pi`]).
 //!
 //! - Read requests only: a write request is answered with error 2 and reported refused.
 //! - Rooted: absolute names, `..`, backslashes and symlinks leading out of the root are
@@ -31,6 +32,8 @@
 //! learns the node's address from DHCP.
 
 pub mod packet;
+
+pub mod pi;
 
 pub mod transfer;
 
@@ -285,9 +288,9 @@ impl Ctx {
                 }
             }
         };
-        let path = match path::resolve(&self.root, file) {
+        let path = match self.locate(peer, file) {
             Ok(p) => p,
-            Err(e @ path::PathRefused::NotFound(_)) => {
+            Err(e @ pi::PiRefused::Path(path::PathRefused::NotFound(_))) => {
                 return refuse(code::NOT_FOUND, e.to_string()).await
             }
             Err(e) => return refuse(code::ACCESS, e.to_string()).await,
@@ -317,6 +320,18 @@ impl Ctx {
                 detail: ended.detail,
             },
         );
+    }
+
+    /// The file a request names: a Raspberry Pi's from its firmware tree, assets or
+    /// rendered files ([`pi`]), anything else from the iPXE root.
+    fn locate(&self, peer: SocketAddr, file: &str) -> Result<PathBuf, pi::PiRefused> {
+        let lab = self.engine.lab();
+        if lab.file.pi.is_some() {
+            if let Some(p) = pi::locate(&lab, self.mac_of(peer.ip()), file)? {
+                return Ok(p);
+            }
+        }
+        Ok(path::resolve(&self.root, file)?)
     }
 
     fn transfer_socket(&self) -> Result<tokio::net::UdpSocket, bind::BindError> {

@@ -84,6 +84,12 @@ pub enum Effect {
     Forget(Mac),
     /// Reboot over SSH.
     Reboot(Mac),
+    /// A power action with the node's driver.
+    Power(Mac, crate::engine::service::PowerAction),
+    /// Start a rolling reboot (the server last, confirmed).
+    Roll,
+    /// Stop the rolling reboot under way.
+    RollStop,
     /// Load and apply a theme by name or path.
     SetTheme(String),
 }
@@ -117,6 +123,8 @@ pub struct App {
     pub page: usize,
     /// Set when `:quit`/`q` was chosen.
     pub quit: bool,
+    /// The server this console is attached to (`pxelab attach`), if any.
+    pub attached: Option<super::attached::Attached>,
 }
 
 impl App {
@@ -136,6 +144,7 @@ impl App {
             tz_offset_s: 0,
             page: 10,
             quit: false,
+            attached: None,
         }
     }
 
@@ -247,6 +256,27 @@ impl App {
                 Some(r) => self.overlay = Some(Overlay::Confirm(Confirm::reboot(r.mac))),
                 None => self.flash(Level::Warn, "no node selected"),
             },
+            Action::Wake | Action::PowerCycle => {
+                use crate::engine::service::PowerAction;
+                let action = if a == Action::Wake {
+                    PowerAction::On
+                } else {
+                    PowerAction::Cycle
+                };
+                match self.target() {
+                    Some(r) => match self.lab.power.get(&r.mac) {
+                        Some(driver) => {
+                            self.overlay =
+                                Some(Overlay::Confirm(Confirm::power(r.mac, action, driver)))
+                        }
+                        None => self.flash(
+                            Level::Warn,
+                            format!("{} is not in the lab: it has no power driver", r.mac),
+                        ),
+                    },
+                    None => self.flash(Level::Warn, "no node selected"),
+                }
+            }
             _ => match self.screen {
                 Screen::Detail => detail::act(self, a),
                 Screen::Main => {

@@ -6,7 +6,7 @@
 use super::app::{App, Effect, LabInfo, Level};
 use super::overlay::dialog::{DialogKind, NodeDialog};
 use super::theme::Theme;
-use crate::engine::{Command, Engine, Reply};
+use crate::engine::{Command, Engine};
 use crate::mac::Mac;
 
 /// Work that must not run on the UI task; returns the flash to show.
@@ -113,6 +113,21 @@ pub fn perform(engine: &Engine, app: &mut App, fx: Effect) -> Option<Job> {
             app.flash(Level::Info, format!("rebooting {mac} over SSH…"));
             Some(job(engine, Command::Reboot { mac }))
         }
+        Effect::Power(mac, action) => {
+            app.flash(Level::Info, format!("power {} {mac}…", action.name()));
+            Some(job(engine, Command::Power { mac, action }))
+        }
+        Effect::Roll => {
+            app.flash(Level::Info, "starting a rolling reboot…");
+            Some(job(
+                engine,
+                Command::Roll(crate::engine::roll::RollOptions {
+                    confirm_server: true,
+                    ..Default::default()
+                }),
+            ))
+        }
+        Effect::RollStop => Some(job(engine, Command::RollStop)),
         Effect::SetTheme(spec) => {
             match Theme::load(&spec, &app.lab.dir) {
                 Ok(t) => {
@@ -133,28 +148,8 @@ fn job(engine: &Engine, command: Command) -> Job {
     Box::new(move || {
         let name = command.name();
         match commands.send_blocking(command) {
-            Ok(reply) => (Level::Info, said(reply, name)),
+            Ok(reply) => (Level::Info, reply.said(name)),
             Err(err) => (Level::Error, format!("{name} failed: {err}")),
         }
     })
-}
-
-/// The flash line for a command's reply.
-fn said(reply: Reply, name: &str) -> String {
-    match reply {
-        Reply::Node(n) if name == "adopt" => format!(
-            "adopted {} as {} ({}): lab.yaml updated, it boots at its next ask",
-            n.mac, n.hostname, n.role
-        ),
-        Reply::Node(n) => format!("{} is now {} ({}) in lab.yaml", n.mac, n.hostname, n.role),
-        Reply::Forgotten(mac) => format!("forgot {mac}: removed from lab.yaml"),
-        Reply::Rebooting { mac, addr } => format!("{mac} is rebooting ({addr})"),
-        Reply::Powered {
-            mac,
-            action,
-            detail,
-        } => format!("{mac}: power {action:?}: {detail}"),
-        Reply::Reloaded { changed: true } => "lab.yaml reloaded".to_string(),
-        Reply::Reloaded { changed: false } => "lab.yaml unchanged".to_string(),
-    }
 }

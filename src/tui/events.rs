@@ -51,11 +51,16 @@ impl EventClass {
             | EventKind::Ipv6Ra { .. }
             | EventKind::LeaseWriteFailed { .. } => EventClass::Dhcp,
             EventKind::TftpStart { .. } | EventKind::TftpEnd { .. } => EventClass::Tftp,
-            EventKind::HttpStart { .. } | EventKind::HttpFetch { .. } => EventClass::Http,
+            EventKind::HttpStart { .. }
+            | EventKind::HttpFetch { .. }
+            | EventKind::ApkCache { .. } => EventClass::Http,
             EventKind::NodeHeld
+            | EventKind::ArchSeen { .. }
             | EventKind::NodeAdopted { .. }
             | EventKind::NodeForgotten
-            | EventKind::NodeChanged { .. } => EventClass::Inventory,
+            | EventKind::NodeChanged { .. }
+            | EventKind::Power { .. }
+            | EventKind::Roll { .. } => EventClass::Inventory,
             EventKind::K3s { .. }
             | EventKind::NodeFailed { .. }
             | EventKind::NodeWaiting { .. } => EventClass::K3s,
@@ -70,6 +75,7 @@ impl EventClass {
             | EventKind::LogLine { .. }
             | EventKind::NodeResources { .. }
             | EventKind::ResourcesLow { .. }
+            | EventKind::K3sSnapshot { .. }
             | EventKind::Refused { .. } => EventClass::Ssh,
         }
     }
@@ -88,7 +94,7 @@ pub struct EventLine {
     pub text: String,
     /// Colour class.
     pub class: EventClass,
-    /// How many like events in a row this line stands for (1 or more).
+    /// How many like events this line stands for (1 or more; see [`EventRing::push_line`]).
     pub repeats: u32,
     /// The event's fields without timings: what "the same event again" compares.
     pub gist: String,
@@ -148,6 +154,9 @@ pub fn contains_ci(hay: &str, needle: &str) -> bool {
     needle.is_empty() || hay.to_lowercase().contains(needle)
 }
 
+/// How many of the newest lines a repeated event may be counted on.
+pub const REPEAT_LOOKBACK: usize = 8;
+
 /// A bounded ring of event lines, plus how many were skipped when the pane fell behind.
 #[derive(Debug, Clone, Default)]
 pub struct EventRing {
@@ -168,17 +177,22 @@ impl EventRing {
         self.push_line(EventLine::from_event(ev))
     }
 
-    /// Adds a formatted line, or counts it on the last line when it repeats that one.
-    /// Returns whether a line was added.
+    /// Adds a formatted line, or counts it on a recent line that says the same thing
+    /// (one of the last [`REPEAT_LOOKBACK`]), which then moves to the bottom: a held
+    /// machine's wait loop stays one counted line even while other nodes' events arrive
+    /// between its fetches. Returns whether a line was added.
     pub fn push_line(&mut self, line: EventLine) -> bool {
         self.received += 1;
-        if let Some(last) = self.lines.back_mut() {
-            if last.same_as(&line) {
-                last.repeats = last.repeats.saturating_add(line.repeats);
-                last.at_ms = line.at_ms;
-                last.text = line.text;
-                return false;
-            }
+        let recent = self.lines.len().saturating_sub(REPEAT_LOOKBACK);
+        let same = (recent..self.lines.len())
+            .rev()
+            .find(|&i| self.lines[i].same_as(&line));
+        if let Some(mut earlier) = same.and_then(|i| self.lines.remove(i)) {
+            earlier.repeats = earlier.repeats.saturating_add(line.repeats);
+            earlier.at_ms = line.at_ms;
+            earlier.text = line.text;
+            self.lines.push_back(earlier);
+            return false;
         }
         if self.lines.len() == EVENT_RING_CAP {
             self.lines.pop_front();
@@ -220,16 +234,23 @@ mod tests {
     }
 
     #[test]
-    fn a_repeated_event_counts_on_its_line_and_another_breaks_the_run() {
+    fn a_repeated_event_counts_on_its_recent_line_which_moves_to_the_bottom() {
         let mut ring = EventRing::default();
         assert!(ring.push_line(line("aa", "HTTP 200 /boot.ipxe", 1)));
         assert!(!ring.push_line(line("aa", "HTTP 200 /boot.ipxe", 2)));
         assert!(!ring.push_line(line("aa", "HTTP 200 /boot.ipxe", 3)));
         assert!(ring.push_line(line("bb", "HTTP 200 /boot.ipxe", 4)));
-        assert!(ring.push_line(line("aa", "HTTP 200 /boot.ipxe", 5)));
+        // Another event between two fetches of a wait loop does not split its count.
+        assert!(!ring.push_line(line("aa", "HTTP 200 /boot.ipxe", 5)));
         let kept: Vec<(u32, u64)> = ring.lines().iter().map(|l| (l.repeats, l.at_ms)).collect();
-        assert_eq!(kept, vec![(3, 3), (1, 4), (1, 5)]);
+        assert_eq!(kept, vec![(1, 4), (4, 5)]);
         assert_eq!(ring.received, 5);
+        // Past the lookback, the same event is a line of its own again.
+        for i in 0..REPEAT_LOOKBACK as u64 {
+            ring.push_line(line("cc", &format!("other {i}"), 6 + i));
+        }
+        assert!(ring.push_line(line("aa", "HTTP 200 /boot.ipxe", 20)));
+        assert_eq!(ring.len(), 2 + REPEAT_LOOKBACK + 1);
     }
 
     #[test]

@@ -28,6 +28,9 @@ pub struct LabInfo {
     pub servers: Vec<ServerSpec>,
     /// The folder of lab.yaml (theme files are looked up there).
     pub dir: std::path::PathBuf,
+    /// Each listed node's power driver (`wol`, `ssh`, `cmd`, `none`), for the
+    /// confirmation before a wake or power-cycle.
+    pub power: std::collections::BTreeMap<crate::mac::Mac, &'static str>,
 }
 
 impl LabInfo {
@@ -83,6 +86,11 @@ impl LabInfo {
             server_mode: f.dhcp.mode == DhcpMode::Server,
             servers,
             dir: lab.dir(),
+            power: f
+                .nodes
+                .iter()
+                .map(|n| (n.mac, lab.power_for(n).name()))
+                .collect(),
         }
     }
 }

@@ -14,6 +14,7 @@
 //! - [`theme`] colours are YAML data, converted to ratatui styles only in [`paint`].
 
 pub mod app;
+pub mod attached;
 pub mod capture;
 pub mod effects;
 pub mod events;
@@ -75,12 +76,27 @@ impl Drop for Restore {
 /// (a pipe, a service, `ssh host cmd`): the OS's own word for it, `No such device or
 /// address`, does not tell the operator what to do.
 pub fn require_terminal() -> anyhow::Result<()> {
+    require_terminal_else("use --no-tui (one line per event, or --json)")
+}
+
+/// [`require_terminal`], naming `instead` as what to do without one.
+pub fn require_terminal_else(instead: &str) -> anyhow::Result<()> {
     use std::io::IsTerminal;
     if std::io::stdin().is_terminal() && std::io::stdout().is_terminal() {
         Ok(())
     } else {
-        anyhow::bail!("no terminal: use --no-tui (one line per event, or --json)")
+        anyhow::bail!("no terminal: {instead}")
     }
+}
+
+/// What the console knows of `lab`. Attached, the lab's folder is on the server: theme
+/// files named at the console are looked up in the working folder instead.
+fn lab_info(lab: &crate::config::Lab, app: &App) -> LabInfo {
+    let mut info = LabInfo::from_lab(lab);
+    if app.attached.is_some() {
+        info.dir = std::path::PathBuf::from(".");
+    }
+    info
 }
 
 /// Runs the console until the operator quits or `cancel` fires.
@@ -89,11 +105,46 @@ pub async fn run(
     cancel: CancellationToken,
     theme: Option<String>,
 ) -> anyhow::Result<()> {
+    run_with(engine, cancel, theme, None).await
+}
+
+/// [`run`], attached to a server when `attached` is given (`engine` then mirrors it and
+/// its commands go there).
+pub async fn run_with(
+    engine: Engine,
+    cancel: CancellationToken,
+    theme: Option<String>,
+    attached: Option<attached::Attached>,
+) -> anyhow::Result<()> {
     // A bad theme is refused before the terminal is taken, so the message is readable.
-    let theme = choose_theme(theme.as_deref(), &engine)?;
-    let mut app = App::new(theme, LabInfo::from_lab(&engine.lab()));
+    let theme = match (&attached, theme.as_deref()) {
+        // Attached, the lab's `theme:` is a file on the server, not here: only a shipped
+        // theme's name is taken from it, never a path.
+        (Some(_), None) => engine
+            .lab()
+            .file
+            .theme
+            .as_deref()
+            .and_then(Theme::builtin)
+            .and_then(Result::ok)
+            .unwrap_or_else(Theme::default_theme),
+        _ => choose_theme(theme.as_deref(), &engine)?,
+    };
+    let mut app = App::new(theme, LabInfo::default());
     app.tz_offset_s = chrono::Local::now().offset().local_minus_utc();
-    let mut rx = engine.subscribe();
+    if let Some(a) = attached {
+        app.now_ms = now_ms();
+        app.flash(app::Level::Info, a.greeting());
+        app.served = served::ServedCache::without_secrets();
+        app.attached = Some(a);
+    }
+    app.lab = lab_info(&engine.lab(), &app);
+    // What happened before the console started (most of it when attached later), then
+    // everything after.
+    let (mut rx, recent) = engine.subscribe_with_recent();
+    for ev in &recent {
+        app.push_event(ev);
+    }
     // Raw mode, alternate screen, and a panic hook that restores the terminal first.
     let mut terminal = ratatui::try_init()?;
     let _restore = Restore;
@@ -164,7 +215,7 @@ pub async fn run(
                     snap = engine.snapshot();
                     let l = engine.lab();
                     if !std::sync::Arc::ptr_eq(&l, &lab) {
-                        app.lab = LabInfo::from_lab(&l);
+                        app.lab = lab_info(&l, &app);
                         lab = l;
                     }
                     if let (Screen::Detail, Some(mac)) = (app.screen, app.detail.as_ref().map(|d| d.mac)) {

@@ -17,9 +17,11 @@
 
 pub mod conn;
 pub mod gauge;
+pub mod kubeconfig;
 mod node;
 pub mod parse;
 pub mod reboot;
+pub mod snapshot;
 pub mod stall;
 pub mod trust;
 

@@ -41,6 +41,14 @@ pub enum RebootError {
         /// What is missing.
         what: String,
     },
+    /// The k3s server's datastore could not be snapshotted before its reboot.
+    #[error("{mac}: not rebooted, its k3s datastore could not be saved first: {why}")]
+    Snapshot {
+        /// The node.
+        mac: Mac,
+        /// Why.
+        why: String,
+    },
     /// Connecting or logging in failed.
     #[error("{mac}: {source}")]
     Connect {
@@ -65,32 +73,59 @@ pub enum RebootError {
     },
 }
 
-/// The engine service's way to reach running nodes: reboot over SSH as [`reboot`] does
-/// (power actions have no backend yet).
-pub struct SshControl;
-
-impl crate::engine::service::NodeControl for SshControl {
-    fn reboot(&self, engine: Engine, mac: Mac) -> crate::engine::service::ControlFuture {
-        Box::pin(async move {
-            reboot(&engine, mac)
-                .await
-                .map(|addr| addr.to_string())
-                .map_err(|e| e.to_string())
-        })
-    }
-}
-
-/// Reboots `mac` with [`REBOOT_COMMAND`]; returns the address it was sent to.
+/// Reboots `mac` with [`REBOOT_COMMAND`]; returns the address it was sent to. The k3s
+/// server's datastore is snapshotted first on the same connection
+/// ([`super::snapshot`], k3s stopped for it): a reboot that would lose the cluster's
+/// state is refused instead.
 pub async fn reboot(engine: &Engine, mac: Mac) -> Result<SocketAddr, RebootError> {
-    run_as_root(engine, mac, REBOOT_COMMAND).await
+    take_down(engine, mac, REBOOT_COMMAND).await
 }
 
-/// Runs `command` as root on `mac` as [`reboot`] does (tests run something harmless).
-pub async fn run_as_root(
+/// Runs `command` (a reboot or a poweroff) as root on `mac`, the k3s server's datastore
+/// snapshotted first as [`reboot`] does: a diskless server loses it either way.
+pub async fn take_down(
     engine: &Engine,
     mac: Mac,
     command: &str,
 ) -> Result<SocketAddr, RebootError> {
+    let (c, addr) = open_node(engine, mac).await?;
+    if engine.lab().is_k3s_server(&mac) {
+        let saved = super::snapshot::take(engine, mac, &c, super::snapshot::Why::BeforeReboot);
+        if let Err(why) = saved.await {
+            close(&c).await;
+            return Err(RebootError::Snapshot { mac, why });
+        }
+    }
+    run_on(&c, mac, addr, command).await
+}
+
+/// A snapshot of the k3s server `mac` taken online (k3s keeps running) on a connection
+/// of its own, before power is cut by other means than SSH (a `cmd` driver): it may
+/// fail (a hung server), and the power action goes on. What became of it, in words.
+pub async fn snapshot_before_power_cut(engine: &Engine, mac: Mac) -> String {
+    let attempt = async {
+        let (c, _) = open_node(engine, mac).await.map_err(|e| e.to_string())?;
+        let saved = super::snapshot::take(engine, mac, &c, super::snapshot::Why::Scheduled).await;
+        close(&c).await;
+        saved
+    };
+    match tokio::time::timeout(Duration::from_secs(60), attempt).await {
+        Ok(Ok(Some(_))) => "datastore snapshotted first".to_string(),
+        Ok(Ok(None)) => "no datastore to snapshot yet".to_string(),
+        Ok(Err(why)) => {
+            format!("no snapshot first ({why}): changes since the last one may be lost")
+        }
+        Err(_) => {
+            "no snapshot first (not done within 60 s): changes since the last one may be lost"
+                .to_string()
+        }
+    }
+}
+
+/// Opens a connection of its own to `mac` (its address this run, else its fixed `ip:`),
+/// checked and logged in exactly as the watcher's are. Reboot, the snapshot before a
+/// reboot and `pxelab kubeconfig` go through here.
+pub async fn open_node(engine: &Engine, mac: Mac) -> Result<(conn::Conn, SocketAddr), RebootError> {
     let lab = engine.lab();
     let ip = engine
         .node(&mac)
@@ -100,6 +135,17 @@ pub async fn run_as_root(
                 .and_then(|n| n.ip.map(std::net::IpAddr::V4))
         })
         .ok_or(RebootError::NoAddress { mac })?;
+    open_at(engine, mac, ip).await
+}
+
+/// [`open_node`] at a given address (one a running instance knew, for a one-shot
+/// command).
+pub async fn open_at(
+    engine: &Engine,
+    mac: Mac,
+    ip: std::net::IpAddr,
+) -> Result<(conn::Conn, SocketAddr), RebootError> {
+    let lab = engine.lab();
     let addr = SocketAddr::new(ip, lab.file.ssh.port);
     let keys = |what: String| RebootError::Keys { mac, what };
     let trust = match lab.file.ssh.host_keys.as_str() {
@@ -125,12 +171,37 @@ pub async fn run_as_root(
     )
     .await
     .map_err(|source| RebootError::Connect { mac, source })?;
-    let ran = conn::run(&c, &conn::privileged(command), COMMAND_LIMIT, 512).await;
+    Ok((c, addr))
+}
+
+/// Closes a connection [`open_node`] made, politely and within a second.
+pub async fn close(c: &conn::Conn) {
     let _ = tokio::time::timeout(
         Duration::from_secs(1),
         c.disconnect(russh::Disconnect::ByApplication, "pxelab done", "en"),
     )
     .await;
+}
+
+/// Runs `command` as root on `mac` as [`reboot`] does (tests run something harmless).
+pub async fn run_as_root(
+    engine: &Engine,
+    mac: Mac,
+    command: &str,
+) -> Result<SocketAddr, RebootError> {
+    let (c, addr) = open_node(engine, mac).await?;
+    run_on(&c, mac, addr, command).await
+}
+
+/// Runs `command` as root over `c` (then closes it), as [`run_as_root`] describes.
+async fn run_on(
+    c: &conn::Conn,
+    mac: Mac,
+    addr: SocketAddr,
+    command: &str,
+) -> Result<SocketAddr, RebootError> {
+    let ran = conn::run(c, &conn::privileged(command), COMMAND_LIMIT, 512).await;
+    close(c).await;
     match ran {
         Ok((out, Some(status))) if status != 0 => Err(RebootError::Command {
             mac,

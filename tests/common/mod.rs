@@ -12,6 +12,7 @@
 
 pub mod packages;
 pub mod skips;
+pub mod tmux;
 
 use std::path::PathBuf;
 use std::process::{Command, Output};

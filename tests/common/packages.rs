@@ -47,9 +47,13 @@ pub const PROGRAMS: &[(&str, &str)] = &[
     ("env", "coreutils"),
     ("id", "coreutils"),
     ("sha256sum", "coreutils"),
+    // The k3s token's CA hash, computed outside pxelab (tests/k3s_token.rs).
+    ("openssl", "openssl"),
     ("sh", "dash"),
     ("bash", "bash"),
     ("gzip", "gzip"),
+    // Modloops of both architectures for `check`'s architecture cases.
+    ("mksquashfs", "squashfs-tools"),
     ("flock", "util-linux"),
     ("setpriv", "util-linux"),
     ("chown", "coreutils"),

@@ -6,16 +6,21 @@
 //! assets and a list of nodes.
 //!
 //! One file per part of the file: [`dhcp`], the other [`servers`], what [`nodes`] run
-//! (boot, roles, k3s, ssh, the node list) and the [`policy`] for unknown machines.
+//! (boot, roles, k3s, ssh, the node list), the [`policy`] for unknown machines and
+//! how [`power`] is switched, and the [`arch`]itectures of a mixed lab.
 
+mod arch;
 mod dhcp;
 mod nodes;
 mod policy;
+mod power;
 mod servers;
 
+pub use arch::*;
 pub use dhcp::*;
 pub use nodes::*;
 pub use policy::*;
+pub use power::*;
 pub use servers::*;
 
 use std::collections::BTreeMap;
@@ -32,7 +37,8 @@ pub struct LabFile {
     /// The interface the boot servers listen on (e.g. `eth0`, `br-lab`).
     #[serde(default)]
     pub interface: Option<String>,
-    /// The address nodes reach pxelab at. Detected from `interface` when omitted.
+    /// The address nodes reach pxelab at (127.0.0.1 when omitted: a loopback lab). With
+    /// `interface`, one of its addresses ([`crate::preflight`] checks it).
     #[serde(default)]
     pub server_address: Option<Ipv4Addr>,
     /// DHCP: proxy beside the LAN's server, full server, or off.
@@ -64,9 +70,20 @@ pub struct LabFile {
     /// How the console suggests hostnames for adopted machines.
     #[serde(default)]
     pub adopt: AdoptSection,
+    /// How pxelab powers nodes on, off and around, unless a role or node says otherwise
+    /// (see [`PowerSpec`]; default `wol`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub power: Option<PowerSpec>,
+    /// `pxelab up` powers on every node it has not seen yet once its servers listen,
+    /// the k3s server first (for boards that stay off when the power comes back).
+    #[serde(default)]
+    pub wake_on_start: bool,
     /// The console's colour theme (a name from themes/ or a path).
     #[serde(default)]
     pub theme: Option<String>,
+    /// Raspberry Pi 4 / CM4 netboot from the EEPROM bootloader (off unless set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pi: Option<PiSection>,
     /// The machines of the lab.
     #[serde(default)]
     pub nodes: Vec<NodeEntry>,

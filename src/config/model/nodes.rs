@@ -19,7 +19,8 @@ pub struct BootSection {
     /// Initramfs file names, loaded in order.
     #[serde(default)]
     pub initrds: Vec<String>,
-    /// Alpine modloop file name, offered to templates as `modloop_url`.
+    /// Alpine modloop file name, offered to templates as `modloop_url` (a node's own
+    /// `modloop` overrides it).
     #[serde(default)]
     pub modloop: Option<String>,
     /// Other files served under /assets/ (e.g. an apkovl).
@@ -28,6 +29,10 @@ pub struct BootSection {
     /// Kernel command line template; `ds=nocloud;s=…` is appended as the last word.
     #[serde(default)]
     pub cmdline: String,
+    /// Per-architecture kernel, initramfs and modloop (`boot.arch.aarch64: {kernel: …}`);
+    /// the files above are the x86_64 profile (see [`super::ArchBoot`]).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub arch: std::collections::BTreeMap<super::Arch, super::ArchBoot>,
 }
 
 fn default_assets_dir() -> PathBuf {
@@ -62,6 +67,18 @@ pub struct RoleSection {
     /// The nodes' SSH server (`ssh.server`), which decides the host key file format.
     #[serde(default)]
     pub ssh: RoleSsh,
+    /// How the role's nodes are powered, unless a node says otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub power: Option<super::PowerSpec>,
+    /// A disk mounted (`nofail`) at k3s's data folder `/var/lib/rancher/k3s`, by label
+    /// (`LABEL=k3s-data`), UUID (`UUID=…`) or device (`/dev/sdb1`): its state survives
+    /// a reboot without snapshots. Built-in k3s roles only.
+    #[serde(default)]
+    pub data_disk: Option<String>,
+    /// The CPU architecture of the role's machines, when they are all of one (else what
+    /// their firmware says picks the `boot.arch` profile).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arch: Option<super::Arch>,
 }
 
 /// The `roles.R.ssh:` section.
@@ -112,6 +129,51 @@ pub struct K3sSection {
     /// Extra words for `K3S_OPTS`.
     #[serde(default)]
     pub extra_args: Option<String>,
+    /// Snapshots of the k3s server's datastore (`k3s.snapshots`).
+    #[serde(default)]
+    pub snapshots: SnapshotSection,
+}
+
+/// The `k3s.snapshots:` section: how often pxelab snapshots the k3s server's datastore
+/// over SSH and how many it keeps in `.pxelab/snapshots/`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SnapshotSection {
+    /// Interval of the scheduled snapshot (`30m`, `1h`, seconds); `off` for none (the
+    /// one before a reboot pxelab performs is always taken).
+    #[serde(default = "default_snapshot_every")]
+    pub every: String,
+    /// How many snapshots are kept (the oldest removed first); at least 1.
+    #[serde(default = "default_snapshot_keep")]
+    pub keep: usize,
+}
+
+impl Default for SnapshotSection {
+    fn default() -> Self {
+        SnapshotSection {
+            every: default_snapshot_every(),
+            keep: default_snapshot_keep(),
+        }
+    }
+}
+
+fn default_snapshot_every() -> String {
+    "1h".to_string()
+}
+
+fn default_snapshot_keep() -> usize {
+    5
+}
+
+impl SnapshotSection {
+    /// The schedule's interval; `None` for `off` (or anything that is not a duration,
+    /// which validation reports).
+    pub fn interval(&self) -> Option<std::time::Duration> {
+        match self.every.trim() {
+            "off" | "0" | "" => None,
+            t => crate::config::net::parse_duration(t).filter(|d| !d.is_zero()),
+        }
+    }
 }
 
 /// The `ssh:` section.
@@ -184,4 +246,14 @@ pub struct NodeEntry {
     /// Initrds override for this node.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub initrds: Option<Vec<String>>,
+    /// Modloop override for this node (file in `assets_dir`): a node that boots another
+    /// kernel flavour (`kernel: vmlinuz-virt`) needs that flavour's modloop too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub modloop: Option<String>,
+    /// How this machine is powered on, off and around (else its role's, else the lab's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub power: Option<super::PowerSpec>,
+    /// Its CPU architecture (else its role's, else what its firmware says).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arch: Option<super::Arch>,
 }

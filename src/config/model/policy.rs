@@ -74,7 +74,7 @@ impl<'de> Deserialize<'de> for UnknownPolicy {
 #[serde(deny_unknown_fields)]
 pub struct AdoptSection {
     /// Hostname pattern: `{prefix}` (role's hostname_prefix or role name),
-    /// `{hash}` (4 hex digits from the MAC), `{n}` (next free number).
+    /// `{hash}` (6 hex digits from the MAC), `{n}` (next free number).
     #[serde(default = "default_pattern")]
     pub hostname_pattern: String,
 }

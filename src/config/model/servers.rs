@@ -81,6 +81,29 @@ pub struct HttpSection {
     /// serves it over TLS only, with a certificate made into `.pxelab/`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub admin_bind: Option<std::net::IpAddr>,
+    /// A pull-through cache of Alpine package repositories, served under `/apk/`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub apk_cache: Option<ApkCacheSection>,
+}
+
+/// `http.apk_cache`: pxelab keeps the APKINDEX and packages the nodes fetch, and serves
+/// them from disk; the built-in `alpine_repo=` URLs that match an upstream point at it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApkCacheSection {
+    /// Serve the cache (and rewrite matching `alpine_repo=` URLs).
+    #[serde(default)]
+    pub enabled: bool,
+    /// Where cached files live (relative to lab.yaml); `.pxelab/apk-cache` by default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dir: Option<PathBuf>,
+    /// Repository or mirror URLs that may be fetched through the cache; by default the
+    /// `alpine_repo=` URLs of `boot.cmdline`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub upstream: Vec<String>,
+    /// How long a cached APKINDEX is served before it is fetched again (`1h`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index_ttl: Option<String>,
 }
 
 fn default_bind() -> std::net::IpAddr {
@@ -100,6 +123,7 @@ impl Default for HttpSection {
             port: default_http_port(),
             admin_port: default_admin_port(),
             admin_bind: None,
+            apk_cache: None,
         }
     }
 }

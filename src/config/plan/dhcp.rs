@@ -45,7 +45,8 @@ pub struct ServerPlan {
     pub subnet: Ipv4Net,
     /// Dynamic range, inclusive, ordered, host addresses of `subnet`.
     pub range: (Ipv4Addr, Ipv4Addr),
-    /// Lease time in seconds (nonzero).
+    /// Lease time in seconds (nonzero); [`crate::config::net::INFINITE_LEASE`] for
+    /// `lease_time: infinite`.
     pub lease_secs: u32,
     /// Default gateway handed out.
     pub router: Option<Ipv4Addr>,
@@ -98,7 +99,7 @@ pub(super) fn build(lab: &Lab, r: &mut Reporter<'_>) -> Option<DhcpPlan> {
         r.error(
             &at("lease_time"),
             format!(
-                "`{}` is not a lease time (seconds, or a number with s, m, h or d: 3600, 30m, 12h, 1d)",
+                "`{}` is not a lease time (seconds, or a number with s, m, h or d: 3600, 30m, 12h, 1d; or infinite)",
                 d.lease_time
             ),
         );

@@ -7,9 +7,11 @@
 //! reason it cannot be built is a validation error with file:line:col, and the servers
 //! take their plan instead of the file: what `check` accepts is exactly what `up` starts.
 
+pub mod apk;
 pub mod dhcp;
 pub mod servers;
 
+pub use apk::{ApkCachePlan, Upstream};
 pub use dhcp::{DhcpListen, DhcpPlan, ProxyPlan, ServerPlan};
 pub use servers::{AdminPlan, HttpPlan, SyslogPlan, TftpPlan, WatchPlan};
 
@@ -32,6 +34,8 @@ pub struct Plan {
     pub syslog: Option<SyslogPlan>,
     /// The SSH watcher, when enabled.
     pub watch: Option<WatchPlan>,
+    /// The package cache on the boot HTTP server, when enabled.
+    pub apk_cache: Option<ApkCachePlan>,
 }
 
 /// Builds every server's plan, or says (with file:line:col) each reason it cannot.
@@ -39,6 +43,7 @@ pub fn build(lab: &Lab) -> Result<Plan, Vec<Problem>> {
     let spans = Spans::new(&lab.source);
     let mut r = Reporter::new(&lab.path, &spans);
     let dhcp = dhcp::build(lab, &mut r);
+    let apk_cache = apk::build(lab, &mut r);
     let errors: Vec<Problem> = r
         .problems
         .into_iter()
@@ -52,6 +57,7 @@ pub fn build(lab: &Lab) -> Result<Plan, Vec<Problem>> {
             admin: servers::admin(lab),
             syslog: servers::syslog(lab),
             watch: servers::watch(lab),
+            apk_cache,
         }),
         _ => Err(errors),
     }

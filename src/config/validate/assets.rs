@@ -3,7 +3,31 @@
 
 use super::{alpine_release, valid_asset_name, Validator, ALPINE_NETBOOT_URL};
 use crate::config::spans::Seg;
-use crate::config::DhcpMode;
+
+/// The files of every `boot.arch` profile, with where lab.yaml names them.
+fn profile_files(lab: &crate::config::Lab) -> Vec<(Vec<Seg<'_>>, &str)> {
+    let mut v = Vec::new();
+    for (arch, p) in &lab.file.boot.arch {
+        let at = |k| {
+            vec![
+                Seg::Key("boot"),
+                Seg::Key("arch"),
+                Seg::Key(arch.as_str()),
+                k,
+            ]
+        };
+        v.push((at(Seg::Key("kernel")), p.kernel.as_str()));
+        for (i, n) in p.initrds.iter().enumerate() {
+            let mut path = at(Seg::Key("initrds"));
+            path.push(Seg::Index(i));
+            v.push((path, n.as_str()));
+        }
+        if let Some(m) = &p.modloop {
+            v.push((at(Seg::Key("modloop")), m.as_str()));
+        }
+    }
+    v
+}
 
 impl Validator<'_> {
     pub(super) fn boot(&mut self) {
@@ -25,6 +49,7 @@ impl Validator<'_> {
         for (i, n) in b.extra.iter().enumerate() {
             names.push((vec![Seg::Key("boot"), Seg::Key("extra"), Seg::Index(i)], n));
         }
+        names.extend(profile_files(lab));
         for (i, node) in lab.file.nodes.iter().enumerate() {
             if let Some(k) = &node.kernel {
                 names.push((
@@ -41,6 +66,12 @@ impl Validator<'_> {
                         Seg::Index(j),
                     ],
                     n,
+                ));
+            }
+            if let Some(m) = &node.modloop {
+                names.push((
+                    vec![Seg::Key("nodes"), Seg::Index(i), Seg::Key("modloop")],
+                    m,
                 ));
             }
         }
@@ -83,6 +114,7 @@ impl Validator<'_> {
                 false,
             ));
         }
+        want.extend(profile_files(lab).into_iter().map(|(p, n)| (p, n, false)));
         for (path, name, alpine) in want {
             if !valid_asset_name(name) {
                 continue;
@@ -101,22 +133,10 @@ impl Validator<'_> {
             };
             self.warn(&path, msg);
         }
-        if lab.file.tftp.enabled && lab.file.dhcp.mode != DhcpMode::Off {
-            let root = lab.resolve(&lab.file.tftp.root);
-            if !root.join("undionly.kpxe").is_file() && !root.join("ipxe.efi").is_file() {
-                self.warn(
-                    &[Seg::Key("tftp"), Seg::Key("root")],
-                    format!(
-                        "no iPXE binaries (undionly.kpxe, ipxe.efi) in {}; install Debian's `ipxe` package or point tftp.root at them",
-                        root.display()
-                    ),
-                );
-            }
-        }
     }
 
-    /// `tftp.root` (served over TFTP and `/ipxe/`, also with TFTP off) and
-    /// `boot.assets_dir` must not contain lab.yaml's folder or `.pxelab/`, nor lie
+    /// `tftp.root` (served over TFTP and `/ipxe/`, also with TFTP off), `pi.firmware`
+    /// and `boot.assets_dir` must not contain lab.yaml's folder or `.pxelab/`, nor lie
     /// inside `.pxelab/`: lab.yaml may hold the k3s token and `.pxelab/` holds the lab
     /// secret and the operator key. The servers refuse dot-names and files outside
     /// their folder anyway; this makes the mistake an error before anything runs.
@@ -133,13 +153,29 @@ impl Validator<'_> {
             return;
         };
         let state = dir.join(".pxelab");
-        let folders = [
+        let mut folders = vec![
             (
                 [Seg::Key("tftp"), Seg::Key("root")],
                 lab.resolve(&lab.file.tftp.root),
             ),
             ([Seg::Key("boot"), Seg::Key("assets_dir")], lab.assets_dir()),
         ];
+        if let Some(pi) = &lab.file.pi {
+            folders.push((
+                [Seg::Key("pi"), Seg::Key("firmware")],
+                lab.resolve(&pi.firmware),
+            ));
+            let start = lab.resolve(&pi.firmware).join("start4.elf");
+            if !start.is_file() {
+                self.warn(
+                    &[Seg::Key("pi"), Seg::Key("firmware")],
+                    format!(
+                        "{} is not there: a Pi 4 / CM4 bootloader loads it first (copy the boot folder of Raspberry Pi's firmware release: start4.elf, fixup4.dat, bcm2711-rpi-4-b.dtb, overlays/)",
+                        start.display()
+                    ),
+                );
+            }
+        }
         for (path, folder) in folders {
             let Ok(real) = std::fs::canonicalize(&folder) else {
                 continue;

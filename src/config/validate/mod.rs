@@ -4,10 +4,16 @@
 //! [`super::parse`]; the servers' settings by building their plan ([`super::plan`]),
 //! whose errors are reported here too; this module checks the rest serde cannot:
 //! duplicates, addresses against the subnet, roles and their templates, the k3s server,
-//! boot assets on disk. One file per concern.
+//! boot assets on disk and their architectures, power drivers. One file per concern.
 
+mod apkovl;
+mod arches;
 mod assets;
+mod bzimage;
+mod flavour;
+mod image_arch;
 mod nodes;
+mod power;
 mod roles;
 mod templates;
 
@@ -46,17 +52,24 @@ pub fn validate(lab: &Lab) -> Vec<Problem> {
         lab,
         spans: &spans,
         r: Reporter::new(&lab.path, &spans),
+        cache: flavour::Cache::default(),
+        apkovls: apkovl::Seen::default(),
+        arches: arches::ArchCache::default(),
     };
     v.nodes();
     v.k3s_server();
     v.roles();
+    v.snapshots();
     v.unknown_policy();
     v.dhcp();
     v.boot();
+    v.flavours();
+    v.arches();
     v.templates();
     v.assets();
     v.served_folders();
     v.adopt();
+    v.power();
     let mut p = v.r.problems;
     p.sort_by_key(|p| p.location.as_ref().map(|l| (l.line, l.column)));
     p.dedup();
@@ -67,6 +80,9 @@ struct Validator<'a> {
     lab: &'a Lab,
     spans: &'a Spans,
     r: Reporter<'a>,
+    cache: flavour::Cache,
+    apkovls: apkovl::Seen,
+    arches: arches::ArchCache,
 }
 
 /// Whether `h` is a valid hostname label (RFC 1123).
@@ -129,6 +145,35 @@ impl Validator<'_> {
         let d = &self.lab.file.dhcp;
         if let Some(msg) = ipv6_ra_unused(d.mode, d.ipv6_ra, self.lab.file.interface.is_some()) {
             self.warn(&[Seg::Key("dhcp"), Seg::Key("ipv6_ra")], msg);
+        }
+        self.server_address_in_subnet();
+    }
+
+    /// `server_address` outside `dhcp.subnet`. In server mode without `dhcp.router` an
+    /// error: pxelab hands out addresses of the subnet and its own address as the server
+    /// (option 54) and in every boot URL, and a node given no router cannot reach an
+    /// address outside its subnet. With a router (a DHCP relay forwards the subnet's
+    /// requests to pxelab) it can, and in proxy mode the LAN's server gives the
+    /// addresses: a warning, since it is more often a typo than a routed lab.
+    fn server_address_in_subnet(&mut self) {
+        let (Some(ip), Some(s)) = (self.lab.file.server_address, self.subnet()) else {
+            return;
+        };
+        if s.contains(&ip) {
+            return;
+        }
+        let at = [Seg::Key("server_address")];
+        let d = &self.lab.file.dhcp;
+        match (d.mode, d.router) {
+            (DhcpMode::Server, None) => self.error(
+                &at,
+                format!("{ip} is outside dhcp.subnet {s}: in server mode nodes get addresses of {s} and no router, and are told to fetch everything from {ip}, which they cannot reach; put server_address inside the subnet (one of the interface's addresses there), or set dhcp.router for a routed lab"),
+            ),
+            (DhcpMode::Server | DhcpMode::Proxy, _) => self.warn(
+                &at,
+                format!("{ip} is outside dhcp.subnet {s}: nodes of {s} reach it only through a router (a DHCP relay's network); is one of them a typo?"),
+            ),
+            (DhcpMode::Off, _) => {}
         }
     }
 }

@@ -6,7 +6,51 @@ use crate::config::spans::Seg;
 use crate::config::{RoleSection, SshServer, BUILTIN_ROLES};
 use crate::render::template::user_data_template;
 
+/// A `data_disk`: `LABEL=…`, `UUID=…` or a `/dev/…` path, with nothing a shell or
+/// fstab would read as more than one word.
+pub(super) fn data_disk_ok(disk: &str) -> Result<(), String> {
+    let plain = |t: &str| {
+        !t.is_empty()
+            && t.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/' | ':'))
+    };
+    let ok = match disk.split_once('=') {
+        Some(("LABEL" | "UUID" | "PARTUUID" | "PARTLABEL", v)) => plain(v),
+        Some(_) => false,
+        None => disk.starts_with("/dev/") && plain(disk),
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "data_disk `{disk}`: give LABEL=NAME, UUID=…, PARTUUID=… or a /dev/ path \
+             (letters, digits, - _ . / : only)"
+        ))
+    }
+}
+
 impl Validator<'_> {
+    /// `k3s.snapshots`: a duration or `off`, and a count of at least one.
+    pub(super) fn snapshots(&mut self) {
+        let s = &self.lab.file.k3s.snapshots;
+        let at = |k| [Seg::Key("k3s"), Seg::Key("snapshots"), Seg::Key(k)];
+        if s.interval().is_none() && !matches!(s.every.trim(), "off" | "0" | "") {
+            self.error(
+                &at("every"),
+                format!(
+                    "`{}` is not a duration (seconds, or 30m, 1h, 1d) nor `off`",
+                    s.every
+                ),
+            );
+        }
+        if s.keep == 0 {
+            self.error(
+                &at("keep"),
+                "keep at least 1 snapshot (the newest is what the server restores)".into(),
+            );
+        }
+    }
+
     pub(super) fn roles(&mut self) {
         let lab = self.lab;
         for (name, r) in &lab.file.roles {
@@ -44,6 +88,14 @@ impl Validator<'_> {
                 }
             }
             self.dropbear_key_delivered(name, r);
+            if let Some(disk) = &r.data_disk {
+                if let Err(why) = data_disk_ok(disk) {
+                    self.error(
+                        &[Seg::Key("roles"), Seg::Key(name), Seg::Key("data_disk")],
+                        why,
+                    );
+                }
+            }
             if let Some(p) = &r.hostname_prefix {
                 if !valid_hostname(p) {
                     self.error(

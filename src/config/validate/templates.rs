@@ -122,33 +122,44 @@ impl Validator<'_> {
                 if broken.contains(&s.name) {
                     continue;
                 }
-                self.render_check(&s, node.mac, &public, &mut broken, |out| {
-                    out.split_whitespace()
-                        .any(|w| w.starts_with("ds="))
-                        .then(|| "sets ds= itself; pxelab appends `ds=nocloud;s=…` as the last word, remove it".to_string())
-                });
+                let Some(out) = self.render_check(&s, node.mac, &public, &mut broken) else {
+                    continue;
+                };
+                let found = if out.split_whitespace().any(|w| w.starts_with("ds=")) {
+                    Some((Severity::Error, "sets ds= itself; pxelab appends `ds=nocloud;s=…` as the last word, remove it".to_string()))
+                } else {
+                    self.apkovl_problem(&out)
+                };
+                if let Some((severity, msg)) = found {
+                    self.template_finding(&s, severity, msg, &mut broken);
+                }
             }
             let meta = meta_data_template(lab, &node.role);
             if !broken.contains(&meta.name) {
-                self.render_check(&meta, node.mac, &public, &mut broken, |_| None);
+                self.render_check(&meta, node.mac, &public, &mut broken);
             }
             if let Ok(ud) = user_data_template(lab, &node.role, node.mac) {
                 if !broken.contains(&ud.name) {
                     let vars = secret_vars(lab, node, &fake);
-                    self.render_check(&ud, node.mac, &vars, &mut broken, |_| None);
+                    if let Some(out) = self.render_check(&ud, node.mac, &vars, &mut broken) {
+                        if let Some(msg) = user_data_kind_problem(&out) {
+                            self.template_finding(&ud, Severity::Error, msg, &mut broken);
+                        }
+                    }
                 }
             }
         }
     }
 
+    /// Renders a template for a node; a failure is reported (once per template) and
+    /// gives `None`.
     fn render_check<S: serde::Serialize>(
         &mut self,
         spec: &TemplateSpec,
         mac: crate::Mac,
         vars: &S,
         broken: &mut Vec<String>,
-        extra: impl Fn(&str) -> Option<String>,
-    ) {
+    ) -> Option<String> {
         match template::render_text(spec, vars) {
             Err((e, why)) => {
                 broken.push(spec.name.clone());
@@ -158,20 +169,49 @@ impl Validator<'_> {
                     location,
                     message: format!("{} (for {mac}): {why}", spec.name),
                 });
+                None
             }
-            Ok(out) => {
-                if let Some(msg) = extra(&out) {
-                    broken.push(spec.name.clone());
-                    let location = Some(self.template_location(spec, None));
-                    self.r.problems.push(Problem {
-                        severity: Severity::Error,
-                        location,
-                        message: format!("{}: {msg}", spec.name),
-                    });
-                }
-            }
+            Ok(out) => Some(out),
         }
     }
+
+    /// Reports what a template's output shows, once per template.
+    fn template_finding(
+        &mut self,
+        spec: &TemplateSpec,
+        severity: Severity,
+        msg: String,
+        broken: &mut Vec<String>,
+    ) {
+        broken.push(spec.name.clone());
+        let location = Some(self.template_location(spec, None));
+        self.r.problems.push(Problem {
+            severity,
+            location,
+            message: format!("{}: {msg}", spec.name),
+        });
+    }
+}
+
+/// The first lines tiny-cloud acts on: it reads user-data's first line to tell its kind
+/// and ignores anything else (field notes §5).
+const USER_DATA_KINDS: [&str; 3] = ["#cloud-config", "#alpine-config", "#!"];
+
+/// Why tiny-cloud would ignore this rendered user-data, if it would.
+fn user_data_kind_problem(out: &str) -> Option<String> {
+    let first = out.lines().next().unwrap_or("");
+    if USER_DATA_KINDS.iter().any(|k| first.starts_with(k)) {
+        return None;
+    }
+    let shown: String = first.chars().take(40).collect();
+    let what = if shown.trim().is_empty() {
+        "is empty".to_string()
+    } else {
+        format!("is `{shown}`")
+    };
+    Some(format!(
+        "its first line {what}: tiny-cloud ignores user-data that does not start with #cloud-config, #alpine-config or #! (a script), so the node is never configured; make `#cloud-config` its first line"
+    ))
 }
 
 fn owned_segs(keys: &[String]) -> Vec<Seg<'_>> {

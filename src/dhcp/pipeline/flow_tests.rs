@@ -296,3 +296,40 @@ pub(super) fn settings(lab: &Lab) -> Settings {
         other => panic!("expected server mode, got {other:?}"),
     }
 }
+
+/// `lease_time: infinite`: the ACK says 0xffffffff (RFC 2131's infinity) without T1/T2,
+/// and the lease table never lets the address go.
+#[test]
+fn an_infinite_lease_is_acked_as_such_and_never_expires() {
+    use dhcproto::v4::{Decodable, DhcpOption, Message, OptionCode};
+    let text = lab()
+        .source
+        .replace("lease_time: 1h", "lease_time: infinite");
+    let l = Lab::parse(std::path::Path::new("/tmp/lab.yaml"), &text).unwrap();
+    let s = settings(&l);
+    assert_eq!(s.lease_secs, u32::MAX);
+    let mut t = Leases::default();
+    decide(&s, &l, &mut t, &req(1, 1, &[], Z), 1000, hold);
+    let ack = decide(
+        &s,
+        &l,
+        &mut t,
+        &req(1, 3, &[(54, SID), (50, &[10, 0, 0, 100])], Z),
+        1001,
+        hold,
+    );
+    let m = Message::from_bytes(&reply(&ack).bytes).unwrap();
+    assert!(matches!(
+        m.opts().get(OptionCode::AddressLeaseTime),
+        Some(DhcpOption::AddressLeaseTime(0xffff_ffff))
+    ));
+    assert!(m.opts().get(OptionCode::Renewal).is_none());
+    assert!(m.opts().get(OptionCode::Rebinding).is_none());
+    let mac = Mac([2, 0, 0, 0, 0, 1]);
+    assert_eq!(t.of_mac(&mac).unwrap().expires, u64::MAX);
+    assert!(t.expire(u64::MAX - 1).is_empty());
+    assert_eq!(
+        t.holder(Ipv4Addr::new(10, 0, 0, 100), 10_000_000_000),
+        Some(mac)
+    );
+}

@@ -80,7 +80,7 @@ pub fn request(c: &Ctx, t: &mut Leases, policy: impl FnOnce(Mac) -> BootDecision
     t.insert(Lease {
         mac,
         ip,
-        expires: c.now + u64::from(c.s.lease_secs),
+        expires: leases::expiry(c.now, c.s.lease_secs),
         bound: true,
         hostname: c.lab.node_by_mac(&mac).map(|n| n.hostname.clone()),
     });

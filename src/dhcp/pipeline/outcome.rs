@@ -100,6 +100,10 @@ pub enum Ignored {
         /// The subnet's prefix length.
         prefix: u8,
     },
+    /// An unknown Raspberry Pi on its EEPROM bootloader, held: it has no iPXE to wait
+    /// in, so it gets no answer (and asks again) until it is adopted.
+    #[error("{0}: unknown Raspberry Pi held until adopted (no answer; its bootloader retries)")]
+    HeldPi(Mac),
     /// Unknown MAC and `unknown: ignore`.
     #[error("{0}: unknown MAC, policy is ignore")]
     Policy(Mac),

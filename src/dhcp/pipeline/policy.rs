@@ -23,8 +23,12 @@ pub fn boot_info(
     if !(req.is_pxe_client() || req.is_http_client() || req.is_ipxe()) {
         return Ok(None);
     }
-    if policy(req.mac) == BootDecision::Ignore {
-        return Err(Ignored::Policy(req.mac));
+    let target = boot::select(lab, req).ok();
+    match policy(req.mac) {
+        BootDecision::Ignore => Err(Ignored::Policy(req.mac)),
+        BootDecision::Hold if target.as_ref().is_some_and(|t| t.pi_bootloader) => {
+            Err(Ignored::HeldPi(req.mac))
+        }
+        _ => Ok(target),
     }
-    Ok(boot::select(lab, req).ok())
 }

@@ -122,6 +122,7 @@ fn ignored(i: &Ignored) -> &'static str {
         Ignored::DeclineWithoutAddress(_) => "decline-without-address",
         Ignored::DeclineNotHeld { .. } => "decline-not-held",
         Ignored::InformOutside { .. } => "inform-outside",
+        Ignored::HeldPi(_) => "held-pi",
     }
 }
 

@@ -7,7 +7,8 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    ActionStatus, CloudPhase, FetchKind, Gauge, K3sFailure, K3sStep, Source, Stall, TransferOutcome,
+    ActionStatus, ApkTally, CloudPhase, FetchKind, Gauge, K3sFailure, K3sStep, Source, Stall,
+    TransferOutcome,
 };
 
 /// What happened.
@@ -173,9 +174,25 @@ pub enum EventKind {
         ms: u64,
     },
 
+    /// The package cache's answers since the previous `apk-cache` event (at most one
+    /// every few seconds, not one per request).
+    ApkCache {
+        /// The counts.
+        #[serde(flatten)]
+        tally: ApkTally,
+    },
+
     // ---- inventory / commands ----
     /// An unknown MAC was seen and is being held in the wait loop.
     NodeHeld,
+    /// The machine's CPU architecture became known from its boot firmware: iPXE's
+    /// `${buildarch}` or a Pi bootloader (DHCP option 93 is in `dhcp-discover`).
+    ArchSeen {
+        /// The architecture whose boot profile it gets.
+        arch: crate::config::Arch,
+        /// What said so (`ipxe`, `pi-bootloader`).
+        from: String,
+    },
     /// A MAC was adopted into the lab.
     NodeAdopted {
         /// Its role.
@@ -301,12 +318,40 @@ pub enum EventKind {
         /// kB free.
         free_kb: u64,
     },
+    /// A snapshot of the k3s server's datastore was taken (or could not be).
+    K3sSnapshot {
+        /// `scheduled` or `before-reboot`.
+        why: String,
+        /// Whether it was kept.
+        ok: bool,
+        /// The file name and size, or why it failed.
+        detail: String,
+    },
     /// A log line streamed from the node (kept in its ring buffer, not on the bus).
     LogLine {
         /// Which file (`messages`, `k3s.log`).
         file: String,
         /// The line.
         line: String,
+    },
+
+    // ---- power and rolling reboots ----
+    /// A power action was carried out, or failed.
+    Power {
+        /// on, off or cycle.
+        action: crate::engine::service::PowerAction,
+        /// The node's driver (`wol`, `ssh`, `cmd`, `none`).
+        driver: String,
+        /// Whether it worked.
+        ok: bool,
+        /// What the driver did or why it failed (never a command line: it may hold a password).
+        detail: String,
+    },
+    /// A step of a rolling reboot.
+    Roll {
+        /// Which.
+        #[serde(flatten)]
+        step: crate::engine::roll::RollStep,
     },
 
     // ---- refusals ----
@@ -346,7 +391,9 @@ impl EventKind {
             EventKind::TftpEnd { .. } => "tftp-end",
             EventKind::HttpStart { .. } => "http-start",
             EventKind::HttpFetch { .. } => "http-fetch",
+            EventKind::ApkCache { .. } => "apk-cache",
             EventKind::NodeHeld => "node-held",
+            EventKind::ArchSeen { .. } => "arch-seen",
             EventKind::NodeAdopted { .. } => "node-adopted",
             EventKind::NodeForgotten => "node-forgotten",
             EventKind::NodeChanged { .. } => "node-changed",
@@ -365,7 +412,10 @@ impl EventKind {
             EventKind::LogLine { .. } => "log-line",
             EventKind::NodeResources { .. } => "node-resources",
             EventKind::ResourcesLow { .. } => "resources-low",
+            EventKind::K3sSnapshot { .. } => "k3s-snapshot",
             EventKind::Refused { .. } => "refused",
+            EventKind::Power { .. } => "power",
+            EventKind::Roll { .. } => "roll",
         }
     }
 
@@ -391,9 +441,14 @@ impl EventKind {
                 | EventKind::ResourcesLow { .. }
                 | EventKind::CloudFailed { .. }
                 | EventKind::Refused { .. }
+                | EventKind::Power { ok: false, .. }
+                | EventKind::Roll {
+                    step: crate::engine::roll::RollStep::Stopped { .. }
+                }
         ) || matches!(
             self,
             EventKind::TftpEnd { outcome, .. } if *outcome != TransferOutcome::Complete
-        )
+        ) || matches!(self, EventKind::ApkCache { tally } if tally.failed > 0)
+            || matches!(self, EventKind::K3sSnapshot { ok: false, .. })
     }
 }

@@ -87,6 +87,8 @@ pub enum FetchKind {
     Script,
     /// The wait-loop script given to a held MAC.
     HoldScript,
+    /// The one-line script that asks iPXE for its `${buildarch}` (mixed labs).
+    ArchProbe,
     /// The kernel.
     Kernel,
     /// An initramfs.
@@ -107,6 +109,24 @@ pub enum FetchKind {
     NetworkConfig,
     /// Anything else (refused or unknown paths).
     Other,
+}
+
+/// What the package cache answered over a few seconds (`apk-cache` events).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApkTally {
+    /// Served from disk (or from another request's fetch), no upstream fetch.
+    pub hits: u64,
+    /// Fetched from upstream (one per file, however many nodes asked at once).
+    pub fetched: u64,
+    /// An expired APKINDEX served because upstream failed.
+    pub stale: u64,
+    /// Not served: upstream failed or sent a damaged file (nothing was cached).
+    pub failed: u64,
+    /// Bytes served.
+    pub bytes: u64,
+    /// The last failure's reason.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
 }
 
 /// A tiny-cloud phase.

@@ -1,6 +1,7 @@
 //! What the service cannot do itself: reaching a running machine (a reboot over SSH, a
-//! power action). The engine imports no watcher, so `pxelab up` hands the service a
-//! [`NodeControl`] built on [`crate::watch`], and tests hand it a fake.
+//! power action through the node's `power:` driver). The engine imports no watcher and
+//! no driver, so `pxelab up` hands the service [`crate::power::LabControl`], and tests
+//! hand it a fake or [`NoControl`].
 
 use std::future::Future;
 use std::pin::Pin;
@@ -18,7 +19,7 @@ pub trait NodeControl: Send + Sync + 'static {
     /// Reboots `mac`.
     fn reboot(&self, engine: Engine, mac: Mac) -> ControlFuture;
 
-    /// A power action on `mac`; `None` where there is no power backend.
+    /// A power action on `mac`; `None` where this control has no way to power machines.
     fn power(&self, _engine: Engine, _mac: Mac, _action: PowerAction) -> Option<ControlFuture> {
         None
     }

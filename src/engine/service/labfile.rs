@@ -18,8 +18,18 @@ use crate::mac::Mac;
 /// the previous lab stays in force. Returns whether a new lab was loaded.
 pub fn reload_if_changed(engine: &Engine) -> bool {
     let cur = engine.lab();
-    let Ok(text) = std::fs::read_to_string(&cur.path) else {
-        return false;
+    let text = match crate::config::limit::read_text(&cur.path) {
+        Ok(text) => text,
+        Err(e @ ConfigError::TooLarge { .. }) => {
+            // Said once: the message stands in for the text, so the next poll finds
+            // the same "text" and stays quiet until the file changes size.
+            let said = e.to_string();
+            if cur.source != said {
+                engine.lab_rejected(said.clone(), said);
+            }
+            return false;
+        }
+        Err(_) => return false,
     };
     if text == cur.source {
         return false;
@@ -36,8 +46,8 @@ pub fn reload_if_changed(engine: &Engine) -> bool {
     }
 }
 
-/// Carries out a lab.yaml command on this thread (blocking file I/O). Reboot and power
-/// need the running service's node control.
+/// Carries out a lab.yaml command on this thread (blocking file I/O). Reboot, power
+/// and rolls need the running service (its node control, its one roll at a time).
 pub fn run_here(engine: &Engine, command: Command) -> Result<Reply, CommandError> {
     match command {
         Command::Adopt {
@@ -63,9 +73,10 @@ pub fn run_here(engine: &Engine, command: Command) -> Result<Reply, CommandError
         Command::Reload => Ok(Reply::Reloaded {
             changed: reload_if_changed(engine),
         }),
-        c @ (Command::Reboot { .. } | Command::Power { .. }) => {
-            Err(CommandError::NoService { command: c.name() })
-        }
+        c @ (Command::Reboot { .. }
+        | Command::Power { .. }
+        | Command::Roll(_)
+        | Command::RollStop) => Err(CommandError::NoService { command: c.name() }),
     }
 }
 
@@ -132,6 +143,9 @@ fn adopt(
             cmdline_extra: None,
             kernel: None,
             initrds: None,
+            modloop: None,
+            power: None,
+            arch: None,
         };
         Ok((crate::config::edit::add_node(lab, &entry)?, entry))
     })?;

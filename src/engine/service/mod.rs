@@ -7,7 +7,10 @@
 //! `unknown: adopt` only queues an [`Command::Adopt`]; the write happens here, and a
 //! reload can never race a write-back because both run on this one task, one at a time.
 //! Reaching machines (reboot) goes through a [`NodeControl`] handed in at start, on a
-//! task of its own so a slow SSH connect holds no lab.yaml edit.
+//! task of its own so a slow SSH connect holds no lab.yaml edit; power actions go
+//! through the same control and are reported as `power` events. A rolling reboot
+//! ([`super::roll`]) runs on a task of its own, one at a time, sending its reboots
+//! back through this service.
 
 pub mod command;
 pub mod control;
@@ -24,7 +27,8 @@ pub use control::{ControlFuture, NoControl, NodeControl};
 pub use labfile::run_here;
 pub use surface::{CommandQueue, Commands, Pending};
 
-use super::Engine;
+use super::roll::RollSlot;
+use super::{Engine, EventKind};
 
 /// How often lab.yaml is checked for an operator's edit.
 pub const POLL: Duration = Duration::from_millis(700);
@@ -48,25 +52,37 @@ pub async fn run(
     cancel: CancellationToken,
     control: Arc<dyn NodeControl>,
 ) {
+    let rolls = RollSlot::default();
     let mut tick = tokio::time::interval(POLL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            _ = cancel.cancelled() => break,
+            _ = cancel.cancelled() => {
+                rolls.stop();
+                break;
+            }
             _ = tick.tick() => {
                 let _ = on_lab(&engine, Command::Reload).await;
             }
             p = queue.recv() => {
                 let Some(p) = p else { break };
-                execute(&engine, p, &control).await;
+                execute(&engine, p, &control, &rolls).await;
             }
         }
     }
 }
 
 /// Carries out one command and answers it.
-async fn execute(engine: &Engine, p: Pending, control: &Arc<dyn NodeControl>) {
+async fn execute(engine: &Engine, p: Pending, control: &Arc<dyn NodeControl>, rolls: &RollSlot) {
     match p.command.clone() {
+        Command::Roll(opts) => {
+            let r = super::roll::start(engine, engine.commands(), rolls, opts)
+                .map(|(order, left_out)| Reply::RollStarted { order, left_out });
+            p.answer(r);
+        }
+        Command::RollStop => p.answer(Ok(Reply::RollStopped {
+            was_running: rolls.stop(),
+        })),
         Command::Reboot { mac } => {
             let fut = control.reboot(engine.clone(), mac);
             tokio::spawn(async move {
@@ -83,12 +99,31 @@ async fn execute(engine: &Engine, p: Pending, control: &Arc<dyn NodeControl>) {
         }
         Command::Power { mac, action } => match control.power(engine.clone(), mac, action) {
             None => p.answer(Err(CommandError::NotSupported {
-                what: format!("power {action:?} for {mac}").to_lowercase(),
+                what: format!("power {} for {mac}", action.name()),
             })),
             Some(fut) => {
+                let engine = engine.clone();
                 tokio::spawn(async move {
-                    let r = fut
-                        .await
+                    let r = fut.await;
+                    let lab = engine.lab();
+                    let driver = lab
+                        .node_by_mac(&mac)
+                        .map(|n| lab.power_for(n).name())
+                        .unwrap_or("none");
+                    let (ok, detail) = match &r {
+                        Ok(d) => (true, d.clone()),
+                        Err(e) => (false, e.clone()),
+                    };
+                    engine.emit(
+                        Some(mac),
+                        EventKind::Power {
+                            action,
+                            driver: driver.to_string(),
+                            ok,
+                            detail,
+                        },
+                    );
+                    let r = r
                         .map(|detail| Reply::Powered {
                             mac,
                             action,

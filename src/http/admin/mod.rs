@@ -4,13 +4,20 @@
 //! GET  /api/lab             {name, path, version}: which lab this instance runs
 //! GET  /api/nodes           the snapshot (servers, counters, one row per node)
 //! GET  /api/nodes/<mac|hostname>   one node's full record (timeline, log tail)
-//! GET  /api/events          Server-Sent Events: one `data:` JSON object per event
+//! GET  /api/events[?logs=1] Server-Sent Events: one `data:` JSON object per event
+//! GET  /api/state           {seq, snapshot, records}: what `pxelab attach` mirrors
+//! GET  /api/lab/file        {path, lab}: lab.yaml as parsed, secrets masked
 //! POST /api/adopt           {mac, role, hostname?, ip?}   -> the node entry
 //! POST /api/forget          {mac}
 //! POST /api/change          {mac, role?, hostname?}       -> the node entry
 //! POST /api/nodes/<mac|hostname>/reboot                     -> {rebooting, addr}
+//! POST /api/nodes/<mac|hostname>/power  {action: on|off|cycle} -> {powered, action, detail}
 //! POST /api/reload          lab.yaml read again now         -> {reloaded}
+//! POST /api/roll  {server?, confirm_server?, node_timeout_s?}  POST /api/roll/stop
 //! ```
+//!
+//! [`guard`] checks who asks, [`mirror`] serves what an attached console mirrors, and
+//! [`scrub`] masks every secret value pxelab knows in whatever goes out; the power and roll routes are in [`power`].
 //!
 //! Every POST is one [`Command`] sent through the engine's [`crate::engine::Commands`],
 //! the same surface the console uses: anything the console can do, the API can do.
@@ -22,29 +29,29 @@
 //! local user adopt, forget and re-role nodes. Bodies must be JSON. Errors are
 //! `{"error": "...", "status": N}`.
 
-use std::convert::Infallible;
 use std::net::Ipv4Addr;
-use std::time::Duration;
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, Request, State};
-use axum::http::{header, StatusCode};
+use axum::http::StatusCode;
 use axum::middleware::Next;
-use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use futures_util::{Stream, StreamExt};
 use serde::Deserialize;
-use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
-use tokio_stream::wrappers::BroadcastStream;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::ConfigError;
-use crate::engine::{Command, CommandError, Engine, EngineError, EventKind, Reply, Source};
+use crate::engine::{Command, CommandError, Engine, EngineError, Reply};
 use crate::mac::Mac;
 
+mod guard;
+pub mod mirror;
+mod power;
+pub mod scrub;
 mod serve;
+use guard::{only_loopback_hosts, require_token};
+pub use power::{PowerRequest, RollRequest};
 pub use serve::serve;
 
 #[derive(Clone)]
@@ -91,9 +98,9 @@ impl From<EngineError> for ApiError {
                 ConfigError::AlreadyKnown { .. } | ConfigError::ChangedOnDisk { .. } => {
                     StatusCode::CONFLICT
                 }
-                ConfigError::Invalid(_) | ConfigError::Syntax { .. } => {
-                    StatusCode::UNPROCESSABLE_ENTITY
-                }
+                ConfigError::Invalid(_)
+                | ConfigError::Syntax { .. }
+                | ConfigError::TooLarge { .. } => StatusCode::UNPROCESSABLE_ENTITY,
                 ConfigError::Io { .. } | ConfigError::Edit { .. } => {
                     StatusCode::INTERNAL_SERVER_ERROR
                 }
@@ -107,7 +114,10 @@ impl From<CommandError> for ApiError {
     fn from(e: CommandError) -> ApiError {
         match e {
             CommandError::Lab(e) => ApiError::from(e),
-            CommandError::Node { .. } => ApiError::new(StatusCode::BAD_GATEWAY, e.to_string()),
+            CommandError::Node { .. } | CommandError::Remote { .. } => {
+                ApiError::new(StatusCode::BAD_GATEWAY, e.to_string())
+            }
+            CommandError::Refused { .. } => ApiError::new(StatusCode::CONFLICT, e.to_string()),
             CommandError::NotSupported { .. } => {
                 ApiError::new(StatusCode::NOT_IMPLEMENTED, e.to_string())
             }
@@ -187,6 +197,10 @@ async fn send(st: &AdminState, command: Command) -> Result<Response, ApiError> {
             serde_json::json!({ "powered": mac, "action": action, "detail": detail })
         }
         Reply::Reloaded { changed } => serde_json::json!({ "reloaded": changed }),
+        Reply::RollStarted { order, left_out } => {
+            serde_json::json!({ "rolling": order, "left_out": left_out })
+        }
+        Reply::RollStopped { was_running } => serde_json::json!({ "stopped": was_running }),
     };
     Ok(Json(body).into_response())
 }
@@ -263,137 +277,24 @@ async fn change(
     send(&st, command).await
 }
 
+/// The node a path names (hostname or MAC), else 404.
+fn node_mac(st: &AdminState, key: &str) -> Result<Mac, ApiError> {
+    st.engine
+        .resolve_node(key)
+        .or_else(|| super::route::parse_mac(key).ok())
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("no node `{key:.64}`")))
+}
+
 async fn reboot(
     State(st): State<AdminState>,
     Path(key): Path<String>,
 ) -> Result<Response, ApiError> {
-    let mac = st
-        .engine
-        .resolve_node(&key)
-        .or_else(|| super::route::parse_mac(&key).ok())
-        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("no node `{key:.64}`")))?;
+    let mac = node_mac(&st, &key)?;
     send(&st, Command::Reboot { mac }).await
 }
 
 async fn reload(State(st): State<AdminState>) -> Result<Response, ApiError> {
     send(&st, Command::Reload).await
-}
-
-/// The event bus as SSE frames: `event:` the kind name, `id:` the sequence number,
-/// `data:` the event as JSON. Log lines stay out (as on the headless stream); a client
-/// that falls behind gets one `lagged` frame saying how many it missed.
-fn event_stream(
-    engine: &Engine,
-    cancel: CancellationToken,
-) -> impl Stream<Item = Result<SseEvent, Infallible>> {
-    BroadcastStream::new(engine.subscribe())
-        .filter_map(|r| async move {
-            match r {
-                Ok(ev) if ev.kind.is_node_local() => None,
-                Ok(ev) => {
-                    let data = serde_json::to_string(&ev).ok()?;
-                    Some(Ok(SseEvent::default()
-                        .event(ev.kind.name())
-                        .id(ev.seq.to_string())
-                        .data(data)))
-                }
-                Err(BroadcastStreamRecvError::Lagged(n)) => Some(Ok(SseEvent::default()
-                    .event("lagged")
-                    .data(format!("{{\"event\":\"lagged\",\"skipped\":{n}}}")))),
-            }
-        })
-        .take_until(cancel.cancelled_owned())
-}
-
-async fn events(State(st): State<AdminState>) -> Response {
-    Sse::new(event_stream(&st.engine, st.cancel.clone()))
-        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
-        .into_response()
-}
-
-/// Whether a `Host:` header names this machine's loopback.
-fn loopback_host(host: &str) -> bool {
-    let name = if let Some(rest) = host.strip_prefix('[') {
-        rest.split(']').next().unwrap_or_default()
-    } else {
-        host.split(':').next().unwrap_or_default()
-    };
-    matches!(
-        name.to_ascii_lowercase().as_str(),
-        "127.0.0.1" | "localhost" | "::1"
-    )
-}
-
-async fn only_loopback_hosts(req: Request, next: Next) -> Response {
-    let ok = req
-        .headers()
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .is_some_and(loopback_host);
-    if !ok {
-        return ApiError::new(
-            StatusCode::FORBIDDEN,
-            "the admin API answers only requests addressed to 127.0.0.1 or localhost",
-        )
-        .into_response();
-    }
-    next.run(req).await
-}
-
-/// Whether `presented` equals `token`, in time independent of where they differ.
-fn same_token(presented: &[u8], token: &[u8]) -> bool {
-    presented.len() == token.len()
-        && presented
-            .iter()
-            .zip(token)
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-            == 0
-}
-
-/// Refuses (401, and a `refused` event) a request without the right bearer token.
-async fn require_token(State(st): State<AdminState>, req: Request, next: Next) -> Response {
-    let presented = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|h| h.to_str().ok())
-        .and_then(|h| h.strip_prefix("Bearer "))
-        .map(str::trim);
-    let why = match presented {
-        Some(t) if same_token(t.as_bytes(), st.token.as_bytes()) => return next.run(req).await,
-        Some(_) => "wrong admin token",
-        None => "no admin token",
-    };
-    st.engine
-        .counters()
-        .http_refused
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    st.engine.emit(
-        None,
-        EventKind::Refused {
-            source: Source::Admin,
-            client: req
-                .extensions()
-                .get::<crate::http::tls::serve::Peer>()
-                .map_or_else(|| "127.0.0.1".to_string(), |p| p.0.ip().to_string()),
-            what: format!("{} {:.80}", req.method(), req.uri().path()),
-            reason: why.to_string(),
-        },
-    );
-    let dir = st.engine.lab().state_dir();
-    let mut r = ApiError::new(
-        StatusCode::UNAUTHORIZED,
-        format!(
-            "{why}: send `Authorization: Bearer <token>` with the token in {} \
-             (readable by the user running pxelab up)",
-            dir.join(crate::statedir::ADMIN_TOKEN_FILE).display()
-        ),
-    )
-    .into_response();
-    r.headers_mut().insert(
-        header::WWW_AUTHENTICATE,
-        axum::http::HeaderValue::from_static("Bearer"),
-    );
-    r
 }
 
 /// The admin API's router; every route needs `token` as a bearer token.
@@ -419,13 +320,22 @@ pub fn router_for(
         .route("/api/lab", get(lab_info))
         .route("/api/nodes", get(nodes))
         .route("/api/nodes/{key}", get(node))
-        .route("/api/events", get(events))
+        .route("/api/events", get(mirror::events))
+        .route("/api/state", get(mirror::state))
+        .route("/api/lab/file", get(mirror::lab_file))
         .route("/api/adopt", post(adopt))
         .route("/api/forget", post(forget))
         .route("/api/change", post(change))
         .route("/api/nodes/{key}/reboot", post(reboot))
         .route("/api/reload", post(reload))
+        .route("/api/nodes/{key}/power", post(power::power))
+        .route("/api/roll", post(power::roll))
+        .route("/api/roll/stop", post(power::roll_stop))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such API route") })
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            scrub::scrub_json,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             require_token,
@@ -440,32 +350,4 @@ pub fn router_for(
             },
         ))
         .with_state(state)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{loopback_host, same_token};
-
-    #[test]
-    fn tokens_compare_whole() {
-        assert!(same_token(b"abc", b"abc"));
-        for bad in [&b"abd"[..], b"ab", b"abcd", b""] {
-            assert!(!same_token(bad, b"abc"), "{bad:?}");
-        }
-    }
-
-    #[test]
-    fn host_header_must_name_loopback() {
-        for h in [
-            "127.0.0.1:7480",
-            "localhost:7480",
-            "LOCALHOST",
-            "[::1]:7480",
-        ] {
-            assert!(loopback_host(h), "{h}");
-        }
-        for h in ["evil.example:7480", "127.0.0.1.evil.example", "", "[::2]:1"] {
-            assert!(!loopback_host(h), "{h}");
-        }
-    }
 }

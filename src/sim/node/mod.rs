@@ -57,6 +57,8 @@ pub struct Node {
     pub fault: Option<Fault>,
     /// Power-on delay (before speed scaling).
     pub power_on_after: Duration,
+    /// Never comes back from a reboot (hangs in POST): a roll must stop at it.
+    pub hangs_on_reboot: bool,
 }
 
 impl Node {
@@ -68,6 +70,7 @@ impl Node {
             role: Role::Agent,
             fault: None,
             power_on_after: Duration::ZERO,
+            hangs_on_reboot: false,
         }
     }
 
@@ -80,6 +83,12 @@ impl Node {
     /// Injects a failure.
     pub fn fault(mut self, fault: Fault) -> Node {
         self.fault = Some(fault);
+        self
+    }
+
+    /// Makes it hang after its next reboot, never booting again.
+    pub fn hangs_on_reboot(mut self) -> Node {
+        self.hangs_on_reboot = true;
         self
     }
 
@@ -189,6 +198,8 @@ impl NodeResult {
 struct Run<'a> {
     env: &'a Env,
     node: &'a Node,
+    /// Ends this boot's sshd and its sessions (a reboot or power-off of the machine).
+    boot_cancel: tokio_util::sync::CancellationToken,
     t0: Instant,
     addr: Ipv4Addr,
     steps: Vec<StepResult>,
@@ -265,6 +276,7 @@ pub async fn boot(env: &Env, node: &Node) -> NodeResult {
     let mut run = Run {
         env,
         node,
+        boot_cancel: env.cancel.child_token(),
         t0: Instant::now(),
         addr: node.address,
         steps: Vec::new(),
@@ -285,6 +297,42 @@ pub async fn boot(env: &Env, node: &Node) -> NodeResult {
 
 fn run_stopped(run: Run<'_>) -> NodeResult {
     run.finish(Outcome::Stopped)
+}
+
+/// A booted machine as its sshd sees it: what `reboot` and `poweroff` act on.
+#[derive(Clone)]
+pub struct Machine {
+    /// The lab it boots in.
+    pub env: Env,
+    /// The machine.
+    pub node: Node,
+    /// Its name in the k3s cluster.
+    pub name: String,
+    /// Whether it runs the k3s server.
+    pub k3s_server: bool,
+    /// Ends this boot (its sshd and sessions).
+    pub boot_cancel: tokio_util::sync::CancellationToken,
+}
+
+/// How long a machine takes from `reboot` to its firmware's first DHCP (before speed).
+const REBOOT_DOWN: Duration = Duration::from_millis(2000);
+
+/// `reboot` (or `poweroff` with `off`) as the machine's init runs it: the exit status
+/// goes out first, then sshd and its sessions end, k3s leaves the cluster (the server
+/// takes its API down), and after a while the firmware boots it again over the network
+/// (unless it was powered off, or is a machine that hangs on reboot).
+pub fn power_cycle(m: Machine, off: bool) {
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        m.boot_cancel.cancel();
+        m.env.cluster.leave(&m.name, m.k3s_server);
+        if off || m.node.hangs_on_reboot {
+            return;
+        }
+        m.env.pause(REBOOT_DOWN).await;
+        let r = boot(&m.env, &m.node).await;
+        tracing::debug!("sim {}: boot after reboot: {:?}", m.node.mac, r.outcome);
+    });
 }
 
 macro_rules! step {

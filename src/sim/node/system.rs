@@ -182,8 +182,18 @@ async fn start_sshd(
                 k3s_server,
                 authorized: authorized.clone(),
                 user: env.ssh_user.clone(),
+                machine: Some(super::Machine {
+                    env: env.clone(),
+                    node: run.node.clone(),
+                    name: run
+                        .hostname
+                        .clone()
+                        .unwrap_or_else(|| run.node.mac.compact()),
+                    k3s_server,
+                    boot_cancel: run.boot_cancel.clone(),
+                }),
             },
-            env.cancel.clone(),
+            run.boot_cancel.clone(),
         );
     }
     logs.syslog(

@@ -1,5 +1,6 @@
 //! The commands the simulated sshd runs: the watcher's `tail`/`cat` forms (peeled of the
-//! wrappers it sends them in), tiny-cloud's status, `hostname`, and `kubectl get nodes`.
+//! wrappers it sends them in), tiny-cloud's status, `hostname`, `reboot`/`poweroff`,
+//! `kubectl get nodes`, and pxelab's snapshot script (no datastore here).
 
 use std::time::Duration;
 
@@ -186,6 +187,16 @@ pub(super) async fn run_command(
             }
         };
     }
+    // pxelab's datastore snapshot script (watch::snapshot): a simulated server keeps no
+    // k3s datastore, so it answers as a real server does before its first start.
+    if words
+        .first()
+        .is_some_and(|w| w.starts_with("D=/var/lib/rancher/k3s/server"))
+    {
+        let why = "no k3s datastore in /var/lib/rancher/k3s/server/db yet (a simulated node)\n";
+        err(handle, ch, why.into()).await;
+        return 3;
+    }
     match words.as_slice() {
         ["tiny-cloud", "--bootstrap", "status"] => {
             let s = if st.logs.bootstrap_complete() {
@@ -218,6 +229,14 @@ pub(super) async fn run_command(
         }
         ["test", "-e" | "-f", p] | ["[", "-e" | "-f", p, "]"] => u32::from(!path_exists(st, p)),
         ["true"] | ["exit", "0"] | [] => 0,
+        [cmd @ ("reboot" | "/sbin/reboot" | "poweroff" | "/sbin/poweroff"), ..] => {
+            let Some(m) = st.machine.clone() else {
+                err(handle, ch, format!("{cmd}: Operation not permitted\n")).await;
+                return 1;
+            };
+            crate::sim::node::power_cycle(m, cmd.ends_with("poweroff"));
+            0
+        }
         ["echo", rest @ ..] => {
             out(handle, ch, rest.join(" ") + "\n").await;
             0

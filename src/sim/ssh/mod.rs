@@ -1,8 +1,8 @@
 //! The simulated node's sshd (russh server side): presents the node's host key, lets in
 //! only the authorised keys, and runs the few commands a watcher uses — `tail`/`cat` of
 //! `/var/log/messages` and `/var/log/k3s.log` (following with `-f`/`-F`),
-//! `tiny-cloud --bootstrap status`, `hostname`, and on the k3s server
-//! `k3s kubectl get nodes -o json`.
+//! `tiny-cloud --bootstrap status`, `hostname`, `reboot` and `poweroff`, and on the k3s
+//! server `k3s kubectl get nodes -o json`.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -36,6 +36,8 @@ pub struct SshdState {
     pub authorized: Vec<PublicKey>,
     /// The login user.
     pub user: String,
+    /// The machine `reboot` and `poweroff` act on (none: they are refused).
+    pub machine: Option<crate::sim::node::Machine>,
 }
 
 /// Starts the sshd on `listener` until `cancel` fires. Sessions end with it.

@@ -44,6 +44,10 @@ pub enum Action {
     Forget,
     /// Reboot the selected node over SSH.
     Reboot,
+    /// Power the selected node on with its `power:` driver (Wake-on-LAN by default).
+    Wake,
+    /// Power-cycle the selected node with its `power:` driver.
+    PowerCycle,
     /// Next sort column.
     SortNext,
     /// Reverse the sort.

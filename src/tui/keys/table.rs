@@ -155,6 +155,8 @@ pub const KEYS: &[Binding] = &[
         h("reboot", 4),
         true,
     ),
+    b(K::ch('W'), A::Wake, C::Nodes, "wake: power on (Wake-on-LAN by default)", h("wake", 5), false),
+    b(K::ch('P'), A::PowerCycle, C::Nodes, "power-cycle (its power: driver)", h("cycle", 6), true),
     b(
         K::ch('s'),
         A::SortNext,
@@ -344,6 +346,8 @@ pub const KEYS: &[Binding] = &[
         h("reboot", 4),
         true,
     ),
+    b(K::ch('W'), A::Wake, C::Detail, "wake this node (power on)", None, false),
+    b(K::ch('P'), A::PowerCycle, C::Detail, "power-cycle this node", None, true),
     // help
     b(
         K::plain(KeyCode::Esc),

@@ -1,4 +1,5 @@
-//! The yes/no question before a dangerous action (forget, reboot): its state, its keys
+//! The yes/no question before a dangerous action (forget, reboot, wake, power-cycle, a
+//! rolling reboot): its state, its keys
 //! and its box.
 //!
 //! ```text
@@ -16,6 +17,7 @@ use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 use ratatui::Frame;
 
 use super::Overlay;
+use crate::engine::service::PowerAction;
 use crate::mac::Mac;
 use crate::tui::app::{App, Effect, Level};
 use crate::tui::keys::Action;
@@ -29,6 +31,10 @@ pub enum ConfirmWhat {
     Forget(Mac),
     /// Reboot over SSH.
     Reboot(Mac),
+    /// A power action with the node's driver.
+    Power(Mac, PowerAction),
+    /// A rolling reboot of every Ready node, the k3s server last.
+    Roll,
 }
 
 /// A yes/no question before a dangerous action.
@@ -46,6 +52,33 @@ impl Confirm {
         Confirm {
             what: ConfirmWhat::Forget(mac),
             prompt: format!("Forget {mac}? It is removed from lab.yaml and held at its next boot."),
+        }
+    }
+
+    /// Asks before a power action on `mac`, whose driver is `driver`.
+    pub fn power(mac: Mac, action: PowerAction, driver: &str) -> Confirm {
+        let what = match (action, driver) {
+            (PowerAction::On, "wol") => {
+                "Wake {mac}: a Wake-on-LAN magic packet on the lab interface?".to_string()
+            }
+            (PowerAction::On, d) => format!("Power on {{mac}} ({d})?"),
+            (PowerAction::Cycle, "cmd") => {
+                "Power-cycle {mac}: cut its power and turn it on again?".to_string()
+            }
+            (PowerAction::Cycle, d) => format!("Power-cycle {{mac}} ({d}: a reboot over SSH)?"),
+            (PowerAction::Off, d) => format!("Power off {{mac}} ({d})?"),
+        };
+        Confirm {
+            what: ConfirmWhat::Power(mac, action),
+            prompt: what.replace("{mac}", &mac.to_string()),
+        }
+    }
+
+    /// Asks before a rolling reboot.
+    pub fn roll() -> Confirm {
+        Confirm {
+            what: ConfirmWhat::Roll,
+            prompt: "Reboot every Ready node one at a time, each Ready again before the next, the k3s server last (its API is down while it boots)?".to_string(),
         }
     }
 
@@ -72,6 +105,8 @@ pub(crate) fn act(app: &mut App, a: Action) -> Vec<Effect> {
             let fx = match c.what {
                 ConfirmWhat::Forget(m) => Effect::Forget(m),
                 ConfirmWhat::Reboot(m) => Effect::Reboot(m),
+                ConfirmWhat::Power(m, a) => Effect::Power(m, a),
+                ConfirmWhat::Roll => Effect::Roll,
             };
             app.overlay = None;
             return vec![fx];

@@ -55,11 +55,15 @@ enum Poll {
 /// Values that must never reach a log ring: the token and this node's password.
 fn redactions(engine: &Engine, mac: Mac) -> Vec<String> {
     match crate::secrets::for_node(&engine.lab(), mac) {
-        Ok(s) => [Some(s.k3s_token), s.node_password]
-            .into_iter()
-            .flatten()
-            .filter(|v| v.len() >= 8)
-            .collect(),
+        Ok(s) => [
+            Some(s.k3s_token),
+            crate::secrets::k3s_token(&engine.lab()).ok(),
+            s.node_password,
+        ]
+        .into_iter()
+        .flatten()
+        .filter(|v| v.len() >= 8)
+        .collect(),
         Err(_) => Vec::new(),
     }
 }
@@ -131,6 +135,12 @@ pub(super) async fn follow(
         });
     }
     drop(ltx);
+    if is_server {
+        if let Some(every) = lab.file.k3s.snapshots.interval() {
+            let (engine, conn) = (engine.clone(), conn.clone());
+            tasks.spawn(super::super::snapshot::scheduled(engine, mac, conn, every));
+        }
+    }
     let (ptx, mut prx) = mpsc::channel::<Poll>(8);
     {
         let (conn, opts) = (conn.clone(), opts.clone());

@@ -15,6 +15,10 @@ pub enum Command {
     Theme(String),
     /// Sort by a column.
     Sort(String),
+    /// Start a rolling reboot (asks first).
+    Roll,
+    /// Stop the rolling reboot under way.
+    RollStop,
     /// Key help.
     Help,
     /// Quit.
@@ -66,6 +70,12 @@ pub const COMMANDS: &[Spec] = &[
         help: "sort nodes: default state host mac ip up last",
     },
     Spec {
+        name: "roll",
+        aliases: &["rolling"],
+        arg: "[stop]",
+        help: "reboot every Ready node one at a time, the server last (`stop` ends it)",
+    },
+    Spec {
         name: "help",
         aliases: &["h", "?"],
         arg: "",
@@ -110,6 +120,9 @@ pub fn parse(line: &str) -> Result<Command, String> {
             return Err(format!("usage: :sort {}", SORT_NAMES.join("|")))
         }
         "sort" => Command::Sort(arg),
+        "roll" if arg.is_empty() => Command::Roll,
+        "roll" if arg == "stop" => Command::RollStop,
+        "roll" => return Err("usage: :roll [stop]".into()),
         "help" => Command::Help,
         _ => Command::Quit,
     })
@@ -141,6 +154,7 @@ pub fn complete(line: &str) -> Vec<(String, String)> {
             let choices: Vec<&str> = match spec.name {
                 "theme" => builtin_names(),
                 "sort" => SORT_NAMES.to_vec(),
+                "roll" => vec!["stop"],
                 _ => Vec::new(),
             };
             choices

@@ -18,7 +18,7 @@ use ratatui::Frame;
 
 pub use commands::{complete, parse, Command, COMMANDS, SORT_NAMES};
 
-use super::{Input, Overlay};
+use super::{Confirm, Input, Overlay};
 use crate::mac::Mac;
 use crate::tui::app::{App, Effect, Level};
 use crate::tui::keys::Action;
@@ -95,6 +95,8 @@ fn run(app: &mut App, cmd: Command) -> Vec<Effect> {
         Command::Nodes => app.show_main(Focus::Nodes),
         Command::Events => app.show_main(Focus::Events),
         Command::Help => app.overlay = Some(Overlay::Help { scroll: 0 }),
+        Command::Roll => app.overlay = Some(Overlay::Confirm(Confirm::roll())),
+        Command::RollStop => return vec![Effect::RollStop],
         Command::Quit => {
             app.quit = true;
             return vec![Effect::Quit];

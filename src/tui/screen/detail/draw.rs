@@ -138,6 +138,10 @@ pub fn draw(app: &App, snap: &Snapshot, f: &mut Frame, area: Rect) {
         if let Some(ip) = r.ip.map(std::net::IpAddr::V4).or(r.seen_ip) {
             title.push(Span::styled(format!("{ip} · "), style(ui.text)));
         }
+        if r.cpu.is_some() || r.boot_path.is_some() {
+            let fw = crate::engine::snapshot::firmware_text(r.cpu, r.boot_path);
+            title.push(Span::styled(format!("{fw} · "), style(ui.text)));
+        }
     }
     title.push(Span::styled(
         format!("{} {}", fmt::glyph(state), state.name()),

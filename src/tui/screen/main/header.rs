@@ -4,6 +4,10 @@
 //!  pxelab ▸ homelab   ▲ proxyDHCP :67/:4011  ▲ TFTP :69  ▲ HTTP 10.0.0.1:8080  ▼ admin :7480
 //!  7 nodes  ● 2 ready  ↓ 1 kernel  ⏸ 1 held  ✗ 1 failed       dropped 0 · refused 0 · events 812
 //! ```
+//!
+//! Attached to another machine's pxelab (`pxelab attach`), the first line also names it:
+//! ` pxelab ▸ homelab ⇄ https://10.0.0.1:7480 SHA256:F6:F3:64:8D:80…   ▲ HTTP …`, or
+//! where that does not fit ` ⇄ 10.0.0.1:7480 ▸ homelab   ▲ HTTP …`.
 
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
@@ -18,21 +22,36 @@ use crate::tui::paint::style;
 pub fn render(app: &App, snap: &Snapshot, f: &mut Frame, area: Rect) {
     let ui = &app.theme.ui;
     let hs = style(ui.header);
-    let mut l1 = vec![
-        Span::styled(" pxelab ▸ ", hs),
-        Span::styled(format!("{} ", snap.lab_name), style(ui.header_title)),
-    ];
-    // Whole labels when they fit; else each server by its first word (`▲ HTTP`), so
-    // every server's state stays visible on an 80-column terminal.
+    // Whole labels when they fit; else each server by its first word (`▲ HTTP`), and
+    // an attached server by its address in place of `pxelab` (` ⇄ 10.0.0.1:7480 ▸ lab`),
+    // so every server's state stays visible on an 80-column terminal.
     let width = area.width as usize;
-    let full = servers(app, snap, false);
     let used = |v: &[Span]| v.iter().map(|s| s.content.chars().count()).sum::<usize>();
-    let short = if used(&l1) + used(&full) > width {
-        servers(app, snap, true)
-    } else {
-        full
+    let title = |short: bool| {
+        let lead = match (&app.attached, short) {
+            (Some(a), true) => format!(" {}▸ ", a.header_short()),
+            _ => " pxelab ▸ ".to_string(),
+        };
+        let mut v = vec![
+            Span::styled(lead, hs),
+            Span::styled(format!("{} ", snap.lab_name), style(ui.header_title)),
+        ];
+        if let (Some(a), false) = (&app.attached, short) {
+            v.push(Span::styled(a.header(), hs));
+        }
+        v
     };
-    l1.extend(short);
+    let full = servers(app, snap, false);
+    let mut l1 = title(false);
+    if used(&l1) + used(&full) <= width {
+        l1.extend(full);
+    } else {
+        let short = servers(app, snap, true);
+        if used(&l1) + used(&short) > width {
+            l1 = title(true);
+        }
+        l1.extend(short);
+    }
     let mut l2 = vec![Span::styled(format!(" {} nodes ", snap.nodes.len()), hs)];
     for s in NodeState::ALL {
         if let Some(n) = snap.counts.get(s.name()).filter(|n| **n > 0) {
