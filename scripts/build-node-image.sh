@@ -4,19 +4,39 @@
 # modules and an /init that behaves like Alpine's initramfs + tiny-cloud + a k3s
 # stand-in (scripts/node-init/). Used by tests/qemu_*.rs.
 #
-#   scripts/build-node-image.sh [OUT_DIR]
+#   scripts/build-node-image.sh [--arch amd64|arm64] [OUT_DIR]
 #
-# OUT_DIR defaults to $PXELAB_NODE_IMAGE_DIR, else target/node-image. Produces
-# OUT_DIR/vmlinuz and OUT_DIR/initramfs (gzip'd newc cpio) and prints OUT_DIR. Idempotent:
-# .deb files are cached in OUT_DIR/debs and the image is rebuilt only when the inputs
-# (this script, scripts/node-init/*, the package versions) change.
-# Needs: apt-get (download only, no install, no root), dpkg-deb, gzip, sha256sum,
+# OUT_DIR defaults to $PXELAB_NODE_IMAGE_DIR, else target/node-image (target/node-image-arm64
+# for arm64). Produces OUT_DIR/vmlinuz and OUT_DIR/initramfs (gzip'd newc cpio) and prints
+# OUT_DIR. Idempotent: .deb files are cached in OUT_DIR/debs and the image is rebuilt only
+# when the inputs (this script, scripts/node-init/*, the package versions) change.
+# --arch arm64 builds the same image from Debian's arm64 packages (tests/qemu_arm64.rs): the
+# kernel is inflated to the arm64 `Image` (its header says `ARM\x64` at 56, as iPXE's EFI
+# loader and `pxelab check` read it), and, since nothing arm64 runs on the build host, the
+# applet list and depmod come from the amd64 busybox-static of the same version and the
+# libraries are found by their ELF NEEDED entries (readelf), for both architectures.
+# Needs: apt-get (download only, no install, no root; arm64 needs `dpkg --add-architecture
+# arm64` and an apt-get update first), dpkg-deb, gzip, sha256sum, readelf (binutils),
 # python3 (writes the cpio archive). Set PXELAB_NODE_KERNEL_PKG to pin a kernel package.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(dirname "$here")"
-out="${1:-${PXELAB_NODE_IMAGE_DIR:-$repo/target/node-image}}"
+arch=amd64
+if [ "${1:-}" = --arch ]; then
+    arch="${2:-}"
+    shift 2 || true
+fi
+case "$arch" in
+    amd64) triplet=x86_64-linux-gnu ld_name=ld-linux-x86-64.so.2 ld_link=lib64 default_out=node-image ;;
+    arm64) triplet=aarch64-linux-gnu ld_name=ld-linux-aarch64.so.1 ld_link=lib default_out=node-image-arm64 ;;
+    *) echo "build-node-image: --arch amd64 or arm64, not '$arch'" >&2; exit 2 ;;
+esac
+if [ "$arch" = amd64 ]; then
+    out="${1:-${PXELAB_NODE_IMAGE_DIR:-$repo/target/$default_out}}"
+else
+    out="${1:-$repo/target/$default_out}"
+fi
 mkdir -p "$out/debs"
 out="$(cd "$out" && pwd)"
 
@@ -28,17 +48,25 @@ flock -w 900 9 || { log "another build holds $out/.lock"; exit 1; }
 
 kernel_pkg="${PXELAB_NODE_KERNEL_PKG:-}"
 if [ -z "$kernel_pkg" ]; then
-    kernel_pkg="$(apt-cache depends linux-image-amd64 2> /dev/null | awk '/Depends: linux-image-[0-9]/ { print $2; exit }')"
+    kernel_pkg="$(apt-cache depends "linux-image-$arch:$arch" 2> /dev/null | awk '/Depends: linux-image-[0-9]/ { sub(/:.*/, "", $2); print $2; exit }')"
 fi
-[ -n "$kernel_pkg" ] || { log "cannot resolve linux-image-amd64 (apt-get update?)"; exit 1; }
+[ -n "$kernel_pkg" ] || { log "cannot resolve linux-image-$arch:$arch (apt-get update? for arm64: dpkg --add-architecture arm64 first)"; exit 1; }
 pkgs=("$kernel_pkg" busybox-static dropbear-bin libc6 libcrypt1 libtomcrypt1 libtommath1 libgmp10 zlib1g)
+# Run on the build host: busybox (applet list, depmod) of the host's architecture.
+host_arch="$(dpkg --print-architecture)"
+host_pkgs=()
+[ "$arch" = "$host_arch" ] || host_pkgs=(busybox-static)
 
 # Package versions are part of the cache key.
-versions=""
+candidate() { apt-cache policy "$1" 2> /dev/null | awk '/Candidate:/ { print $2; exit }'; }
+versions="$arch "
 for p in "${pkgs[@]}"; do
-    v="$(apt-cache policy "$p" 2> /dev/null | awk '/Candidate:/ { print $2; exit }')"
-    [ -n "$v" ] && [ "$v" != "(none)" ] || { log "package $p not available"; exit 1; }
+    v="$(candidate "$p:$arch")"
+    [ -n "$v" ] && [ "$v" != "(none)" ] || { log "package $p:$arch not available"; exit 1; }
     versions+="$p=$v "
+done
+for p in "${host_pkgs[@]}"; do
+    versions+="host:$p=$(candidate "$p:$host_arch") "
 done
 key="$( { echo "$versions"; cat "$here/build-node-image.sh"; cat "$here"/node-init/*; } | sha256sum | cut -d' ' -f1)"
 if [ -f "$out/vmlinuz" ] && [ -f "$out/initramfs" ] && [ "$(cat "$out/key" 2> /dev/null)" = "$key" ]; then
@@ -48,17 +76,22 @@ if [ -f "$out/vmlinuz" ] && [ -f "$out/initramfs" ] && [ "$(cat "$out/key" 2> /d
 fi
 
 # ---- download (cached) ----
-for p in "${pkgs[@]}"; do
-    v="$(apt-cache policy "$p" | awk '/Candidate:/ { print $2; exit }')"
-    if ! ls "$out/debs/${p}_"*.deb > /dev/null 2>&1 || ! grep -qx "$p=$v" "$out/debs/versions" 2> /dev/null; then
-        rm -f "$out/debs/${p}_"*.deb
-        log "downloading $p $v"
-        (cd "$out/debs" && apt-get download -q "$p=$v" > /dev/null 2>&1) || (cd "$out/debs" && apt-get download "$p=$v")
-        grep -v "^$p=" "$out/debs/versions" > "$out/debs/versions.new" 2> /dev/null || true
-        echo "$p=$v" >> "$out/debs/versions.new"
-        mv "$out/debs/versions.new" "$out/debs/versions"
+# fetch DIR PKG ARCH: the candidate .deb of PKG:ARCH in DIR, unless it is there already.
+fetch() {
+    local d="$1" p="$2" a="$3" v
+    mkdir -p "$d"
+    v="$(candidate "$p:$a")"
+    if ! ls "$d/${p}_"*.deb > /dev/null 2>&1 || ! grep -qx "$p=$v" "$d/versions" 2> /dev/null; then
+        rm -f "$d/${p}_"*.deb
+        log "downloading $p:$a $v"
+        (cd "$d" && apt-get download -q "$p:$a=$v" > /dev/null 2>&1) || (cd "$d" && apt-get download "$p:$a=$v")
+        grep -v "^$p=" "$d/versions" > "$d/versions.new" 2> /dev/null || true
+        echo "$p=$v" >> "$d/versions.new"
+        mv "$d/versions.new" "$d/versions"
     fi
-done
+}
+for p in "${pkgs[@]}"; do fetch "$out/debs" "$p" "$arch"; done
+for p in "${host_pkgs[@]}"; do fetch "$out/debs/host" "$p" "$host_arch"; done
 
 work="$(mktemp -d "$out/work.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
@@ -68,11 +101,27 @@ mkdir -p "$x" "$r"
 for p in "${pkgs[@]}"; do
     dpkg-deb -x "$(ls "$out/debs/${p}_"*.deb | head -n 1)" "$x"
 done
+bb="$x/bin/busybox" # the busybox that runs here
+if [ ${#host_pkgs[@]} -gt 0 ]; then
+    dpkg-deb -x "$(ls "$out/debs/host/busybox-static_"*.deb | head -n 1)" "$work/host"
+    bb="$work/host/bin/busybox"
+fi
 
 # ---- kernel and modules ----
 kver="$(ls "$x/lib/modules" | head -n 1)"
-cp "$x/boot/vmlinuz-$kver" "$work/vmlinuz"
-"$x/bin/busybox" depmod -b "$x" "$kver"
+if [ "$arch" = arm64 ]; then
+    # Debian's arm64 vmlinuz is a gzip'd Image: iPXE's EFI loader wants the Image itself.
+    if gzip -t "$x/boot/vmlinuz-$kver" 2> /dev/null; then
+        gzip -dc "$x/boot/vmlinuz-$kver" > "$work/vmlinuz"
+    else
+        cp "$x/boot/vmlinuz-$kver" "$work/vmlinuz"
+    fi
+    [ "$(dd if="$work/vmlinuz" bs=1 skip=56 count=4 2> /dev/null | od -An -tx1 | tr -d ' \n')" = 41524d64 ] ||
+        { log "vmlinuz-$kver is not an arm64 Image (no ARM\\x64 at 56)"; exit 1; }
+else
+    cp "$x/boot/vmlinuz-$kver" "$work/vmlinuz"
+fi
+"$bb" depmod -b "$x" "$kver"
 wanted=(virtio_pci virtio_net)
 # load order: each module after its dependencies (modules.dep lists direct and indirect deps)
 order="$(awk -v want="${wanted[*]}" '
@@ -95,34 +144,40 @@ while read -r m; do
     cp "$x/lib/modules/$kver/$m" "$r/lib/modules/$kver/$m"
 done <<< "$order"
 cp "$x/lib/modules/$kver/modules.order" "$x/lib/modules/$kver/modules.builtin" "$r/lib/modules/$kver/" 2> /dev/null || true
-"$x/bin/busybox" depmod -b "$r" "$kver"
+"$bb" depmod -b "$r" "$kver"
 echo "$order" > "$r/etc/pxelab-modules"
 log "kernel $kver, modules: $(echo "$order" | sed 's#.*/##' | tr '\n' ' ')"
 
 # ---- busybox ----
-mkdir -p "$r"/{bin,sbin,usr/bin,usr/sbin,lib64,lib/x86_64-linux-gnu,proc,sys,dev,run,tmp,root,home,var/log,var/lib/cloud,etc/init.d,etc/conf.d,usr/share/udhcpc,lib/pxelab-node}
+mkdir -p "$r"/{bin,sbin,usr/bin,usr/sbin,"$ld_link","lib/$triplet",proc,sys,dev,run,tmp,root,home,var/log,var/lib/cloud,etc/init.d,etc/conf.d,usr/share/udhcpc,lib/pxelab-node}
 cp "$x/bin/busybox" "$r/bin/busybox"
-for a in $("$r/bin/busybox" --list-full); do
+for a in $("$bb" --list-full); do
     [ -e "$r/$a" ] || ln -s /bin/busybox "$r/$a"
 done
 
-# ---- dropbear + the libraries it needs, resolved with the packaged loader ----
+# ---- dropbear + the libraries it needs: the closure of their ELF NEEDED entries ----
 cp "$x/usr/sbin/dropbear" "$r/usr/sbin/"
 cp "$x/usr/bin/dropbearkey" "$x/usr/bin/dropbearconvert" "$r/usr/bin/"
-ld="$x/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2"
-libpath="$x/lib/x86_64-linux-gnu:$x/usr/lib/x86_64-linux-gnu"
-for b in usr/sbin/dropbear usr/bin/dropbearkey usr/bin/dropbearconvert; do
-    "$ld" --library-path "$libpath" --list "$x/$b" | awk '/=> \// { print $3 }'
-done | sort -u | while read -r lib; do
-    cp -L "$lib" "$r/lib/x86_64-linux-gnu/$(basename "$lib")"
+needed() { readelf -d "$1" | sed -n 's/.*(NEEDED).*Shared library: \[\(.*\)\]/\1/p'; }
+todo=(usr/sbin/dropbear usr/bin/dropbearkey usr/bin/dropbearconvert)
+while [ ${#todo[@]} -gt 0 ]; do
+    f="${todo[0]}"
+    todo=("${todo[@]:1}")
+    for lib in $(needed "$r/$f"); do
+        [ -e "$r/lib/$triplet/$lib" ] && continue
+        src=""
+        for d in "$x/lib/$triplet" "$x/usr/lib/$triplet"; do
+            [ -e "$d/$lib" ] && { src="$d/$lib"; break; }
+        done
+        [ -n "$src" ] || { log "$f needs $lib, in none of the packages"; exit 1; }
+        cp -L "$src" "$r/lib/$triplet/$lib"
+        todo+=("lib/$triplet/$lib")
+    done
 done
-cp -L "$ld" "$r/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2"
-ln -sf /lib/x86_64-linux-gnu/ld-linux-x86-64.so.2 "$r/lib64/ld-linux-x86-64.so.2"
-for b in dropbear dropbearkey dropbearconvert; do
-    p="$(ls "$r"/usr/*bin/$b)"
-    chroot_check="$("$ld" --library-path "$r/lib/x86_64-linux-gnu" --list "$p" 2>&1 | grep -c 'not found' || true)"
-    [ "$chroot_check" = 0 ] || { log "$b misses libraries"; exit 1; }
-done
+[ -e "$r/lib/$triplet/$ld_name" ] || cp -L "$x/lib/$triplet/$ld_name" "$r/lib/$triplet/$ld_name"
+ln -sf "/lib/$triplet/$ld_name" "$r/$ld_link/$ld_name"
+interp="$(readelf -l "$r/usr/sbin/dropbear" | sed -n 's/.*interpreter: \(.*\)\]/\1/p')"
+[ -e "$r$interp" ] || [ -e "$r$(readlink "$r$interp")" ] || { log "dropbear's loader $interp is not in the image"; exit 1; }
 
 # ---- accounts and config dropbear needs (field notes §8) ----
 cat > "$r/etc/passwd" << 'EOF'
