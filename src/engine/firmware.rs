@@ -14,6 +14,11 @@ impl NodeRecord {
     /// What DHCP, iPXE and the Pi bootloader say about the machine's firmware. The
     /// path is the firmware's (iPXE chainloaded by a PXE ROM stays a BIOS or UEFI PXE
     /// boot); `iPXE` when iPXE is all pxelab has seen (a NIC or VM ROM that is iPXE).
+    ///
+    /// The booted system's own DHCP client (udhcpc, dhclient: no option 93, no
+    /// `PXEClient`/`HTTPClient` class, not iPXE) says nothing about the firmware, so it
+    /// never overwrites what the firmware said: without this an arm64 UEFI node showed
+    /// "BIOS PXE" once its initramfs asked for its address.
     pub(super) fn learn_firmware(&mut self, kind: &EventKind) {
         match kind {
             EventKind::DhcpDiscover {
@@ -22,6 +27,14 @@ impl NodeRecord {
                 ipxe,
                 ..
             } => {
+                let firmware = arch.is_some()
+                    || *ipxe
+                    || vendor_class
+                        .as_deref()
+                        .is_some_and(|c| c.starts_with("PXEClient") || c.starts_with("HTTPClient"));
+                if !firmware && self.boot_path.is_some() {
+                    return;
+                }
                 if let Some(a) = arch {
                     self.arch = Some(*a);
                 }
@@ -145,5 +158,48 @@ mod tests {
             (r.boot_path, r.cpu),
             (Some(BootPath::Ipxe), Some(Arch::Aarch64))
         );
+    }
+
+    /// The booted system's DHCP client (udhcpc: no option 93, its own vendor class)
+    /// after an arm64 UEFI PXE boot: the record keeps what the firmware said.
+    #[test]
+    fn the_booted_systems_dhcp_client_does_not_overwrite_the_firmware() {
+        let udhcpc = EventKind::DhcpDiscover {
+            msg: "discover".into(),
+            arch: None,
+            vendor_class: Some("udhcp 1.35.0".into()),
+            uuid: None,
+            relay: None,
+            ipxe: false,
+            pxe_port: false,
+        };
+        let r = seen(
+            "52:54:00:a6:00:20",
+            &[
+                discover(11, "PXEClient:Arch:00011:UNDI:003000", false),
+                discover(11, "PXEClient:Arch:00011:UNDI:003000", true),
+                EventKind::ArchSeen {
+                    arch: Arch::Aarch64,
+                    from: "ipxe".into(),
+                },
+                udhcpc.clone(),
+            ],
+        );
+        assert_eq!(
+            (r.boot_path, r.cpu, r.arch),
+            (Some(BootPath::UefiPxe), Some(Arch::Aarch64), Some(11))
+        );
+        // Nothing seen before it: the OS's request is all there is, as it always was.
+        let r = seen("52:54:00:a6:00:21", &[udhcpc]);
+        assert_eq!((r.boot_path, r.cpu), (Some(BootPath::BiosPxe), None));
+        // The firmware of the next power-on is heard again (a BIOS PXE ROM this time).
+        let r = seen(
+            "52:54:00:a6:00:22",
+            &[
+                discover(11, "PXEClient:Arch:00011", false),
+                discover(0, "PXEClient:Arch:00000:UNDI:002001", false),
+            ],
+        );
+        assert_eq!(r.boot_path, Some(BootPath::BiosPxe));
     }
 }
