@@ -31,6 +31,11 @@ pub const PROGRAMS: &[(&str, &str)] = &[
     ("dropbearconvert", "dropbear-bin"),
     // VMs (the node image is built from downloaded .debs: apt-get download, dpkg-deb).
     ("qemu-system-x86_64", "qemu-system-x86"),
+    // The arm64 UEFI VM (tests/qemu_arm64.rs); its image's libraries are found with
+    // readelf, and `dpkg --print-foreign-architectures` tells whether arm64 packages can be had.
+    ("qemu-system-aarch64", "qemu-system-arm"),
+    ("readelf", "binutils"),
+    ("dpkg", "dpkg"),
     ("apt-get", "apt"),
     ("apt-cache", "apt"),
     ("dpkg-deb", "dpkg"),

@@ -5,6 +5,7 @@
 //! Include with `mod common; mod qemu_lab;`. Everything it starts is killed in `Drop`.
 #![allow(dead_code)]
 
+pub mod arm64;
 pub mod tail;
 
 use std::collections::BTreeMap;
@@ -131,6 +132,16 @@ pub fn accel() -> &'static str {
     })
 }
 
+/// Which machine QEMU emulates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Machine {
+    /// qemu-system-x86_64 with QEMU's iPXE ROM (`-boot n`), KVM when the probe allows.
+    X86,
+    /// qemu-system-aarch64 `virt` with AAVMF (UEFI PXE on its own virtio-net driver), TCG
+    /// (see [`arm64`]).
+    Arm64Uefi,
+}
+
 /// A VM network-booting from a tap of the namespace's bridge.
 pub struct Vm {
     /// A label for messages.
@@ -149,6 +160,8 @@ pub struct Vm {
     pub started_ms: u64,
     /// First time each step was seen, from VM start.
     pub steps: BTreeMap<String, Duration>,
+    /// What QEMU emulates (a power cycle starts the same machine again).
+    pub machine: Machine,
     order: Vec<String>,
     child: ChildGuard,
 }
@@ -157,8 +170,20 @@ impl Vm {
     /// Adds tap `tap` to the namespace's bridge and starts QEMU on it with `-boot n` and
     /// QEMU's own iPXE ROM for virtio-net.
     pub fn start(ns: &NetNs, name: &str, tap: &str, mac: &str, dir: &Path) -> Vm {
+        Self::start_machine(ns, name, tap, mac, dir, Machine::X86)
+    }
+
+    /// Adds tap `tap` to the namespace's bridge and starts `machine` on it.
+    pub fn start_machine(
+        ns: &NetNs,
+        name: &str,
+        tap: &str,
+        mac: &str,
+        dir: &Path,
+        machine: Machine,
+    ) -> Vm {
         ns.add_tap(tap);
-        let (child, serial) = Self::power_on(ns, name, tap, mac, dir, 1);
+        let (child, serial) = Self::power_on(ns, name, tap, mac, dir, 1, machine);
         Vm {
             name: name.to_string(),
             mac: mac.to_string(),
@@ -168,6 +193,7 @@ impl Vm {
             started: Instant::now(),
             started_ms: now_ms(),
             steps: BTreeMap::new(),
+            machine,
             order: Vec::new(),
             child: ChildGuard(child),
         }
@@ -181,7 +207,15 @@ impl Vm {
         let _ = self.child.0.wait();
         std::thread::sleep(off);
         self.boots += 1;
-        let (child, serial) = Self::power_on(ns, &self.name, &self.tap, &self.mac, dir, self.boots);
+        let (child, serial) = Self::power_on(
+            ns,
+            &self.name,
+            &self.tap,
+            &self.mac,
+            dir,
+            self.boots,
+            self.machine,
+        );
         self.child = ChildGuard(child);
         self.serial = serial;
         self.started = Instant::now();
@@ -197,12 +231,22 @@ impl Vm {
         mac: &str,
         dir: &Path,
         boot: u32,
+        machine: Machine,
     ) -> (std::process::Child, PathBuf) {
-        let accel = accel();
         let serial = dir.join(format!("{name}.boot{boot}.serial.log"));
         let _ = std::fs::remove_file(&serial);
         let qemu_err = std::fs::File::create(dir.join(format!("{name}.boot{boot}.qemu.log")))
             .expect("qemu log");
+        if machine == Machine::Arm64Uefi {
+            let child = arm64::qemu(ns, name, tap, mac, dir, &serial)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(qemu_err)
+                .spawn()
+                .expect("start qemu-system-aarch64");
+            return (child, serial);
+        }
+        let accel = accel();
         let child = ns
             .command(&[
                 "qemu-system-x86_64",
