@@ -18,16 +18,26 @@ pub const AAVMF_CODE: &str = "/usr/share/AAVMF/AAVMF_CODE.fd";
 /// AAVMF's variable store template; each VM gets its own copy (its NVRAM).
 pub const AAVMF_VARS: &str = "/usr/share/AAVMF/AAVMF_VARS.fd";
 
-/// Whether dpkg knows the arm64 architecture (`apt-get download PKG:arm64` needs it).
+/// Whether dpkg knows the arm64 architecture and apt has its package lists
+/// (`apt-get download PKG:arm64` needs both).
 fn dpkg_has_arm64() -> bool {
-    Command::new("dpkg")
+    let foreign = Command::new("dpkg")
         .arg("--print-foreign-architectures")
         .output()
         .is_ok_and(|o| {
             String::from_utf8_lossy(&o.stdout)
                 .lines()
                 .any(|l| l == "arm64")
-        })
+        });
+    foreign
+        && Command::new("apt-cache")
+            .args(["policy", "busybox-static:arm64"])
+            .output()
+            .is_ok_and(|o| {
+                String::from_utf8_lossy(&o.stdout)
+                    .lines()
+                    .any(|l| l.trim().starts_with("Candidate:") && !l.contains("(none)"))
+            })
 }
 
 /// Whether this machine can start the arm64 VM and build its image (beyond
