@@ -194,16 +194,7 @@ fn an_arm64_uefi_vm_pxe_boots_from_pxelab_and_joins_the_x86_server_as_an_agent()
     let bin = common::pxelab_bin().to_string_lossy().to_string();
 
     let ns = common::NetNs::with_bridge("pxq-arm64", &format!("{NET}.1/24"));
-    let out = std::fs::File::create(d.join("pxelab.jsonl")).expect("out");
-    let err = std::fs::File::create(d.join("pxelab.stderr")).expect("err");
-    let mut pxelab = common::ChildGuard(
-        ns.command(&[&bin, "--config", &lab_s, "up", "--no-tui", "--json"])
-            .stdin(std::process::Stdio::null())
-            .stdout(out)
-            .stderr(err)
-            .spawn()
-            .expect("start pxelab"),
-    );
+    let mut pxelab = qemu_lab::start_pxelab(&ns, d, &lab);
     let mut tail = EventTail::new(&d.join("pxelab.jsonl"));
     let report = |tail: &EventTail, vms: &[&Vm]| {
         let mut s = std::fs::read_to_string(d.join("pxelab.stderr")).unwrap_or_default();
@@ -353,13 +344,13 @@ fn an_arm64_uefi_vm_pxe_boots_from_pxelab_and_joins_the_x86_server_as_an_agent()
 
     // ---- the nodes themselves ----
     let uname = |ip: &str| {
-        arm64::ssh_root(&ns, d, ip, "uname -m")
+        qemu_lab::ssh_root(&ns, d, ip, "uname -m")
             .map(|s| s.trim().to_string())
             .unwrap_or_else(|e| panic!("{e}{}", report(&tail, &[&server, &arm])))
     };
     assert_eq!(uname(&format!("{NET}.11")), "aarch64");
     assert_eq!(uname(&format!("{NET}.10")), "x86_64");
-    let listed = arm64::ssh_root(
+    let listed = qemu_lab::ssh_root(
         &ns,
         d,
         &format!("{NET}.10"),

@@ -267,19 +267,8 @@ fn start_rig(mode: Mode, ns: &common::NetNs, d: &std::path::Path, net: &str, lab
         let argv: Vec<&str> = args.iter().map(String::as_str).collect();
         qemu_lab::spawn_logged(ns, &argv, &d.join("dnsmasq.log"))
     });
-    let out = std::fs::File::create(d.join("pxelab.jsonl")).expect("pxelab out");
     let err_path = d.join("pxelab.stderr");
-    let err = std::fs::File::create(&err_path).expect("pxelab err");
-    let pxelab_bin = common::pxelab_bin().to_string_lossy().to_string();
-    let pxelab = common::ChildGuard(
-        ns.command(&[&pxelab_bin, "--config", lab_s, "up", "--no-tui", "--json"])
-            .env("RUST_LOG", "info")
-            .stdin(std::process::Stdio::null())
-            .stdout(out)
-            .stderr(err)
-            .spawn()
-            .expect("start pxelab"),
-    );
+    let pxelab = qemu_lab::start_pxelab(ns, d, std::path::Path::new(lab_s));
     Rig {
         pxelab,
         err_path,

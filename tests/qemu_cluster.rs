@@ -76,38 +76,9 @@ fn first(events: &[Event], mac: &str, since_ms: u64, step: &K3sStep) -> Option<u
         .map(|(t, _)| t)
 }
 
-/// Runs `cmd` as root on `ip` with pxelab's operator key.
+/// Runs `cmd` as root on `ip` with pxelab's operator key; a failure fails the test.
 fn ssh(ns: &common::NetNs, d: &std::path::Path, ip: &str, cmd: &str) -> String {
-    let key = d.join(".pxelab/operator_ed25519");
-    let out = ns
-        .command(&[
-            "timeout",
-            "30",
-            "ssh",
-            "-i",
-            &key.to_string_lossy(),
-            "-o",
-            "BatchMode=yes",
-            "-o",
-            "StrictHostKeyChecking=no",
-            "-o",
-            "UserKnownHostsFile=/dev/null",
-            "-o",
-            "ConnectTimeout=5",
-            "-o",
-            "LogLevel=ERROR",
-            &format!("root@{ip}"),
-            cmd,
-        ])
-        .stdin(std::process::Stdio::null())
-        .output()
-        .expect("run ssh");
-    assert!(
-        out.status.success(),
-        "ssh {ip} {cmd}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    qemu_lab::ssh_root(ns, d, ip, cmd).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// The server's `/cacerts` and its SHA-256.
@@ -187,16 +158,7 @@ fn the_k3s_server_rebooted_through_pxelab_keeps_its_ca_and_state_and_the_agents_
     let bin = common::pxelab_bin().to_string_lossy().to_string();
 
     let ns = common::NetNs::with_bridge("pxq-k3s", &format!("{NET}.1/24"));
-    let out = std::fs::File::create(d.join("pxelab.jsonl")).expect("out");
-    let err = std::fs::File::create(d.join("pxelab.stderr")).expect("err");
-    let mut pxelab = common::ChildGuard(
-        ns.command(&[&bin, "--config", &lab_s, "up", "--no-tui", "--json"])
-            .stdin(std::process::Stdio::null())
-            .stdout(out)
-            .stderr(err)
-            .spawn()
-            .expect("start pxelab"),
-    );
+    let mut pxelab = qemu_lab::start_pxelab(&ns, d, &lab);
     let mut tail = EventTail::new(&d.join("pxelab.jsonl"));
     let report = |tail: &EventTail, vms: &[Vm]| {
         let mut s = std::fs::read_to_string(d.join("pxelab.stderr")).unwrap_or_default();

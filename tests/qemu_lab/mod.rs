@@ -492,3 +492,60 @@ pub fn spawn_logged(ns: &NetNs, argv: &[&str], log: &Path) -> ChildGuard {
         .unwrap_or_else(|e| panic!("start {argv:?}: {e}"));
     ChildGuard(child)
 }
+
+/// Runs `cmd` as root on `ip` with the operator key pxelab made beside `lab_dir`'s
+/// lab.yaml (`.pxelab/operator_ed25519`); bounded to 30 s. Its stdout, or an error.
+pub fn ssh_root(ns: &NetNs, lab_dir: &Path, ip: &str, cmd: &str) -> Result<String, String> {
+    let key = lab_dir.join(".pxelab/operator_ed25519");
+    let out = ns
+        .command(&[
+            "timeout",
+            "30",
+            "ssh",
+            "-i",
+            &key.to_string_lossy(),
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "StrictHostKeyChecking=no",
+            "-o",
+            "UserKnownHostsFile=/dev/null",
+            "-o",
+            "ConnectTimeout=5",
+            "-o",
+            "LogLevel=ERROR",
+            &format!("root@{ip}"),
+            cmd,
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("ssh: {e}"))?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(format!(
+            "ssh {ip} {cmd}: {} {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
+}
+
+/// `pxelab up --no-tui --json` for `lab` in `ns`, as an operator runs it headless: its
+/// events go to `dir/pxelab.jsonl` (read with [`tail::EventTail`]) and its stderr to
+/// `dir/pxelab.stderr` (what a failing test reports). Killed in `Drop`.
+pub fn start_pxelab(ns: &NetNs, dir: &Path, lab: &Path) -> ChildGuard {
+    let out = std::fs::File::create(dir.join("pxelab.jsonl")).expect("pxelab.jsonl");
+    let err = std::fs::File::create(dir.join("pxelab.stderr")).expect("pxelab.stderr");
+    let bin = common::pxelab_bin().to_string_lossy().to_string();
+    let lab = lab.to_string_lossy().to_string();
+    ChildGuard(
+        ns.command(&[&bin, "--config", &lab, "up", "--no-tui", "--json"])
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .expect("start pxelab"),
+    )
+}
