@@ -213,11 +213,7 @@ pub async fn adopt(
                 .request("POST", "/api/adopt", Some(&body.to_string()))
                 .await?;
             if !reply.ok() {
-                eprintln!(
-                    "pxelab: the running instance refused: {}",
-                    reply.error_message()
-                );
-                return Ok(ExitCode::from(1));
+                return Ok(refused(&reply));
             }
             let e: crate::config::NodeEntry = serde_json::from_str(&reply.body)?;
             println!(
@@ -301,6 +297,16 @@ pub async fn nodes(config: &Path, json: bool) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Says why the running instance refused a command (its error, as the admin API put
+/// it); the exit status of every CLI command it refused.
+fn refused(reply: &crate::http::client::Reply) -> ExitCode {
+    eprintln!(
+        "pxelab: the running instance refused: {}",
+        reply.error_message()
+    );
+    ExitCode::from(1)
+}
+
 /// A command `pxelab forget|reboot|reload` sends to the running instance.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Remote {
@@ -338,11 +344,7 @@ pub async fn remote(config: &Path, what: Remote) -> anyhow::Result<ExitCode> {
         Probe::Running(admin) => {
             let reply = admin.request("POST", &path, body.as_deref()).await?;
             if !reply.ok() {
-                eprintln!(
-                    "pxelab: the running instance refused: {}",
-                    reply.error_message()
-                );
-                return Ok(ExitCode::from(1));
+                return Ok(refused(&reply));
             }
             let v: serde_json::Value = serde_json::from_str(&reply.body)?;
             let text = |k: &str| v.get(k).and_then(|x| x.as_str()).unwrap_or("?").to_string();

@@ -11,6 +11,7 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use super::refused;
 use crate::engine::roll::{RollStep, ServerTurn};
 use crate::engine::service::PowerAction;
 use crate::engine::{Event, EventKind};
@@ -194,11 +195,7 @@ pub async fn roll(config: &Path, args: &RollArgs) -> anyhow::Result<ExitCode> {
         .request("POST", "/api/roll", Some(&body.to_string()))
         .await?;
     if !reply.ok() {
-        eprintln!(
-            "pxelab: the running instance refused: {}",
-            reply.error_message()
-        );
-        return Ok(ExitCode::from(1));
+        return Ok(refused(&reply));
     }
     eprintln!("(Ctrl-C stops following; `pxelab roll --stop` stops the roll)");
     follow(events).await
