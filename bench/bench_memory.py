@@ -17,7 +17,8 @@ after the leases, the peak, and the RSS settled MEM_SETTLE s after the last mach
 stopped. Then every unknown machine's record is read back over the admin API to check
 its history is at the cap. With MEM_HEAPTRACK=1 pxelab runs under heaptrack and the
 allocation sites holding the most at its heap's peak are printed (a separate run: heaptrack
-slows it and adds its own memory). The peer row: dnsmasq taking MEM_LEASES leases from the same perfdhcp on a
+slows it and adds its own memory). MEM_ARENA_MAX=n runs pxelab with glibc's
+MALLOC_ARENA_MAX=n, as contrib/systemd/pxelab.service does (2). The peer row: dnsmasq taking MEM_LEASES leases from the same perfdhcp on a
 veth pair between two namespaces (`--dhcp-lease-max` raised, `--no-ping` as in the DHCP
 benchmark), its VmHWM. As users run it dnsmasq rewrites its whole lease file at every
 change and logs every message: measured here at under 100 exchanges/s with 67 % drops
@@ -47,6 +48,9 @@ LIMIT = int(os.environ.get("MEM_LIMIT", "1500"))
 SETTLE = float(os.environ.get("MEM_SETTLE", "15"))
 SPEED = os.environ.get("MEM_SPEED", "4")
 PEERS = [p for p in os.environ.get("MEM_PEERS", "dnsmasq").split(",") if p]
+# glibc's MALLOC_ARENA_MAX for pxelab alone (contrib/systemd/pxelab.service sets 2); unset:
+# as a shell runs it (glibc's default, 8 arenas per core).
+ARENA_MAX = os.environ.get("MEM_ARENA_MAX", "")
 # pxelab under heaptrack (slower; RSS then includes heaptrack's own): a heap breakdown.
 HEAPTRACK = os.environ.get("MEM_HEAPTRACK", "0") not in ("", "0")
 # At most this many perfdhcp rounds to reach the lease count.
@@ -277,7 +281,10 @@ def run_pxelab(storm):
     argv = [exe, "-c", lab, "up", "--no-tui"]
     if HEAPTRACK:
         argv = ["heaptrack", "-o", f"{d}/heaptrack.pxelab"] + argv
-    launcher = lib.start(ns, argv, "pxelab", cwd=d,
+    env = dict(os.environ)
+    if ARENA_MAX:
+        env["MALLOC_ARENA_MAX"] = ARENA_MAX
+    launcher = lib.start(ns, argv, "pxelab", cwd=d, env=env,
                          out=os.environ.get("PXB_PXELAB_LOG", "/dev/null"))
     pid = pxelab_pid(ns) if HEAPTRACK else launcher.pid
     lib.wait_port(ns, 18080, proc=launcher)
@@ -369,6 +376,7 @@ def main():
     storm = storm_bin()
     c = caps()
     res = {"caps": c, "leases_target": LEASES, "unknown": UNKNOWN, "rounds": ROUNDS,
+           "malloc_arena_max": ARENA_MAX or None,
            "pxelab": run_pxelab(storm)}
     if "dnsmasq" in PEERS:
         res["dnsmasq"] = run_dnsmasq()
@@ -385,7 +393,7 @@ def report(res):
     hold = px["hold"]
     out = [f"Memory at the bound: {px['leases']:,} leases (perfdhcp), {UNKNOWN:,} unknown "
            f"machines held for {ROUNDS} wait-loop rounds each (STORM_SPEED={SPEED}), SSH "
-           f"watcher on, headless; {lib.machine()}\n"]
+           f"watcher on, headless, MALLOC_ARENA_MAX={ARENA_MAX or 'unset'}; {lib.machine()}\n"]
     out.append(f"Unknown machines: {hold['held']:,} held, {hold['all_rounds']:,} went through "
                f"all {ROUNDS} rounds in {px['unknown_s']:.0f} s; failures: "
                f"{json.dumps(hold['failed'])}")
