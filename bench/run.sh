@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # pxelab benchmarks against the servers users run today. Prints markdown tables.
 #
-#   bench/run.sh [dhcp|tftp|http|storm|tui|all]      (default: all)
+#   bench/run.sh [dhcp|tftp|http|storm|tui|memory|all]   (default: all; memory runs alone)
 #
 # Needs root (network namespaces). Every server and load generator runs inside
 # namespaces this script creates (pxb-*) on their own loopback or on a veth pair between
@@ -11,7 +11,9 @@
 # Knobs (environment): RUNS=3 (repetitions, medians reported), QUICK=1 (shorter runs),
 # PXELAB_BIN=path (skip the release build), HTTP_SERVERS / TFTP_SERVERS / DHCP_SERVERS
 # (comma lists to run a subset), DHCP_RATES, DHCP_CLIENTS, DHCP_MODES, STORM_NODES,
-# TUI_NODES, PXB_RESULTS (where JSON results go; default bench/results).
+# TUI_NODES, MEM_LEASES / MEM_UNKNOWN / MEM_ROUNDS / MEM_PEERS / MEM_ARENA_MAX /
+# MEM_HEAPTRACK (memory at the bound),
+# PXB_RESULTS (where JSON results go; default bench/results).
 set -euo pipefail
 cd "$(dirname "$0")"
 # The checkout's own target/ and bench/tools/ unless told otherwise (no machine paths).
@@ -32,10 +34,11 @@ case "$what" in
   dhcp)  run bench_dhcp.py ;;
   storm) run bench_storm.py ;;
   tui)   run bench_tui.py ;;
+  memory) run bench_memory.py ;;
   all)
     need wrk wrk; need nginx nginx-light; need atftp atftp
     for b in bench_http.py bench_tftp.py bench_dhcp.py bench_storm.py bench_tui.py; do
       run "$b"; echo
     done ;;
-  *) echo "usage: bench/run.sh [dhcp|tftp|http|storm|tui|all]" >&2; exit 2 ;;
+  *) echo "usage: bench/run.sh [dhcp|tftp|http|storm|tui|memory|all]" >&2; exit 2 ;;
 esac

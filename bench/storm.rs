@@ -6,6 +6,10 @@
 //! ```text
 //! storm write-lab DIR N          writes DIR/lab.yaml (N known nodes) and fake assets
 //! storm run LAB N WINDOW_S LIMIT_S   boots the nodes against the running pxelab
+//! storm hold LAB N ROUNDS WINDOW_S LIMIT_S
+//!                                machines lab.yaml does not list power on within
+//!                                WINDOW_S and stay in the wait loop for ROUNDS boot-script
+//!                                fetches each (`bench/run.sh memory`)
 //! ```
 //!
 //! Benchmark tooling: run it inside the namespace `bench/bench_storm.py` creates.
@@ -43,7 +47,10 @@ nodes:\n",
 }
 
 fn usage() -> anyhow::Result<()> {
-    anyhow::bail!("usage: storm write-lab DIR N | storm run LAB N WINDOW_S LIMIT_S")
+    anyhow::bail!(
+        "usage: storm write-lab DIR N | storm run LAB N WINDOW_S LIMIT_S | \
+         storm hold LAB N ROUNDS WINDOW_S LIMIT_S"
+    )
 }
 
 fn arg<T: std::str::FromStr>(args: &[String], i: usize) -> anyhow::Result<T> {
@@ -70,6 +77,14 @@ async fn main() -> anyhow::Result<()> {
             let window: f64 = arg(&args, 4)?;
             let limit: u64 = arg(&args, 5)?;
             run(&lab_path, n, window, limit).await
+        }
+        Some("hold") => {
+            let lab_path = std::path::PathBuf::from(arg::<String>(&args, 2)?);
+            let n: usize = arg(&args, 3)?;
+            let rounds: u32 = arg(&args, 4)?;
+            let window: f64 = arg(&args, 5)?;
+            let limit: u64 = arg(&args, 6)?;
+            hold(&lab_path, n, rounds, window, limit).await
         }
         _ => usage(),
     }
@@ -140,6 +155,78 @@ async fn run(lab_path: &std::path::Path, n: usize, window: f64, limit: u64) -> a
         "wall_s": wall,
         "speed": speed,
         "failed": failed,
+    });
+    println!("{out}");
+    cancel.cancel();
+    Ok(())
+}
+
+/// N machines lab.yaml does not list: PXE ROM DHCP, TFTP, iPXE DHCP, then the wait loop
+/// for `rounds` boot-script fetches each (its `sleep` divided by STORM_SPEED), every one
+/// from an address of its own. Bounded by `rounds` and by `limit` seconds. Prints how
+/// many were held and went through every round, and what stopped the others.
+async fn hold(
+    lab_path: &std::path::Path,
+    n: usize,
+    rounds: u32,
+    window: f64,
+    limit: u64,
+) -> anyhow::Result<()> {
+    let lab = Arc::new(pxelab::app::load_lab(lab_path)?);
+    let cancel = CancellationToken::new();
+    let speed: f64 = std::env::var("STORM_SPEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1.0);
+    let simlab = sim::Lab::for_lab(lab)
+        .speed(speed)
+        .concurrency(n.max(1))
+        .serve_ssh(false)
+        .hold_rounds(rounds)
+        .hold_timeout(Duration::from_secs(limit))
+        .step_timeout(Duration::from_secs(60))
+        .cancel_on(cancel.clone());
+    let nodes: Vec<Node> = (0..n)
+        .map(|i| {
+            let at = Duration::from_secs_f64(window * i as f64 / n.max(1) as f64);
+            Node::new(sim::node_mac(i), sim::node_address(i)).power_on_after(at)
+        })
+        .collect();
+    let start = Instant::now();
+    let c2 = cancel.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_secs(limit)).await;
+        c2.cancel();
+    });
+    let results = simlab.run(nodes).await;
+    let wall = start.elapsed().as_secs_f64();
+    let done = format!("still held after {rounds} rounds of the wait loop");
+    let mut full = 0usize;
+    let mut held = 0usize;
+    let mut other: BTreeMap<String, usize> = BTreeMap::new();
+    for r in &results {
+        held += usize::from(r.held);
+        match r.step(Step::Held) {
+            Some(s) if s.detail == done => full += 1,
+            _ => {
+                let why = r
+                    .steps
+                    .iter()
+                    .find(|s| !s.ok)
+                    .map(|s| format!("{:?}: {}", s.step, s.detail))
+                    .unwrap_or_else(|| "did not reach the wait loop".to_string());
+                *other.entry(why).or_default() += 1;
+            }
+        }
+    }
+    let out = serde_json::json!({
+        "nodes": n,
+        "rounds": rounds,
+        "held": held,
+        "all_rounds": full,
+        "wall_s": wall,
+        "speed": speed,
+        "failed": other,
     });
     println!("{out}");
     cancel.cancel();

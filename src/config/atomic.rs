@@ -22,6 +22,26 @@ pub fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
     replace(path, contents, Mode::Exactly(0o600))
 }
 
+/// [`write_private`] for contents written by `fill` straight into the temporary file
+/// (through a buffer), never held whole in memory: the lease file with tens of
+/// thousands of leases is megabytes of JSON at every write.
+pub fn write_private_with(
+    path: &Path,
+    fill: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    let tmp = write_temp_with(path, Mode::Exactly(0o600), |f| {
+        let mut w = std::io::BufWriter::with_capacity(64 * 1024, f);
+        fill(&mut w)?;
+        w.flush()
+    })?;
+    if let Err(e) = std::fs::rename(&tmp, path) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
+    }
+    sync_folder(&folder_of(path));
+    Ok(())
+}
+
 /// Creates `dir` (and missing parents) with mode 0700 for the last component, and
 /// tightens an existing one to 0700.
 pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
@@ -113,6 +133,15 @@ fn folder_of(path: &Path) -> PathBuf {
 /// Writes `contents` into a new temporary file beside `path` with the mode `mode` asks
 /// for, fsynced. Returns its path; on error nothing is left behind.
 fn write_temp(path: &Path, contents: &[u8], mode: Mode) -> std::io::Result<PathBuf> {
+    write_temp_with(path, mode, |f| f.write_all(contents))
+}
+
+/// [`write_temp`] with the contents written by `fill`.
+fn write_temp_with(
+    path: &Path,
+    mode: Mode,
+    fill: impl FnOnce(&mut std::fs::File) -> std::io::Result<()>,
+) -> std::io::Result<PathBuf> {
     let tmp = temp_beside(&folder_of(path), path);
     let result = (|| {
         let mut o = std::fs::OpenOptions::new();
@@ -136,7 +165,7 @@ fn write_temp(path: &Path, contents: &[u8], mode: Mode) -> std::io::Result<PathB
                 f.set_permissions(std::fs::Permissions::from_mode(want))?;
             }
         }
-        f.write_all(contents)?;
+        fill(&mut f)?;
         f.sync_all()
     })();
     match result {
@@ -327,6 +356,27 @@ mod tests {
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
         assert!(names.iter().all(|n| !n.contains("pxelab-tmp")), "{names:?}");
+    }
+
+    #[test]
+    fn a_streamed_private_write_is_whole_0600_or_absent() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("leases.json");
+        write_private_with(&p, |w| w.write_all(&[b'x'; 200_000])).unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), vec![b'x'; 200_000]);
+        assert_eq!(mode(&p), 0o600);
+        // A fill that fails half-way leaves the old file and no temporary one.
+        let err = write_private_with(&p, |w| {
+            w.write_all(b"half")?;
+            Err(std::io::Error::other("disk full"))
+        });
+        assert!(err.is_err());
+        assert_eq!(std::fs::read(&p).unwrap().len(), 200_000);
+        let names: Vec<String> = std::fs::read_dir(d.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, vec!["leases.json".to_string()]);
     }
 
     #[test]

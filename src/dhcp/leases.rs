@@ -87,6 +87,12 @@ pub fn encode(leases: Vec<Lease>) -> Vec<u8> {
     serde_json::to_vec(&f).unwrap_or_default()
 }
 
+/// Writes leases as the file's contents (the same bytes as [`encode`]) to `w`.
+pub fn encode_to(leases: Vec<Lease>, w: &mut dyn std::io::Write) -> std::io::Result<()> {
+    let f = File { version: 1, leases };
+    serde_json::to_writer(w, &f).map_err(std::io::Error::other)
+}
+
 /// The lease table.
 #[derive(Debug, Default)]
 pub struct Leases {
@@ -278,6 +284,10 @@ mod tests {
         assert!(t.take_dirty());
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("leases.json");
+        // Streamed (as the lease writer does) or encoded whole: the same bytes.
+        let mut streamed = Vec::new();
+        encode_to(t.bound(), &mut streamed).unwrap();
+        assert_eq!(streamed, t.to_json());
         std::fs::write(&p, t.to_json()).unwrap();
         let back = Leases::load(&p).unwrap();
         assert_eq!(back.of_mac(&m(2)).unwrap().ip, ip);

@@ -5,8 +5,11 @@
 //! number of machines lab.yaml does not list is bounded too ([`UNKNOWN_CAP`]): a LAN full
 //! of PXE clients, a DHCP load generator or a hostile host sending random MACs cannot
 //! grow the inventory without end. The machine first seen longest ago goes first; one
-//! still booting is back at its next request.
+//! still booting is back at its next request. Such a machine keeps a shorter history
+//! ([`UNKNOWN_TIMELINE_CAP`], [`UNKNOWN_LOG_CAP`]): at the full length 4,096 held
+//! machines alone took over 200 MB (BENCHMARKS.md, memory at the bound).
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -24,14 +27,21 @@ pub const TIMELINE_CAP: usize = 256;
 pub const LOG_CAP: usize = 400;
 /// Records kept of machines lab.yaml does not list.
 pub const UNKNOWN_CAP: usize = 4096;
+/// Events kept per machine lab.yaml does not list (per boot). A held machine asks for
+/// its wait loop every few seconds, so its history is mostly that one line again: this
+/// keeps its way into the loop for a while, then its last minute and a half of it. At
+/// [`UNKNOWN_CAP`] machines it is about 5 KB each instead of 50.
+pub const UNKNOWN_TIMELINE_CAP: usize = 32;
+/// Log lines kept per machine lab.yaml does not list (per boot).
+pub const UNKNOWN_LOG_CAP: usize = 32;
 
 /// One timeline entry.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TimelineEntry {
     /// When (ms since epoch).
     pub at_ms: u64,
-    /// Event kind name.
-    pub kind: String,
+    /// Event kind name (a static name when made here: no allocation per entry).
+    pub kind: Cow<'static, str>,
     /// Human description.
     pub text: String,
     /// Whether it is a problem.
@@ -173,11 +183,9 @@ impl NodeRecord {
 
     /// Applies an event: state transition, timeline, log tail. Returns true if anything changed.
     pub fn apply(&mut self, ev: &Event) -> bool {
+        let (timeline_cap, log_cap) = self.caps();
         if let EventKind::LogLine { line, file } = &ev.kind {
-            if self.log_tail.len() == LOG_CAP {
-                self.log_tail.pop_front();
-            }
-            self.log_tail.push_back(format!("{file}: {line}"));
+            push_capped(&mut self.log_tail, format!("{file}: {line}"), log_cap);
             return true;
         }
         if let EventKind::NodeResources { gauge } = &ev.kind {
@@ -265,22 +273,60 @@ impl NodeRecord {
             _ => {}
         }
         let text = ev.kind.describe();
-        if self.timeline.len() == TIMELINE_CAP {
-            self.timeline.pop_front();
-        }
-        self.timeline.push_back(TimelineEntry {
-            at_ms: ev.at_ms,
-            kind: ev.kind.name().to_string(),
-            text: text.clone(),
-            problem: ev.kind.is_problem(),
-        });
+        push_capped(
+            &mut self.timeline,
+            TimelineEntry {
+                at_ms: ev.at_ms,
+                kind: Cow::Borrowed(ev.kind.name()),
+                text: text.clone(),
+                problem: ev.kind.is_problem(),
+            },
+            timeline_cap,
+        );
         self.last_event_ms = Some(ev.at_ms);
         self.last_event = Some(text);
         true
     }
 }
 
+/// Appends `item`, dropping the oldest first so `q` holds at most `cap`.
+fn push_capped<T>(q: &mut VecDeque<T>, item: T, cap: usize) {
+    while q.len() >= cap.max(1) {
+        q.pop_front();
+    }
+    q.push_back(item);
+}
+
+/// Keeps the newest `cap` of `q`, and gives back the room beyond them.
+fn trim<T>(q: &mut VecDeque<T>, cap: usize) {
+    let extra = q.len().saturating_sub(cap);
+    q.drain(..extra);
+    q.shrink_to(cap);
+}
+
 impl NodeRecord {
+    /// How many events and log lines this record keeps (per boot): fewer for a machine
+    /// lab.yaml does not list.
+    pub fn caps(&self) -> (usize, usize) {
+        if self.known {
+            (TIMELINE_CAP, LOG_CAP)
+        } else {
+            (UNKNOWN_TIMELINE_CAP, UNKNOWN_LOG_CAP)
+        }
+    }
+
+    /// Cuts this record's histories (and its previous boot's) to its caps, newest kept:
+    /// for a machine that has just left lab.yaml.
+    fn trim_to_caps(&mut self) {
+        let (t, l) = self.caps();
+        trim(&mut self.timeline, t);
+        trim(&mut self.log_tail, l);
+        if let Some(p) = self.previous_boot.as_deref_mut() {
+            trim(&mut p.timeline, t);
+            trim(&mut p.log_tail, l);
+        }
+    }
+
     /// The previous boot as a record of its own (same machine, that boot's state,
     /// timeline, log lines and times), for faces that show a boot.
     pub fn previous(&self) -> Option<NodeRecord> {
@@ -347,7 +393,9 @@ impl NodeRecord {
 /// MAC → record.
 #[derive(Debug, Default, Clone)]
 pub struct Inventory {
-    nodes: HashMap<Mac, NodeRecord>,
+    /// Boxed: the map keeps room for up to twice its records (a hash table's slack),
+    /// and a slot is then a pointer, not a whole record (about 4 MB at [`UNKNOWN_CAP`]).
+    nodes: HashMap<Mac, Box<NodeRecord>>,
     /// Records lab.yaml lists.
     known: usize,
     /// Unknown MACs in the order their records were created (entries whose record has
@@ -373,7 +421,7 @@ impl Inventory {
             } else {
                 inv.unknown_order.push_back(r.mac);
             }
-            inv.nodes.insert(r.mac, r);
+            inv.nodes.insert(r.mac, Box::new(r));
         }
         inv
     }
@@ -387,7 +435,7 @@ impl Inventory {
         for e in entries {
             self.nodes
                 .entry(e.mac)
-                .or_insert_with(|| NodeRecord::new(e.mac))
+                .or_insert_with(|| Box::new(NodeRecord::new(e.mac)))
                 .apply_entry(e);
         }
         self.known = 0;
@@ -398,6 +446,7 @@ impl Inventory {
                 rec.hostname = None;
                 rec.role = None;
                 rec.ip = None;
+                rec.trim_to_caps();
             }
         }
         // Machines no longer listed queue for forgetting like any unknown one.
@@ -416,13 +465,13 @@ impl Inventory {
     /// forget the unknown machine first seen longest ago).
     pub fn entry(&mut self, mac: Mac) -> &mut NodeRecord {
         if let std::collections::hash_map::Entry::Vacant(v) = self.nodes.entry(mac) {
-            v.insert(NodeRecord::new(mac));
+            v.insert(Box::new(NodeRecord::new(mac)));
             self.unknown_order.push_back(mac);
             self.forget_beyond_cap();
         }
         self.nodes
             .entry(mac)
-            .or_insert_with(|| NodeRecord::new(mac))
+            .or_insert_with(|| Box::new(NodeRecord::new(mac)))
     }
 
     /// Unknown records forgotten so far to stay within [`UNKNOWN_CAP`].
@@ -451,12 +500,12 @@ impl Inventory {
 
     /// The record for a MAC.
     pub fn get(&self, mac: &Mac) -> Option<&NodeRecord> {
-        self.nodes.get(mac)
+        self.nodes.get(mac).map(|r| &**r)
     }
 
     /// Removes a record entirely.
     pub fn remove(&mut self, mac: &Mac) -> Option<NodeRecord> {
-        let r = self.nodes.remove(mac);
+        let r = self.nodes.remove(mac).map(|r| *r);
         if r.as_ref().is_some_and(|r| r.known) {
             self.known -= 1;
         }
@@ -465,7 +514,7 @@ impl Inventory {
 
     /// All records.
     pub fn iter(&self) -> impl Iterator<Item = &NodeRecord> {
-        self.nodes.values()
+        self.nodes.values().map(|r| &**r)
     }
 
     /// Number of records.

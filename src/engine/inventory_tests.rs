@@ -140,3 +140,106 @@ fn unknown_machines_are_bounded_oldest_first_and_known_ones_kept() {
     assert!(inv.get(&mac(extra + 2)).is_some_and(|r| r.known));
     assert_eq!(inv.len(), UNKNOWN_CAP + 2);
 }
+
+/// Heap and inline bytes a record holds at least (its struct, its deques' slots, the
+/// strings in them): what the memory bound of issue 16 is made of.
+fn record_bytes(r: &NodeRecord) -> usize {
+    fn deque(t: &VecDeque<TimelineEntry>, l: &VecDeque<String>) -> usize {
+        t.capacity() * std::mem::size_of::<TimelineEntry>()
+            + t.iter()
+                .map(|e| {
+                    e.text.capacity()
+                        + match &e.kind {
+                            Cow::Owned(k) => k.capacity(),
+                            Cow::Borrowed(_) => 0,
+                        }
+                })
+                .sum::<usize>()
+            + l.capacity() * std::mem::size_of::<String>()
+            + l.iter().map(String::capacity).sum::<usize>()
+    }
+    std::mem::size_of::<NodeRecord>()
+        + deque(&r.timeline, &r.log_tail)
+        + r.previous_boot
+            .as_deref()
+            .map_or(0, |p| deque(&p.timeline, &p.log_tail))
+        + r.last_event.as_ref().map_or(0, String::capacity)
+}
+
+fn hold_round(m: Mac, seq: u64) -> Event {
+    Event {
+        seq,
+        at_ms: seq * 3000,
+        mac: Some(m),
+        hostname: None,
+        kind: EventKind::HttpFetch {
+            path: format!("/boot.ipxe?mac={m}"),
+            client: "127.1.0.10".parse().unwrap(),
+            what: FetchKind::HoldScript,
+            status: 200,
+            bytes: 190,
+            ms: 0,
+        },
+    }
+}
+
+#[test]
+fn a_machine_not_in_the_lab_keeps_a_short_history_so_the_unknown_cap_fits_in_memory() {
+    let m = mac(9);
+    let mut inv = Inventory::new();
+    let log = |seq: u64| Event {
+        seq,
+        at_ms: seq,
+        mac: Some(m),
+        hostname: None,
+        kind: EventKind::LogLine {
+            file: "messages".into(),
+            line: format!("syslog line {seq} of a machine lab.yaml does not list"),
+        },
+    };
+    // Held in the wait loop far past every cap, and talking to syslog.
+    for seq in 0..1000 {
+        inv.entry(m).apply(&hold_round(m, seq));
+        inv.entry(m).apply(&log(seq));
+    }
+    let rec = inv.get(&m).unwrap();
+    assert_eq!(rec.timeline.len(), UNKNOWN_TIMELINE_CAP);
+    assert_eq!(rec.log_tail.len(), UNKNOWN_LOG_CAP);
+    assert_eq!(
+        rec.timeline.back().unwrap().at_ms,
+        999 * 3000,
+        "the newest kept"
+    );
+    assert!(matches!(rec.timeline[0].kind, Cow::Borrowed("http-fetch")));
+    // Its share of the bound: 4,096 of them in well under half of 64 MB (the whole
+    // record, both boots' histories full, not just this boot's).
+    let one = record_bytes(rec);
+    assert!(one < 10 * 1024, "{one} bytes for one unknown machine");
+    assert!(
+        2 * one * UNKNOWN_CAP < 64 << 20,
+        "{one} bytes × {UNKNOWN_CAP}"
+    );
+
+    // Listed in lab.yaml (adopted): the long history applies from then on.
+    let listed: NodeEntry = yaml_serde::from_str(&format!(
+        "{{mac: '{m}', hostname: n, role: k3s-agent, ip: 10.0.0.5}}"
+    ))
+    .unwrap();
+    inv.sync_with(std::slice::from_ref(&listed));
+    for seq in 1000..2000 {
+        inv.entry(m).apply(&hold_round(m, seq));
+        inv.entry(m).apply(&log(seq));
+    }
+    let rec = inv.get(&m).unwrap();
+    assert_eq!(rec.timeline.len(), TIMELINE_CAP);
+    assert_eq!(rec.log_tail.len(), LOG_CAP);
+    // Out of lab.yaml again: cut back to the short history, newest kept, room returned.
+    inv.sync_with(&[]);
+    let rec = inv.get(&m).unwrap();
+    assert_eq!(rec.timeline.len(), UNKNOWN_TIMELINE_CAP);
+    assert_eq!(rec.log_tail.len(), UNKNOWN_LOG_CAP);
+    assert_eq!(rec.timeline.back().unwrap().at_ms, 1999 * 3000);
+    assert!(rec.timeline.capacity() < 2 * UNKNOWN_TIMELINE_CAP);
+    assert!(rec.log_tail.capacity() < 2 * UNKNOWN_LOG_CAP);
+    assert!(record_bytes(rec) < 10 * 1024);
+}

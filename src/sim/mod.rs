@@ -68,6 +68,9 @@ pub struct Env {
     pub dhcp_tries: u32,
     /// How long a held node waits to be adopted.
     pub hold_timeout: Duration,
+    /// At most this many rounds of the wait loop (boot-script fetches) while held; past
+    /// them the node gives up as when [`Env::hold_timeout`] runs out. `None`: no count.
+    pub hold_rounds: Option<u32>,
     /// How long an agent waits for the k3s server.
     pub k3s_timeout: Duration,
     /// The shared k3s cluster.
@@ -127,6 +130,7 @@ impl Lab {
                 dhcp_wait: Duration::from_secs(2),
                 dhcp_tries: 4,
                 hold_timeout: Duration::from_secs(600),
+                hold_rounds: None,
                 k3s_timeout: Duration::from_secs(300),
                 cluster: Cluster::new(),
                 lab: Some(lab.clone()),
@@ -157,6 +161,13 @@ impl Lab {
     /// How long a held node waits to be adopted.
     pub fn hold_timeout(mut self, d: Duration) -> Lab {
         self.env.hold_timeout = d;
+        self
+    }
+
+    /// At most `n` rounds of the wait loop while held (a benchmark filling held
+    /// machines' histories to a known depth).
+    pub fn hold_rounds(mut self, n: u32) -> Lab {
+        self.env.hold_rounds = Some(n);
         self
     }
 

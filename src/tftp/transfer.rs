@@ -26,8 +26,11 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1);
 /// Largest timeout a client may ask for (RFC 2349 allows 255 s; a vanished client
 /// must not hold resources that long).
 pub const MAX_TIMEOUT_SECS: u64 = 5;
-/// Bytes read from the file at once (many blocks per read).
-const READ_BUFFER: usize = 128 * 1024;
+/// Bytes read from the file at once (many blocks per read; fewer for a smaller file).
+/// One buffer per transfer, up to [`super::MAX_TRANSFERS`] at once: at 128 KiB a boot
+/// storm held 32 MB of them (bench/run.sh memory); 64 KiB is still 44 blocks of 1468
+/// per read.
+const READ_BUFFER: usize = 64 * 1024;
 /// Resends of one window before giving up.
 pub const RETRIES: u32 = 5;
 /// How long a transfer whose client has not acknowledged anything yet may live while
@@ -320,7 +323,11 @@ fn send_file_blocking(
         )
     };
     let mut file = match std::fs::File::open(path) {
-        Ok(f) => std::io::BufReader::with_capacity(READ_BUFFER, f),
+        Ok(f) => {
+            let len = f.metadata().map_or(u64::MAX, |m| m.len());
+            let cap = usize::try_from(len).map_or(READ_BUFFER, |l| l.clamp(512, READ_BUFFER));
+            std::io::BufReader::with_capacity(cap, f)
+        }
         Err(e) => {
             let _ = sock.send_to(&packet::error(code::NOT_FOUND, "cannot open file"), peer);
             return end(

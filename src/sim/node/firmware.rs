@@ -98,6 +98,7 @@ pub(super) async fn boot_inner(run: &mut Run<'_>) -> Option<Outcome> {
     let start = Instant::now();
     let mut url = script_url;
     let mut held_since: Option<Instant> = None;
+    let mut rounds = 0u32;
     let (kernel, cmdline, initrds) = loop {
         let r = run.get_ok(&url, true).await;
         let text = match r {
@@ -121,6 +122,15 @@ pub(super) async fn boot_inner(run: &mut Run<'_>) -> Option<Outcome> {
                         Step::Held,
                         since,
                         &Err("still held when the hold timeout ran out".into()),
+                    );
+                    return None;
+                }
+                rounds = rounds.saturating_add(1);
+                if env.hold_rounds.is_some_and(|n| rounds >= n) {
+                    run.record(
+                        Step::Held,
+                        since,
+                        &Err(format!("still held after {rounds} rounds of the wait loop")),
                     );
                     return None;
                 }
