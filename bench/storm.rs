@@ -90,13 +90,18 @@ async fn main() -> anyhow::Result<()> {
     }
 }
 
+/// `STORM_SPEED` (simulated time runs this many times faster), 1 when unset.
+fn storm_speed() -> f64 {
+    std::env::var("STORM_SPEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1.0)
+}
+
 async fn run(lab_path: &std::path::Path, n: usize, window: f64, limit: u64) -> anyhow::Result<()> {
     let lab = Arc::new(pxelab::app::load_lab(lab_path)?);
     let cancel = CancellationToken::new();
-    let speed: f64 = std::env::var("STORM_SPEED")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1.0);
+    let speed = storm_speed();
     let simlab = sim::Lab::for_lab(lab)
         .speed(speed)
         .concurrency(n.max(1))
@@ -174,10 +179,7 @@ async fn hold(
 ) -> anyhow::Result<()> {
     let lab = Arc::new(pxelab::app::load_lab(lab_path)?);
     let cancel = CancellationToken::new();
-    let speed: f64 = std::env::var("STORM_SPEED")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1.0);
+    let speed = storm_speed();
     let simlab = sim::Lab::for_lab(lab)
         .speed(speed)
         .concurrency(n.max(1))
