@@ -4,7 +4,15 @@ pair: the server in one, perfdhcp in the other; perfdhcp acts as a relay (giaddr
 replies unicast to it). Each server is restarted fresh for every step so leases from
 the previous step do not carry over. Reported per server: the highest rate whose median
 drop ratio is < 1 %, and p50/p99 of the request->reply delay at that rate (from
-perfdhcp -x t timestamps of every successful exchange)."""
+perfdhcp -x t timestamps of every successful exchange).
+
+Mode `avalanche` (issue 16): a storm of DHCP_CLIENTS (1,000) new clients at once
+(`perfdhcp --scenario avalanche`: every client's DISCOVER sent at once, then each one
+retransmits with back-off until its DORA completes), each server in server mode, as
+users run it. Reported: the time until all are bound, perfdhcp's retransmissions, and
+the UDP receive-buffer drops of the server's namespace (/proc/net/snmp `Udp:
+RcvbufErrors` before/after): a retransmission with zero RcvbufErrors was not caused by
+the kernel dropping on the server's side."""
 
 import os
 import re
@@ -132,6 +140,87 @@ def perfdhcp(ns, rate, mode):
             "sent": total_sent}
 
 
+def udp_snmp(ns):
+    """`Udp:` counters of namespace `ns` (/proc/net/snmp is per namespace)."""
+    r = subprocess.run(lib.in_ns(ns, ["cat", "/proc/net/snmp"]), capture_output=True,
+                       text=True, check=True)
+    rows = [line.split()[1:] for line in r.stdout.splitlines() if line.startswith("Udp:")]
+    return dict(zip(rows[0], (int(x) for x in rows[1])))
+
+
+AV_TOOK = re.compile(r"It took (\d+):(\d+):(\d+(?:\.\d+)?) to provision")
+AV_RETX = re.compile(r"Requests resent: (\d+)")
+
+
+def avalanche(ns, sns):
+    """One storm of CLIENTS new clients (perfdhcp --scenario avalanche, full DORA)."""
+    argv = ["perfdhcp", "-4", "-l", "cli0", "-R", str(CLIENTS), "--scenario", "avalanche",
+            "-W", "500000"]
+    before = udp_snmp(sns)
+    r = subprocess.run(lib.in_ns(ns, argv), capture_output=True, text=True, timeout=120)
+    after = udp_snmp(sns)
+    out = r.stdout + r.stderr
+    m = AV_TOOK.search(out)
+    took = ((int(m.group(1)) * 60 + int(m.group(2))) * 60 + float(m.group(3))) * 1000 if m else None
+    m = AV_RETX.search(out)
+    retx = int(m.group(1)) if m else None
+    recv = [int(x) for x in re.findall(r"received packets: (\d+)", out)]
+    return {"ms": took, "retransmissions": retx, "acks": recv[-1] if recv else 0,
+            "rcvbuf_errors": after.get("RcvbufErrors", 0) - before.get("RcvbufErrors", 0),
+            "in_errors": after.get("InErrors", 0) - before.get("InErrors", 0),
+            "raw": out}
+
+
+def pxelab_dropped(ns, d):
+    """pxelab's own count of DHCP packets it dropped (the engine's `dhcp_dropped`, from
+    the admin API's /api/state), or None when it cannot be read."""
+    try:
+        with open(f"{d}/pxelab-server/.pxelab/admin-token") as f:
+            token = f.read().strip()
+        r = subprocess.run(lib.in_ns(ns, ["curl", "-sf", "-H", f"Authorization: Bearer {token}",
+                                          "http://127.0.0.1:18081/api/state"]),
+                           capture_output=True, text=True, timeout=10)
+        import json
+        return json.loads(r.stdout)["snapshot"]["dhcp_dropped"]
+    except (OSError, ValueError, KeyError, subprocess.SubprocessError):
+        return None
+
+
+def bench_avalanche(servers, d):
+    sns = lib.netns("dhcp-s")
+    cns = lib.netns("dhcp-c")
+    lib.veth_pair(sns, cns, f"{SRV}/16", f"{CLI}/16")
+    per = {name: [] for name in servers}
+    for i in range(lib.runs()):
+        for name in lib.rotated(list(servers), i):
+            try:
+                proc = servers[name](sns, d)
+            except Exception as e:
+                lib.log(f"dhcp avalanche {name}: cannot start: {e}")
+                continue
+            with lib.CpuMeter(proc) as meter:
+                m = avalanche(cns, sns)
+            m["app_dropped"] = pxelab_dropped(sns, d) if name == "pxelab" else None
+            lib.stop(proc)
+            m["cpu"] = meter.seconds
+            if os.environ.get("PXB_AVALANCHE_RAW"):
+                lib.log(m["raw"])
+            del m["raw"]
+            lib.log(f"dhcp avalanche {name} run {i + 1}: {m['acks']} bound in {m['ms']} ms, "
+                    f"{m['retransmissions']} retransmissions, RcvbufErrors "
+                    f"{m['rcvbuf_errors']}, InErrors {m['in_errors']}, own drop counter "
+                    f"{m['app_dropped']}, "
+                    f"server CPU {m['cpu']:.3f} s")
+            per[name].append(m)
+    lib.drop_ns(cns)
+    lib.drop_ns(sns)
+    return {name: {"median": {k: lib.median([s[k] for s in ss])
+                              for k in ("ms", "retransmissions", "acks", "rcvbuf_errors",
+                                        "in_errors", "app_dropped", "cpu")},
+                   "samples": ss}
+            for name, ss in per.items() if ss}
+
+
 def bench_mode(mode, servers, d):
     sns = lib.netns("dhcp-s")
     cns = lib.netns("dhcp-c")
@@ -188,11 +277,11 @@ def main():
     if not lib.have("perfdhcp"):
         lib.ensure_apt("perfdhcp", "kea-admin")
     d = lib.tmpdir("dhcp")
-    modes = os.environ.get("DHCP_MODES", "server,proxy").split(",")
+    modes = os.environ.get("DHCP_MODES", "server,proxy,avalanche").split(",")
     only = os.environ.get("DHCP_SERVERS")
-    results = {}
+    results, storms = {}, {}
     for mode in modes:
-        if mode == "server":
+        if mode in ("server", "avalanche"):
             servers = {"pxelab": pxelab_server("server"),
                        "dnsmasq": dnsmasq_server("server", tuned=False),
                        "dnsmasq tuned (--leasefile-ro --quiet-dhcp)":
@@ -203,10 +292,33 @@ def main():
                        "dnsmasq tuned (--quiet-dhcp)": dnsmasq_server("proxy", tuned=True)}
         if only:
             servers = {k: v for k, v in servers.items() if k.split()[0] in only.split(",")}
+        if mode == "avalanche":
+            storms = bench_avalanche(servers, d)
+            continue
         results[mode] = bench_mode(mode, servers, d)
     lib.save_json("dhcp", {m: {n: {str(r): s for r, s in st.items()} for n, st in v.items()}
-                           for m, v in results.items()})
+                           for m, v in results.items()} | {"avalanche": storms})
     print(report(results))
+    if storms:
+        print(report_avalanche(storms))
+
+
+def report_avalanche(storms):
+    rows = []
+    px = storms.get("pxelab", {}).get("median", {}).get("ms")
+    for name, st in storms.items():
+        m = st["median"]
+        rows.append([name, lib.fmt(m["ms"], 0), lib.fmt(m["acks"], 0),
+                     lib.fmt(m["retransmissions"], 0), lib.fmt(m["rcvbuf_errors"], 0),
+                     lib.fmt(m["app_dropped"], 0),
+                     lib.fmt(m["cpu"] * 1000, 0) if m["cpu"] is not None else "–",
+                     lib.ratio(px, m["ms"]) if name != "pxelab" and px and m["ms"] else ""])
+    return (f"\navalanche: {CLIENTS} new clients at once (perfdhcp --scenario avalanche, "
+            f"full DORA), median of {lib.runs()} runs, order rotating per round\n\n"
+            + lib.table(["server", "time to bind all (ms)", "bound", "retransmissions",
+                         "server-side UDP RcvbufErrors", "server's own drop count",
+                         "server CPU ms",
+                         "pxelab ÷ this (time)"], rows))
 
 
 def report(results):
