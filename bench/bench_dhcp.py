@@ -140,6 +140,13 @@ def perfdhcp(ns, rate, mode):
             "sent": total_sent}
 
 
+def softnet_drops():
+    """Packets the kernel dropped from its per-CPU input backlogs (whole machine:
+    /proc/net/softnet_stat, second column, hex)."""
+    with open("/proc/net/softnet_stat") as f:
+        return sum(int(line.split()[1], 16) for line in f if line.strip())
+
+
 def udp_snmp(ns):
     """`Udp:` counters of namespace `ns` (/proc/net/snmp is per namespace)."""
     r = subprocess.run(lib.in_ns(ns, ["cat", "/proc/net/snmp"]), capture_output=True,
@@ -156,9 +163,9 @@ def avalanche(ns, sns):
     """One storm of CLIENTS new clients (perfdhcp --scenario avalanche, full DORA)."""
     argv = ["perfdhcp", "-4", "-l", "cli0", "-R", str(CLIENTS), "--scenario", "avalanche",
             "-W", "500000"]
-    before = udp_snmp(sns)
+    before, cbefore, sbefore = udp_snmp(sns), udp_snmp(ns), softnet_drops()
     r = subprocess.run(lib.in_ns(ns, argv), capture_output=True, text=True, timeout=120)
-    after = udp_snmp(sns)
+    after, cafter, safter = udp_snmp(sns), udp_snmp(ns), softnet_drops()
     out = r.stdout + r.stderr
     m = AV_TOOK.search(out)
     took = ((int(m.group(1)) * 60 + int(m.group(2))) * 60 + float(m.group(3))) * 1000 if m else None
@@ -168,6 +175,10 @@ def avalanche(ns, sns):
     return {"ms": took, "retransmissions": retx, "acks": recv[-1] if recv else 0,
             "rcvbuf_errors": after.get("RcvbufErrors", 0) - before.get("RcvbufErrors", 0),
             "in_errors": after.get("InErrors", 0) - before.get("InErrors", 0),
+            # Where the other losses happen: perfdhcp's own socket, and the per-CPU
+            # backlog every veth packet passes (net.core.netdev_max_backlog).
+            "client_rcvbuf_errors": cafter.get("RcvbufErrors", 0) - cbefore.get("RcvbufErrors", 0),
+            "backlog_drops": safter - sbefore,
             "raw": out}
 
 
@@ -209,14 +220,16 @@ def bench_avalanche(servers, d):
             lib.log(f"dhcp avalanche {name} run {i + 1}: {m['acks']} bound in {m['ms']} ms, "
                     f"{m['retransmissions']} retransmissions, RcvbufErrors "
                     f"{m['rcvbuf_errors']}, InErrors {m['in_errors']}, own drop counter "
-                    f"{m['app_dropped']}, "
+                    f"{m['app_dropped']}, perfdhcp-side RcvbufErrors {m['client_rcvbuf_errors']}, "
+                    f"backlog drops {m['backlog_drops']}, "
                     f"server CPU {m['cpu']:.3f} s")
             per[name].append(m)
     lib.drop_ns(cns)
     lib.drop_ns(sns)
     return {name: {"median": {k: lib.median([s[k] for s in ss])
                               for k in ("ms", "retransmissions", "acks", "rcvbuf_errors",
-                                        "in_errors", "app_dropped", "cpu")},
+                                        "in_errors", "app_dropped", "client_rcvbuf_errors",
+                                        "backlog_drops", "cpu")},
                    "samples": ss}
             for name, ss in per.items() if ss}
 
@@ -310,13 +323,15 @@ def report_avalanche(storms):
         m = st["median"]
         rows.append([name, lib.fmt(m["ms"], 0), lib.fmt(m["acks"], 0),
                      lib.fmt(m["retransmissions"], 0), lib.fmt(m["rcvbuf_errors"], 0),
-                     lib.fmt(m["app_dropped"], 0),
+                     lib.fmt(m["app_dropped"], 0), lib.fmt(m["client_rcvbuf_errors"], 0),
+                     lib.fmt(m["backlog_drops"], 0),
                      lib.fmt(m["cpu"] * 1000, 0) if m["cpu"] is not None else "–",
                      lib.ratio(px, m["ms"]) if name != "pxelab" and px and m["ms"] else ""])
     return (f"\navalanche: {CLIENTS} new clients at once (perfdhcp --scenario avalanche, "
             f"full DORA), median of {lib.runs()} runs, order rotating per round\n\n"
             + lib.table(["server", "time to bind all (ms)", "bound", "retransmissions",
                          "server-side UDP RcvbufErrors", "server's own drop count",
+                         "perfdhcp-side RcvbufErrors", "kernel backlog drops",
                          "server CPU ms",
                          "pxelab ÷ this (time)"], rows))
 
