@@ -118,6 +118,11 @@ pub async fn run(
     drops: Arc<Drops>,
     cancel: CancellationToken,
 ) -> anyhow::Result<()> {
+    if let Listener::Udp(s) = &listener {
+        // A storm's burst waits in the kernel instead of being dropped there (the raw
+        // listener deepens its own socket).
+        crate::net::bind::deep_receive_queue(s);
+    }
     let mut buf = vec![0u8; request::MAX_LEN + 1];
     let mut tick = tokio::time::interval(super::drops::REPORT_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

@@ -2,6 +2,8 @@
 //! timeline, the console's event pane): apart from the event types so that each file
 //! stays readable.
 
+use std::fmt::Write as _;
+
 use super::event::{EventKind, K3sStep};
 
 impl EventKind {
@@ -23,20 +25,23 @@ impl EventKind {
                 pxe_port,
                 ..
             } => {
-                let mut s = format!("DHCP {msg}");
+                // Written into one buffer: DHCP events come by the thousand a second
+                // under a storm, and each is described twice (timeline, face).
+                let mut s = String::with_capacity(96);
+                let _ = write!(s, "DHCP {msg}");
                 if *pxe_port {
                     s.push_str(" on :4011");
                 }
                 if let Some(a) = arch {
-                    s.push_str(&format!(" arch={a}"));
+                    let _ = write!(s, " arch={a}");
                 }
                 if *ipxe {
                     s.push_str(" iPXE");
                 } else if let Some(v) = vendor_class {
-                    s.push_str(&format!(" class={v}"));
+                    let _ = write!(s, " class={v}");
                 }
                 if let Some(r) = relay {
-                    s.push_str(&format!(" via relay {r}"));
+                    let _ = write!(s, " via relay {r}");
                 }
                 s
             }
@@ -46,12 +51,13 @@ impl EventKind {
                 boot_file,
                 proxy,
             } => {
-                let mut s = format!("DHCP {}{msg}", if *proxy { "proxy " } else { "" });
+                let mut s = String::with_capacity(96);
+                let _ = write!(s, "DHCP {}{msg}", if *proxy { "proxy " } else { "" });
                 if let Some(ip) = yiaddr {
-                    s.push_str(&format!(" {ip}"));
+                    let _ = write!(s, " {ip}");
                 }
                 if let Some(f) = boot_file {
-                    s.push_str(&format!(" boot={f}"));
+                    let _ = write!(s, " boot={f}");
                 }
                 s
             }

@@ -276,18 +276,25 @@ impl NodeRecord {
             _ => {}
         }
         let text = ev.kind.describe();
+        // The last event's text reuses its buffer: one allocation fewer per event.
+        match &mut self.last_event {
+            Some(last) => {
+                last.clear();
+                last.push_str(&text);
+            }
+            None => self.last_event = Some(text.clone()),
+        }
         push_capped(
             &mut self.timeline,
             TimelineEntry {
                 at_ms: ev.at_ms,
                 kind: Cow::Borrowed(ev.kind.name()),
-                text: text.clone(),
+                text,
                 problem: ev.kind.is_problem(),
             },
             timeline_cap,
         );
         self.last_event_ms = Some(ev.at_ms);
-        self.last_event = Some(text);
         true
     }
 }

@@ -93,6 +93,26 @@ pub fn bind_tokio(
     })
 }
 
+/// The receive queue a DHCP listener asks for: a storm of 1,000 new clients sends 1,000
+/// DISCOVERs at once (PXE ROMs of a rack powered on together), each about 1.2 KiB of
+/// kernel memory queued; the default 208 KiB (`net.core.rmem_default`) holds ~170 of them
+/// and the kernel drops the rest (`Udp: RcvbufErrors`), each drop a client's 1 s+
+/// retransmission. 4 MiB holds ~3,000.
+pub const DEEP_RECEIVE_QUEUE: usize = 4 << 20;
+
+/// Sets a socket's receive buffer to [`DEEP_RECEIVE_QUEUE`]: SO_RCVBUFFORCE (past
+/// `net.core.rmem_max`, needs CAP_NET_ADMIN, which a server on port 67 usually has),
+/// else SO_RCVBUF (capped by `net.core.rmem_max`). Returns the size the kernel granted
+/// (it doubles the asked value for its bookkeeping); failing is not an error: the
+/// server works, with the default queue.
+pub fn deep_receive_queue(fd: impl std::os::fd::AsFd) -> usize {
+    let fd = fd.as_fd();
+    if rustix::net::sockopt::set_socket_recv_buffer_size_force(fd, DEEP_RECEIVE_QUEUE).is_err() {
+        let _ = rustix::net::sockopt::set_socket_recv_buffer_size(fd, DEEP_RECEIVE_QUEUE);
+    }
+    rustix::net::sockopt::socket_recv_buffer_size(fd).unwrap_or(0)
+}
+
 /// The address the servers bind: the loopback address itself for a loopback lab (the
 /// demo and tests), else every address, narrowed to the lab interface by
 /// SO_BINDTODEVICE.
@@ -116,6 +136,42 @@ mod tests {
         let port = first.local_addr().unwrap().port();
         let e = bind_udp(SocketAddrV4::new(Ipv4Addr::LOCALHOST, port), None).unwrap_err();
         assert_eq!(e.source.kind(), std::io::ErrorKind::AddrInUse, "{e}");
+    }
+
+    /// A DHCP listener's queue holds a storm (what the kernel granted: root here gets
+    /// the forced size, anyone else at least the default).
+    #[test]
+    fn a_listener_queue_is_deepened() {
+        let s = bind_udp(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0), None).unwrap();
+        let before = rustix::net::sockopt::socket_recv_buffer_size(&s).unwrap();
+        let granted = deep_receive_queue(&s);
+        assert!(granted >= before, "{granted} < {before}");
+        if rustix::process::geteuid().is_root() {
+            assert!(granted >= DEEP_RECEIVE_QUEUE, "{granted}");
+        }
+    }
+
+    /// A burst of 1,000 DISCOVER-sized datagrams sent before the server reads any is
+    /// all there when it does (the default 208 KiB queue keeps ~170 of them).
+    #[test]
+    fn a_deepened_queue_holds_a_burst_of_1000() {
+        let server = bind_udp(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0), None).unwrap();
+        if deep_receive_queue(&server) < 4 << 20 {
+            eprintln!("skipped: the kernel granted less than 4 MiB (not root, low rmem_max)");
+            return;
+        }
+        let to = server.local_addr().unwrap();
+        let client = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let discover = [0u8; 300];
+        for _ in 0..1000 {
+            client.send_to(&discover, to).unwrap();
+        }
+        let mut buf = [0u8; 600];
+        let mut got = 0;
+        while server.recv_from(&mut buf).is_ok() {
+            got += 1;
+        }
+        assert_eq!(got, 1000, "the kernel dropped {} datagrams", 1000 - got);
     }
 
     /// Many transfer sockets open at once never share a port (with SO_REUSEPORT, Linux

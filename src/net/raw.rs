@@ -59,6 +59,7 @@ impl RawUdp {
     /// bound when it is an address of this host.
     pub fn open(interface: &str, port: u16, source: Ipv4Addr) -> Result<RawUdp, BindError> {
         let rx = Self::socket(interface, port, &filter(port))?;
+        super::bind::deep_receive_queue(&rx);
         let tx = Self::socket(interface, port, &[SockFilter::new(0x06, 0, 0, 0)])?;
         let bound = tx
             .bind(&SocketAddr::V4(SocketAddrV4::new(source, 0)).into())
