@@ -12,7 +12,9 @@ retransmits with back-off until its DORA completes), each server in server mode,
 users run it. Reported: the time until all are bound, perfdhcp's retransmissions, and
 the UDP receive-buffer drops of the server's namespace (/proc/net/snmp `Udp:
 RcvbufErrors` before/after): a retransmission with zero RcvbufErrors was not caused by
-the kernel dropping on the server's side."""
+the kernel dropping on the server's side. perfdhcp's own namespace is counted too: it
+plays 1,000 clients on one socket whose default queue overflows when a server answers
+fast (1,000 real clients have a queue each); DHCP_DEEP_CLIENT=1 gives it a deep one."""
 
 import os
 import re
@@ -163,6 +165,9 @@ def avalanche(ns, sns):
     """One storm of CLIENTS new clients (perfdhcp --scenario avalanche, full DORA)."""
     argv = ["perfdhcp", "-4", "-l", "cli0", "-R", str(CLIENTS), "--scenario", "avalanche",
             "-W", "500000"]
+    shim = deep_client_queue()
+    if shim:
+        argv = ["env", f"LD_PRELOAD={shim}"] + argv
     before, cbefore, sbefore = udp_snmp(sns), udp_snmp(ns), softnet_drops()
     r = subprocess.run(lib.in_ns(ns, argv), capture_output=True, text=True, timeout=120)
     after, cafter, safter = udp_snmp(sns), udp_snmp(ns), softnet_drops()
@@ -195,6 +200,40 @@ def pxelab_dropped(ns, d):
         return json.loads(r.stdout)["snapshot"]["dhcp_dropped"]
     except (OSError, ValueError, KeyError, subprocess.SubprocessError):
         return None
+
+
+SHIM = r"""
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <sys/socket.h>
+int socket(int domain, int type, int protocol) {
+    static int (*real)(int, int, int);
+    if (!real) real = (int (*)(int, int, int))dlsym(RTLD_NEXT, "socket");
+    int fd = real(domain, type, protocol);
+    if (fd >= 0 && (type & 0xff) == SOCK_DGRAM) {
+        int size = 4 << 20;
+        if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof size) != 0)
+            setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
+    }
+    return fd;
+}
+"""
+
+
+def deep_client_queue():
+    """With DHCP_DEEP_CLIENT=1: an LD_PRELOAD shim (built here with cc) giving perfdhcp's
+    sockets a 4 MiB receive queue. perfdhcp plays 1,000 clients on one socket with the
+    default 208 KiB queue, which overflows when a server answers a storm faster than
+    perfdhcp reads (each loss a retransmission perfdhcp caused itself); 1,000 real
+    clients have a queue each. Applies to every server alike; the load generator only."""
+    if os.environ.get("DHCP_DEEP_CLIENT") != "1":
+        return None
+    d = lib.tmpdir("shim")
+    with open(f"{d}/deepq.c", "w") as f:
+        f.write(SHIM)
+    subprocess.run(["cc", "-O2", "-shared", "-fPIC", "-o", f"{d}/deepq.so", f"{d}/deepq.c",
+                    "-ldl"], check=True)
+    return f"{d}/deepq.so"
 
 
 def bench_avalanche(servers, d):
@@ -328,7 +367,10 @@ def report_avalanche(storms):
                      lib.fmt(m["cpu"] * 1000, 0) if m["cpu"] is not None else "–",
                      lib.ratio(px, m["ms"]) if name != "pxelab" and px and m["ms"] else ""])
     return (f"\navalanche: {CLIENTS} new clients at once (perfdhcp --scenario avalanche, "
-            f"full DORA), median of {lib.runs()} runs, order rotating per round\n\n"
+            f"full DORA), median of {lib.runs()} runs, order rotating per round; perfdhcp's "
+            + ("socket given a 4 MiB queue (DHCP_DEEP_CLIENT=1)" if os.environ.get(
+                "DHCP_DEEP_CLIENT") == "1" else "default socket queue (208 KiB)")
+            + "\n\n"
             + lib.table(["server", "time to bind all (ms)", "bound", "retransmissions",
                          "server-side UDP RcvbufErrors", "server's own drop count",
                          "perfdhcp-side RcvbufErrors", "kernel backlog drops",

@@ -10,7 +10,8 @@
 #
 # Knobs (environment): RUNS=3 (repetitions, medians reported), QUICK=1 (shorter runs),
 # PXELAB_BIN=path (skip the release build), HTTP_SERVERS / TFTP_SERVERS / DHCP_SERVERS
-# (comma lists to run a subset), DHCP_RATES, DHCP_CLIENTS, DHCP_MODES (server,proxy,avalanche), STORM_NODES,
+# (comma lists to run a subset), DHCP_RATES, DHCP_CLIENTS, DHCP_MODES (server,proxy,avalanche),
+# DHCP_DEEP_CLIENT=1 (a 4 MiB queue for perfdhcp's socket in the avalanche), STORM_NODES,
 # TUI_NODES, MEM_LEASES / MEM_UNKNOWN / MEM_ROUNDS / MEM_PEERS / MEM_ARENA_MAX /
 # MEM_HEAPTRACK (memory at the bound),
 # PXB_RESULTS (where JSON results go; default bench/results).
