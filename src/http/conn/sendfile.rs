@@ -15,6 +15,9 @@ use tokio::io::Interest;
 
 use super::GuardedStream;
 
+/// Whether a short sendfile clears the socket's readiness (tuning knob, see above).
+const SHORT_MEANS_FULL: bool = true;
+
 impl GuardedStream {
     /// Sends up to `count` bytes of `file` from `*offset` (advanced by what was sent)
     /// once the socket can take some. `Ok(0)`: the file ended early.
@@ -41,13 +44,25 @@ impl GuardedStream {
                 Poll::Ready(Ok(())) => {}
             }
             let inner = &self.inner;
+            let mut short = None;
             let sent = inner.try_io(Interest::WRITABLE, || {
-                rustix::fs::sendfile(inner, file, Some(&mut *offset), count).map_err(io::Error::from)
+                match rustix::fs::sendfile(inner, file, Some(&mut *offset), count) {
+                    // The socket's buffer is full: say so, so that its readiness is
+                    // cleared now rather than by a next call that would fail. (A failed
+                    // sendfile is not free: the kernel reads the file into its pipe
+                    // before it finds the socket full, and drops what it read.)
+                    Ok(n) if n > 0 && n < count && SHORT_MEANS_FULL => {
+                        short = Some(n);
+                        Err(io::ErrorKind::WouldBlock.into())
+                    }
+                    r => r.map_err(io::Error::from),
+                }
             });
-            match sent {
+            match (sent, short) {
+                (_, Some(n)) => break Poll::Ready(Ok(n)),
                 // Readiness was stale (now cleared): wait for the next.
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                r => break Poll::Ready(r),
+                (Err(e), None) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                (r, None) => break Poll::Ready(r),
             }
         };
         let r = self.on_write(cx, r);

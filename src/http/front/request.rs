@@ -117,7 +117,10 @@ mod tests {
         let h = "GET /assets/vmlinuz?mac=525400aabbcc HTTP/1.1\r\nHost: x\r\n\r\nGET /next";
         let f = fast(h).unwrap();
         assert_eq!(f.head_len, h.len() - "GET /next".len());
-        assert_eq!((f.name.as_str(), f.path.as_str()), ("vmlinuz", "/assets/vmlinuz"));
+        assert_eq!(
+            (f.name.as_str(), f.path.as_str()),
+            ("vmlinuz", "/assets/vmlinuz")
+        );
         assert_eq!(f.target, "/assets/vmlinuz?mac=525400aabbcc");
         assert!(f.mac.is_some());
         let ka = "GET /assets/k HTTP/1.1\r\nConnection: Keep-Alive\r\nContent-Length: 0\r\n\r\n";

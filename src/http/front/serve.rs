@@ -138,6 +138,10 @@ async fn send(io: &mut GuardedStream, ctx: &Ctx, whole: assets::Whole) -> bool {
         }
     }
     report.finish(offset);
+    ctx.engine
+        .counters()
+        .http_sendfile
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let flushed = !corked || io.set_cork(false).is_ok();
     offset == len && flushed
 }
