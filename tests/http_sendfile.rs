@@ -171,7 +171,7 @@ fn keep_alive_goes_on_from_sendfile_to_sendfile_to_hyper() {
     assert!(String::from_utf8_lossy(&read(2)).starts_with("#!ipxe"));
     assert_eq!(sha(&read(3)), sha(&s.lab.asset("vmlinuz-lts")));
     for _ in 0..4 {
-        assert_eq!(s.outcome().kind.describe().is_empty(), false);
+        assert!(!s.outcome().kind.describe().is_empty());
     }
 }
 
@@ -207,7 +207,7 @@ fn read_response(c: &mut TcpStream, pending: &mut Vec<u8>) -> (String, Vec<u8>) 
 
 #[test]
 fn pipelined_requests_after_a_sendfile_answer_reach_hyper_intact() {
-    let Some(mut s) = server() else { return };
+    let Some(s) = server() else { return };
     let mut c = TcpStream::connect(("127.0.0.1", s.lab.port)).unwrap();
     c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     // Three requests in one write: sendfile, then two for hyper (Range, script).

@@ -15,9 +15,6 @@ use tokio::io::Interest;
 
 use super::GuardedStream;
 
-/// Whether a short sendfile clears the socket's readiness (tuning knob, see above).
-const SHORT_MEANS_FULL: bool = true;
-
 impl GuardedStream {
     /// Sends up to `count` bytes of `file` from `*offset` (advanced by what was sent)
     /// once the socket can take some. `Ok(0)`: the file ended early.
@@ -51,7 +48,7 @@ impl GuardedStream {
                     // cleared now rather than by a next call that would fail. (A failed
                     // sendfile is not free: the kernel reads the file into its pipe
                     // before it finds the socket full, and drops what it read.)
-                    Ok(n) if n > 0 && n < count && SHORT_MEANS_FULL => {
+                    Ok(n) if n > 0 && n < count => {
                         short = Some(n);
                         Err(io::ErrorKind::WouldBlock.into())
                     }

@@ -21,20 +21,8 @@ const MAX_HEAD: usize = 16 * 1024;
 
 /// Bytes per sendfile call. The kernel sends what the socket buffer takes and returns;
 /// a large count only saves calls when it has room (nginx's `sendfile_max_chunk` is
-/// 2 MiB). Measured: see BENCHMARKS.md "HTTP".
-fn chunk() -> usize {
-    static CHUNK: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    *CHUNK.get_or_init(|| {
-        std::env::var("PXELAB_SENDFILE_CHUNK")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(2 << 20)
-    })
-}
-
-fn cork() -> bool {
-    std::env::var("PXELAB_SENDFILE_CORK").map_or(true, |v| v != "0")
-}
+/// 2 MiB; the same here).
+const CHUNK: u64 = 2 << 20;
 
 /// Serves `io` until it closes, fails, is handed to hyper, or `cancel` fires between
 /// two requests.
@@ -124,12 +112,12 @@ fn response_head(opened: &assets::Opened) -> Vec<u8> {
 async fn send(io: &mut GuardedStream, ctx: &Ctx, whole: assets::Whole) -> bool {
     let len = whole.opened.len;
     let report = assets::start_body(ctx, whole.mac, whole.kind, StatusCode::OK, len);
-    let corked = cork() && io.set_cork(true).is_ok();
+    let corked = io.set_cork(true).is_ok();
     let mut offset = 0u64;
     if io.write_all(&response_head(&whole.opened)).await.is_ok() {
         let fd = whole.opened.file.as_fd();
         while offset < len {
-            let n = (len - offset).min(chunk() as u64) as usize;
+            let n = (len - offset).min(CHUNK) as usize;
             match io.sendfile(fd, &mut offset, n).await {
                 // Ok(0): the file shrank; the connection cannot be trusted further.
                 Ok(0) | Err(_) => break,
