@@ -96,7 +96,7 @@ pub enum BootDecision {
     Ignore,
 }
 
-/// Counters of things dropped or refused (never answered).
+/// Counters of things dropped or refused (never answered), and of bodies sent by sendfile.
 #[derive(Debug, Default)]
 pub struct Counters {
     /// DHCP packets dropped (malformed, not PXE in proxy mode, …).
@@ -116,6 +116,8 @@ pub struct Counters {
     pub apk_fetched: AtomicU64,
     /// Package cache requests that failed (upstream unreachable, damaged file).
     pub apk_failed: AtomicU64,
+    /// HTTP asset bodies the boot server's front sent by sendfile (not through hyper).
+    pub http_sendfile: AtomicU64,
 }
 
 struct Inner {

@@ -14,7 +14,7 @@
 use std::path::{Path, PathBuf};
 
 use axum::body::Body;
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
 
 use super::chunks::FileChunks;
@@ -94,7 +94,7 @@ fn attribute(ctx: &Ctx, from_query: Option<Mac>) -> Option<Mac> {
         .or_else(|| crate::net::arp::mac_of(ctx.client))
 }
 
-fn http_date(t: std::time::SystemTime) -> String {
+pub(crate) fn http_date(t: std::time::SystemTime) -> String {
     chrono::DateTime::<chrono::Utc>::from(t)
         .format("%a, %d %b %Y %H:%M:%S GMT")
         .to_string()
@@ -126,32 +126,135 @@ pub(crate) async fn serve_ipxe(ctx: &Ctx, name: &str) -> Response {
     }
 }
 
-/// Streams `path` as `kind` with Content-Length, HEAD, Range and validators.
-async fn stream_file(ctx: &Ctx, path: &Path, kind: FetchKind, mac: Option<Mac>) -> Response {
-    let opened = async {
-        let f = tokio::fs::File::open(path).await?;
-        let meta = f.metadata().await?;
-        Ok::<_, std::io::Error>((f, meta))
-    }
-    .await;
-    let (file, meta) = match opened {
-        Ok((f, m)) if m.is_file() => (f, m),
-        _ => {
-            return ctx.refuse(
-                mac,
-                StatusCode::NOT_FOUND,
-                "boot asset is not a readable file",
-            )
+/// An asset file opened for sending, with the validators both paths send.
+pub(crate) struct Opened {
+    /// The open file.
+    pub file: std::fs::File,
+    /// Its length when opened.
+    pub len: u64,
+    /// `"len-mtime"` in hex.
+    pub etag: String,
+    /// Its modification time as an HTTP date.
+    pub last_modified: Option<String>,
+}
+
+impl Opened {
+    /// The headers of every answer about this file but the length and the status's own
+    /// (Content-Range): the one list hyper's path and the sendfile path both send.
+    pub fn headers(&self) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/octet-stream"),
+        );
+        h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+        for (name, v) in [
+            (header::ETAG, Some(&self.etag)),
+            (header::LAST_MODIFIED, self.last_modified.as_ref()),
+        ] {
+            if let Some(v) = v.and_then(|v| HeaderValue::from_str(v).ok()) {
+                h.insert(name, v);
+            }
         }
-    };
+        h
+    }
+}
+
+/// Opens `path`, if it is a readable regular file.
+async fn open_file(path: &Path) -> Option<Opened> {
+    let path = path.to_path_buf();
+    let (file, meta) = tokio::task::spawn_blocking(move || {
+        let f = std::fs::File::open(path)?;
+        let meta = f.metadata()?;
+        Ok::<_, std::io::Error>((f, meta))
+    })
+    .await
+    .ok()?
+    .ok()?;
+    if !meta.is_file() {
+        return None;
+    }
     let len = meta.len();
     let modified = meta.modified().ok();
     let mtime_secs = modified
         .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
         .map(|d| d.as_secs())
         .unwrap_or(0);
-    let etag = format!("\"{len:x}-{mtime_secs:x}\"");
-    let last_modified = modified.map(http_date);
+    Some(Opened {
+        file,
+        len,
+        etag: format!("\"{len:x}-{mtime_secs:x}\""),
+        last_modified: modified.map(http_date),
+    })
+}
+
+/// A boot asset a plain GET may get whole by sendfile: what [`serve`] would answer 200
+/// with its full body, found by the same steps, or `None` for anything else (which
+/// then goes to [`serve`] through hyper, refusals and all).
+pub(crate) struct Whole {
+    /// The file and its validators.
+    pub opened: Opened,
+    /// What kind of boot file it is.
+    pub kind: FetchKind,
+    /// The machine it is attributed to.
+    pub mac: Option<Mac>,
+}
+
+/// [`Whole`] for `name` if [`serve`] would send it whole with 200.
+pub(crate) async fn whole(ctx: &Ctx, name: &str, from_query: Option<Mac>) -> Option<Whole> {
+    let lab = ctx.engine.lab();
+    let kind = asset_kind(&lab, name)?;
+    let path = resolve_inside(lab.assets_dir(), name).await.ok()?;
+    let opened = open_file(&path).await?;
+    Some(Whole {
+        opened,
+        kind,
+        mac: attribute(ctx, from_query),
+    })
+}
+
+/// Announces a body of `count` bytes (`http-start`, for big ones) and returns the
+/// report its end will emit.
+pub(crate) fn start_body(
+    ctx: &Ctx,
+    mac: Option<Mac>,
+    kind: FetchKind,
+    status: StatusCode,
+    count: u64,
+) -> Report {
+    if count >= START_EVENT_BYTES {
+        ctx.engine.emit(
+            mac,
+            EventKind::HttpStart {
+                path: ctx.path.clone(),
+                client: ctx.client,
+                what: kind,
+                bytes: count,
+            },
+        );
+    }
+    Report {
+        engine: ctx.engine.clone(),
+        mac,
+        path: ctx.path.clone(),
+        client: ctx.client,
+        what: kind,
+        status: status.as_u16(),
+        expected: count,
+        started: ctx.started,
+    }
+}
+
+/// Streams `path` as `kind` with Content-Length, HEAD, Range and validators.
+async fn stream_file(ctx: &Ctx, path: &Path, kind: FetchKind, mac: Option<Mac>) -> Response {
+    let Some(opened) = open_file(path).await else {
+        return ctx.refuse(
+            mac,
+            StatusCode::NOT_FOUND,
+            "boot asset is not a readable file",
+        );
+    };
+    let len = opened.len;
 
     // If-Range: only honour the Range when the validator still matches.
     let range_header = ctx.headers.get(header::RANGE).and_then(|v| v.to_str().ok());
@@ -161,7 +264,7 @@ async fn stream_file(ctx: &Ctx, path: &Path, kind: FetchKind, mac: Option<Mac>) 
         .and_then(|v| v.to_str().ok())
     {
         None => true,
-        Some(v) => v == etag || Some(v) == last_modified.as_deref(),
+        Some(v) => v == opened.etag || Some(v) == opened.last_modified.as_deref(),
     };
     let answer = if if_range_ok {
         range::answer(range_header, len)
@@ -169,12 +272,9 @@ async fn stream_file(ctx: &Ctx, path: &Path, kind: FetchKind, mac: Option<Mac>) 
         RangeAnswer::Full
     };
 
-    let mut builder = Response::builder()
-        .header(header::CONTENT_TYPE, "application/octet-stream")
-        .header(header::ACCEPT_RANGES, "bytes")
-        .header(header::ETAG, &etag);
-    if let Some(lm) = &last_modified {
-        builder = builder.header(header::LAST_MODIFIED, lm);
+    let mut builder = Response::builder();
+    if let Some(h) = builder.headers_mut() {
+        *h = opened.headers();
     }
     let (status, start, count) = match answer {
         RangeAnswer::Full => (StatusCode::OK, 0, len),
@@ -200,33 +300,10 @@ async fn stream_file(ctx: &Ctx, path: &Path, kind: FetchKind, mac: Option<Mac>) 
             .body(Body::empty())
             .unwrap_or_else(|_| super::fallback_500());
     }
-    if count >= START_EVENT_BYTES {
-        ctx.engine.emit(
-            mac,
-            EventKind::HttpStart {
-                path: ctx.path.clone(),
-                client: ctx.client,
-                what: kind,
-                bytes: count,
-            },
-        );
-    }
-    let stream = FileChunks::new(file.into_std().await, start, count);
-    let metered = Metered::new(
-        stream,
-        Report {
-            engine: ctx.engine.clone(),
-            mac,
-            path: ctx.path.clone(),
-            client: ctx.client,
-            what: kind,
-            status: status.as_u16(),
-            expected: count,
-            started: ctx.started,
-        },
-    );
+    let report = start_body(ctx, mac, kind, status, count);
+    let stream = FileChunks::new(opened.file, start, count);
     builder
-        .body(Body::from_stream(metered))
+        .body(Body::from_stream(Metered::new(stream, report)))
         .unwrap_or_else(|_| super::fallback_500())
 }
 

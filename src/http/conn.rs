@@ -44,6 +44,8 @@ use tokio::time::{Instant, Sleep};
 use crate::engine::{Engine, EventKind, Source};
 use crate::ratelimit::EventLimiter;
 
+mod sendfile;
+
 /// Time for a whole request header. iPXE, curl and busybox wget send theirs in one
 /// packet; 10 s leaves room for a lossy link and none for a slowloris.
 pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);

@@ -60,23 +60,32 @@ impl<S> Metered<S> {
 
     fn finish(&mut self) {
         if let Some(r) = self.report.take() {
-            let status = if self.sent == r.expected {
-                r.status
-            } else {
-                CLIENT_CLOSED
-            };
-            r.engine.emit(
-                r.mac,
-                EventKind::HttpFetch {
-                    path: r.path,
-                    client: r.client,
-                    what: r.what,
-                    status,
-                    bytes: self.sent,
-                    ms: r.started.elapsed().as_millis() as u64,
-                },
-            );
+            r.finish(self.sent);
         }
+    }
+}
+
+impl Report {
+    /// Emits the one `http-fetch` event of a body of which `sent` bytes went out: its
+    /// status if all of it did, else [`CLIENT_CLOSED`]. Shared by [`Metered`] (hyper's
+    /// path) and the sendfile path (`super::front`), so both report alike.
+    pub fn finish(self, sent: u64) {
+        let status = if sent == self.expected {
+            self.status
+        } else {
+            CLIENT_CLOSED
+        };
+        self.engine.emit(
+            self.mac,
+            EventKind::HttpFetch {
+                path: self.path,
+                client: self.client,
+                what: self.what,
+                status,
+                bytes: sent,
+                ms: self.started.elapsed().as_millis() as u64,
+            },
+        );
     }
 }
 

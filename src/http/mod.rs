@@ -20,6 +20,7 @@ mod assets;
 mod chunks;
 pub mod client;
 pub mod conn;
+pub mod front;
 mod meter;
 mod nocloud;
 pub mod range;
@@ -203,11 +204,14 @@ pub fn router(engine: Engine) -> Router {
 }
 
 fn router_with(engine: Engine, apk: Arc<apk::ApkCache>) -> Router {
-    let state = HttpState {
+    router_for(HttpState {
         engine,
         clients: Arc::new(BootClients::default()),
         apk,
-    };
+    })
+}
+
+fn router_for(state: HttpState) -> Router {
     Router::new().fallback(dispatch).with_state(state)
 }
 
@@ -297,8 +301,12 @@ pub async fn serve_listener_with(
         },
     );
     let apk = Arc::new(apk::ApkCache::default());
-    let app = router_with(engine.clone(), Arc::clone(&apk))
-        .into_make_service_with_connect_info::<conn::Peer>();
+    let state = HttpState {
+        engine: engine.clone(),
+        clients: Arc::new(BootClients::default()),
+        apk: Arc::clone(&apk),
+    };
+    let app = router_for(state.clone()).into_make_service_with_connect_info::<conn::Peer>();
     // The package cache's summaries: what a burst left pending is reported in time.
     let ticker = {
         let (engine, apk) = (engine.clone(), Arc::clone(&apk));
@@ -310,12 +318,20 @@ pub async fn serve_listener_with(
             }
         })
     };
-    let res = axum::serve(
+    // Plain asset GETs are sent by the front with sendfile; hyper gets the rest.
+    let front_tasks = tokio_util::task::TaskTracker::new();
+    let front = front::Front::new(
         conn::Guarded::new(listener, limits, Some(engine.clone())),
-        app,
-    )
-    .with_graceful_shutdown(cancel.cancelled_owned())
-    .await;
+        state,
+        front_tasks.clone(),
+        cancel.clone(),
+    )?;
+    let res = axum::serve(front, app)
+        .with_graceful_shutdown(cancel.cancelled_owned())
+        .await;
+    // As hyper's graceful shutdown does, the front's bodies in flight are finished.
+    front_tasks.close();
+    front_tasks.wait().await;
     ticker.abort();
     apk.flush(&engine, true);
     // `server-down` is reported by app::start_servers for every server alike.
