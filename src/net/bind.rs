@@ -110,7 +110,21 @@ pub fn deep_receive_queue(fd: impl std::os::fd::AsFd) -> usize {
     if rustix::net::sockopt::set_socket_recv_buffer_size_force(fd, DEEP_RECEIVE_QUEUE).is_err() {
         let _ = rustix::net::sockopt::set_socket_recv_buffer_size(fd, DEEP_RECEIVE_QUEUE);
     }
-    rustix::net::sockopt::socket_recv_buffer_size(fd).unwrap_or(0)
+    let granted = rustix::net::sockopt::socket_recv_buffer_size(fd).unwrap_or(0);
+    if granted < DEEP_RECEIVE_QUEUE {
+        // Without CAP_NET_ADMIN (the systemd unit does not grant it) the queue is what
+        // the host's rmem_max allows: say how to raise it, since a storm would be
+        // dropped in the kernel where no counter of ours sees it.
+        tracing::warn!(
+            "DHCP receive queue is {} KiB, not {} KiB: a storm of many machines powered on \
+             at once may be dropped by the kernel; raise it with \
+             `sysctl -w net.core.rmem_max={}` (see contrib/sysctl.d/60-pxelab.conf)",
+            granted / 1024,
+            DEEP_RECEIVE_QUEUE / 1024,
+            DEEP_RECEIVE_QUEUE
+        );
+    }
+    granted
 }
 
 /// The address the servers bind: the loopback address itself for a loopback lab (the
