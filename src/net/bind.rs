@@ -111,18 +111,22 @@ pub fn deep_receive_queue(fd: impl std::os::fd::AsFd) -> usize {
         let _ = rustix::net::sockopt::set_socket_recv_buffer_size(fd, DEEP_RECEIVE_QUEUE);
     }
     let granted = rustix::net::sockopt::socket_recv_buffer_size(fd).unwrap_or(0);
+    static SAID: std::sync::Once = std::sync::Once::new();
     if granted < DEEP_RECEIVE_QUEUE {
         // Without CAP_NET_ADMIN (the systemd unit does not grant it) the queue is what
         // the host's rmem_max allows: say how to raise it, since a storm would be
-        // dropped in the kernel where no counter of ours sees it.
-        tracing::warn!(
-            "DHCP receive queue is {} KiB, not {} KiB: a storm of many machines powered on \
+        // dropped in the kernel where no counter of ours sees it. Once: every listener
+        // would say the same.
+        SAID.call_once(|| {
+            tracing::warn!(
+                "DHCP receive queue is {} KiB, not {} KiB: a storm of many machines powered on \
              at once may be dropped by the kernel; raise it with \
              `sysctl -w net.core.rmem_max={}` (see contrib/sysctl.d/60-pxelab.conf)",
-            granted / 1024,
-            DEEP_RECEIVE_QUEUE / 1024,
-            DEEP_RECEIVE_QUEUE
-        );
+                granted / 1024,
+                DEEP_RECEIVE_QUEUE / 1024,
+                DEEP_RECEIVE_QUEUE
+            )
+        });
     }
     granted
 }
