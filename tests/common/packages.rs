@@ -52,6 +52,7 @@ pub const PROGRAMS: &[(&str, &str)] = &[
     ("env", "coreutils"),
     ("id", "coreutils"),
     ("sha256sum", "coreutils"),
+    ("cat", "coreutils"),
     // The k3s token's CA hash, computed outside pxelab (tests/k3s_token.rs).
     ("openssl", "openssl"),
     ("sh", "dash"),
