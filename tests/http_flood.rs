@@ -173,16 +173,6 @@ fn a_stalled_download_is_cut_within_the_rate_window() {
     assert_eq!(path, "/assets/modloop-lts");
     assert!(*bytes < 16 << 20, "{bytes}");
     // The connection is closed: reading drains what was buffered, then ends.
-    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    let mut buf = vec![0u8; 1 << 16];
-    let mut total = 0usize;
-    let ended = loop {
-        match c.read(&mut buf) {
-            Ok(0) => break true,
-            Ok(n) if total < 32 << 20 => total += n,
-            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break true,
-            _ => break false,
-        }
-    };
+    let (ended, total) = common::drains_to_close(&mut c);
     assert!(ended, "connection still open after {total} bytes");
 }

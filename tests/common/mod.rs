@@ -264,3 +264,23 @@ pub fn free_port() -> u16 {
     }
     panic!("no free port in 20000..32000");
 }
+
+/// Reads a connection the server should have closed until it ends (EOF or reset), at
+/// most 32 MiB and 5 s of silence: whether it ended, and the bytes drained before.
+#[allow(dead_code)]
+pub fn drains_to_close(c: &mut std::net::TcpStream) -> (bool, usize) {
+    use std::io::Read;
+    c.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
+    let mut buf = vec![0u8; 1 << 16];
+    let mut total = 0usize;
+    let ended = loop {
+        match c.read(&mut buf) {
+            Ok(0) => break true,
+            Ok(n) if total < 32 << 20 => total += n,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break true,
+            _ => break false,
+        }
+    };
+    (ended, total)
+}
