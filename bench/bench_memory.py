@@ -124,11 +124,32 @@ def mb(kb):
 
 
 def pxelab_leases(state):
+    """Bound leases on disk: the lease file, then its journal's lines above its `seq`
+    (src/dhcp/journal.rs), each the final state of one MAC."""
+    macs, seq = set(), 0
     try:
         with open(f"{state}/.pxelab/leases.json") as f:
-            return sum(1 for l in json.load(f).get("leases", []) if l.get("bound", True))
+            snap = json.load(f)
+        seq = snap.get("seq", 0)
+        macs = {l["mac"] for l in snap.get("leases", []) if l.get("bound", True)}
     except (OSError, ValueError):
-        return 0
+        pass
+    try:
+        with open(f"{state}/.pxelab/leases.json.journal") as f:
+            for line in f:
+                try:
+                    rec = json.loads(line)
+                except ValueError:
+                    break
+                if rec.get("seq", 0) <= seq:
+                    continue
+                if "put" in rec:
+                    macs.add(rec["put"]["mac"])
+                elif "drop" in rec:
+                    macs.discard(rec["drop"])
+    except OSError:
+        pass
+    return len(macs)
 
 
 ACKS = re.compile(r"Statistics for: REQUEST-ACK\*+\s*sent packets: \d+\s*received packets: (\d+)")

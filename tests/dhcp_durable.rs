@@ -110,8 +110,7 @@ fn acked_leases_survive_kill_9_right_after_the_acks() {
     let ips: Vec<String> = runs.iter().map(|(_, f)| bound_ip(f)).collect();
     // The third client holds its ACK: pxelab dies now, well within its old 0.5 s flush.
     p.kill9();
-    let leases =
-        std::fs::read_to_string(dir.path().join(".pxelab/leases.json")).unwrap_or_default();
+    let leases = common::lease_text(&dir.path().join(".pxelab/leases.json"));
     for (i, ip) in ips.iter().enumerate() {
         assert!(
             leases.contains(&format!("52:54:00:13:00:0{}", i + 1)) && leases.contains(ip.as_str()),
@@ -271,10 +270,6 @@ fn an_unwritable_lease_file_holds_the_ack_back_and_says_so() {
     sock.send_to(&req, ("127.0.0.1", port)).unwrap();
     let (n, _) = sock.recv_from(&mut buf).expect("ACK once the disk works");
     assert!(n >= 240 && buf[0] == 2);
-    assert!(
-        std::fs::read_to_string(dir.path().join("state/leases.json"))
-            .unwrap()
-            .contains("52:54:00:13:00:31")
-    );
+    assert!(common::lease_text(&dir.path().join("state/leases.json")).contains("52:54:00:13:00:31"));
     p.stop();
 }

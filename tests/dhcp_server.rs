@@ -169,13 +169,11 @@ fn server_mode_obtain_renew_release_reserve_restart() {
         e["event"] == "dhcp-lease" && e["mac"] == DYN_MAC && e["action"] == "renew"
     });
 
-    // Restart: the lease is on disk and honoured. The table is saved twice a second and
-    // once more at a clean stop.
+    // Restart: the lease is on disk (its journal first) and honoured. A clean stop folds
+    // the journal into the lease file.
     let lease_file = dir.path().join(".pxelab/leases.json");
     let saved = common::wait_for(Duration::from_secs(15), Duration::from_millis(100), || {
-        std::fs::read_to_string(&lease_file)
-            .ok()
-            .filter(|l| l.contains(DYN_MAC) && l.contains(&ip2))
+        Some(common::lease_text(&lease_file)).filter(|l| l.contains(DYN_MAC) && l.contains(&ip2))
     });
     assert!(saved.is_some(), "the lease of {DYN_MAC} was never saved");
     let status = p.stop();
@@ -188,12 +186,19 @@ fn server_mode_obtain_renew_release_reserve_restart() {
         leases.contains(DYN_MAC) && leases.contains(&ip2),
         "{leases}"
     );
+    let journal = dir.path().join(".pxelab/leases.json.journal");
+    assert_eq!(
+        std::fs::metadata(&journal).map(|m| m.len()).unwrap_or(0),
+        0,
+        "a clean stop leaves the journal empty"
+    );
     // The lease writer is the first to create `.pxelab/` here: private all the same.
     {
         use std::os::unix::fs::PermissionsExt;
         let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode(&dir.path().join(".pxelab")), 0o700, ".pxelab/");
         assert_eq!(mode(&lease_file), 0o600, "leases.json");
+        assert_eq!(mode(&journal), 0o600, "leases.json.journal");
     }
     let p = Pxelab::start(ns.command(&[]), &lab, &["dhcp"]);
     let c3 = ns.add_veth_host("c3");

@@ -123,7 +123,7 @@ pub fn sweep_stale_temps(dir: &Path, age: std::time::Duration) -> usize {
 }
 
 /// The folder a file lives in (`.` for a bare name).
-fn folder_of(path: &Path) -> PathBuf {
+pub(crate) fn folder_of(path: &Path) -> PathBuf {
     match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
@@ -231,7 +231,8 @@ impl Drop for Staged {
     }
 }
 
-fn sync_folder(dir: &Path) {
+/// Makes a folder's entries (a new or renamed file) durable; best effort.
+pub(crate) fn sync_folder(dir: &Path) {
     if let Ok(d) = std::fs::File::open(dir) {
         let _ = d.sync_all();
     }

@@ -3,16 +3,17 @@
 //! ([`crate::config::atomic::write_atomic`]) so a crash leaves the old file or the new one.
 //!
 //! Only bound leases are written; offers live in memory for [`OFFER_SECS`]. The file is
-//! rewritten by [`Leases::take_dirty`] callers (the server flushes at most every 500 ms
-//! and on shutdown) and read back at start, so a restarted pxelab keeps every address
-//! where it was.
+//! the snapshot; what changed since is in its journal ([`super::journal`]), both written
+//! by [`super::writer`] and both read back at start, so a restarted pxelab keeps every
+//! address where it was.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::journal::{self, Change, Replayed};
 use crate::mac::Mac;
 
 /// How long an offered address is kept for the client that was offered it.
@@ -57,6 +58,9 @@ fn yes() -> bool {
 #[derive(Serialize, Deserialize)]
 struct File {
     version: u32,
+    /// The last journal batch this snapshot holds (0 in files from before the journal).
+    #[serde(default)]
+    seq: u64,
     leases: Vec<Lease>,
 }
 
@@ -81,16 +85,33 @@ pub enum LeaseError {
     },
 }
 
-/// Encodes leases as the file's contents (compact JSON).
-pub fn encode(leases: Vec<Lease>) -> Vec<u8> {
-    let f = File { version: 1, leases };
-    serde_json::to_vec(&f).unwrap_or_default()
+/// Encodes leases as the file's contents (compact JSON), holding journal batches up to
+/// `seq`.
+pub fn encode(seq: u64, leases: Vec<Lease>) -> Vec<u8> {
+    let mut out = Vec::new();
+    let _ = encode_to(seq, leases, &mut out);
+    out
 }
 
 /// Writes leases as the file's contents (the same bytes as [`encode`]) to `w`.
-pub fn encode_to(leases: Vec<Lease>, w: &mut dyn std::io::Write) -> std::io::Result<()> {
-    let f = File { version: 1, leases };
+pub fn encode_to(seq: u64, leases: Vec<Lease>, w: &mut dyn std::io::Write) -> std::io::Result<()> {
+    let f = File {
+        version: 1,
+        seq,
+        leases,
+    };
     serde_json::to_writer(w, &f).map_err(std::io::Error::other)
+}
+
+/// What [`Leases::load`] found on disk, for the writer to go on from.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Loaded {
+    /// The snapshot's size in bytes (0: none).
+    pub snapshot_bytes: u64,
+    /// The highest batch number in the snapshot or the journal.
+    pub seq: u64,
+    /// What the journal held.
+    pub journal: Replayed,
 }
 
 /// The lease table.
@@ -99,34 +120,65 @@ pub struct Leases {
     by_mac: BTreeMap<Mac, Lease>,
     by_ip: BTreeMap<Ipv4Addr, Mac>,
     declined: BTreeMap<Ipv4Addr, u64>,
-    dirty: bool,
+    /// MACs whose bound lease changed since the last [`Leases::take_changed`].
+    changed: BTreeSet<Mac>,
+    loaded: Loaded,
     /// The address after the last one inserted: where a search for a free one starts.
     hint: Option<Ipv4Addr>,
 }
 
 impl Leases {
-    /// Reads `path`; a missing file is an empty table.
+    /// Reads the lease file at `path` and then its journal; a missing file is an empty
+    /// table. A journal cut short by a crash keeps its whole lines
+    /// ([`journal::replay`]).
     pub fn load(path: &Path) -> Result<Leases, LeaseError> {
-        let text = match std::fs::read_to_string(path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Leases::default()),
-            Err(source) => {
-                return Err(LeaseError::Io {
-                    path: path.to_path_buf(),
-                    source,
-                })
-            }
-        };
-        let f: File = serde_json::from_str(&text).map_err(|source| LeaseError::Format {
+        let io = |source| LeaseError::Io {
             path: path.to_path_buf(),
             source,
-        })?;
+        };
         let mut l = Leases::default();
-        for lease in f.leases.into_iter().filter(|l| l.bound) {
-            l.insert(lease);
+        let mut seq = 0;
+        match std::fs::read(path) {
+            Ok(data) => {
+                let f: File =
+                    serde_json::from_slice(&data).map_err(|source| LeaseError::Format {
+                        path: path.to_path_buf(),
+                        source,
+                    })?;
+                for lease in f.leases.into_iter().filter(|l| l.bound) {
+                    l.insert(lease);
+                }
+                seq = f.seq;
+                l.loaded.snapshot_bytes = data.len() as u64;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(source) => return Err(io(source)),
         }
-        l.dirty = false;
+        let jpath = journal::path_of(path);
+        let replayed =
+            journal::replay(&jpath, seq, |c| l.apply(c)).map_err(|source| LeaseError::Io {
+                path: jpath.clone(),
+                source,
+            })?;
+        l.loaded.seq = seq.max(replayed.last_seq);
+        l.loaded.journal = replayed;
+        l.changed.clear();
         Ok(l)
+    }
+
+    /// What the last [`Leases::load`] found.
+    pub fn loaded(&self) -> &Loaded {
+        &self.loaded
+    }
+
+    /// Applies a journal line.
+    fn apply(&mut self, change: Change) {
+        match change {
+            Change::Put(lease) => self.insert(lease),
+            Change::Drop(mac) => {
+                self.remove(&mac);
+            }
+        }
     }
 
     /// The bound leases (cheap to take under a lock; encode with [`encode`] outside it).
@@ -134,24 +186,29 @@ impl Leases {
         self.by_mac.values().filter(|l| l.bound).cloned().collect()
     }
 
-    /// The file's contents for the bound leases.
-    pub fn to_json(&self) -> Vec<u8> {
-        encode(self.bound())
+    /// Takes the MACs whose bound lease changed since the last call.
+    pub fn take_changed(&mut self) -> Vec<Mac> {
+        std::mem::take(&mut self.changed).into_iter().collect()
     }
 
-    /// Whether bound leases changed since the last call (and clears the flag).
-    pub fn take_dirty(&mut self) -> bool {
-        std::mem::take(&mut self.dirty)
+    /// Gives back MACs taken by [`Leases::take_changed`] whose write failed.
+    pub fn restore_changed(&mut self, macs: Vec<Mac>) {
+        self.changed.extend(macs);
+    }
+
+    /// The journal lines for `macs`: each one's state now.
+    pub fn changes_of(&self, macs: &[Mac]) -> Vec<Change> {
+        macs.iter()
+            .map(|mac| match self.by_mac.get(mac) {
+                Some(l) if l.bound => Change::Put(l.clone()),
+                _ => Change::Drop(*mac),
+            })
+            .collect()
     }
 
     /// Where a search for a free address should start.
     pub fn hint(&self) -> Option<Ipv4Addr> {
         self.hint
-    }
-
-    /// Marks the table as needing a write (after a failed one).
-    pub fn mark_dirty(&mut self) {
-        self.dirty = true;
     }
 
     /// The lease of a MAC (expired or not).
@@ -179,17 +236,23 @@ impl Leases {
             if self.by_ip.get(&old.ip) == Some(&old.mac) {
                 self.by_ip.remove(&old.ip);
             }
-            self.dirty |= old.bound;
+            if old.bound {
+                self.changed.insert(old.mac);
+            }
         }
         // An address moves to its new holder; the previous holder's record goes.
         if let Some(prev) = self.by_ip.insert(lease.ip, lease.mac) {
             if prev != lease.mac {
                 if let Some(p) = self.by_mac.remove(&prev) {
-                    self.dirty |= p.bound;
+                    if p.bound {
+                        self.changed.insert(p.mac);
+                    }
                 }
             }
         }
-        self.dirty |= lease.bound;
+        if lease.bound {
+            self.changed.insert(lease.mac);
+        }
         self.hint = u32::from(lease.ip).checked_add(1).map(Ipv4Addr::from);
         self.by_mac.insert(lease.mac, lease);
     }
@@ -200,7 +263,9 @@ impl Leases {
         if self.by_ip.get(&old.ip) == Some(mac) {
             self.by_ip.remove(&old.ip);
         }
-        self.dirty |= old.bound;
+        if old.bound {
+            self.changed.insert(old.mac);
+        }
         Some(old)
     }
 
@@ -235,7 +300,7 @@ impl Leases {
                 out.push(l.clone());
             }
         }
-        self.dirty |= !out.is_empty();
+        self.changed.extend(out.iter().map(|l| l.mac));
         self.declined.retain(|_, t| *t > now);
         out
     }
@@ -281,14 +346,15 @@ mod tests {
         });
         assert!(t.of_mac(&m(1)).is_none());
         assert_eq!(t.holder(ip, 150), Some(m(2)));
-        assert!(t.take_dirty());
+        assert_eq!(t.take_changed(), vec![m(1), m(2)]);
+        assert!(t.take_changed().is_empty());
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("leases.json");
         // Streamed (as the lease writer does) or encoded whole: the same bytes.
         let mut streamed = Vec::new();
-        encode_to(t.bound(), &mut streamed).unwrap();
-        assert_eq!(streamed, t.to_json());
-        std::fs::write(&p, t.to_json()).unwrap();
+        encode_to(0, t.bound(), &mut streamed).unwrap();
+        assert_eq!(streamed, encode(0, t.bound()));
+        std::fs::write(&p, &streamed).unwrap();
         let back = Leases::load(&p).unwrap();
         assert_eq!(back.of_mac(&m(2)).unwrap().ip, ip);
         assert!(Leases::load(&dir.path().join("none.json"))
@@ -331,7 +397,7 @@ mod tests {
         }
         // It survives a restart: the file keeps u64::MAX as it is.
         let back: File =
-            serde_json::from_slice(&encode(vec![t.of_mac(&mac).unwrap().clone()])).unwrap();
+            serde_json::from_slice(&encode(0, vec![t.of_mac(&mac).unwrap().clone()])).unwrap();
         assert_eq!(back.leases[0].expires, u64::MAX);
     }
 
@@ -348,5 +414,42 @@ mod tests {
         assert_eq!(t.expire(5).len(), 0);
         assert_eq!(t.expire(10).len(), 1);
         assert_eq!(t.expire(20).len(), 0);
+    }
+
+    /// The snapshot and its journal read back as one table: lines the snapshot already
+    /// holds are skipped, later ones applied, and a torn tail costs only itself.
+    #[test]
+    fn a_snapshot_and_its_journal_load_as_one_table() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("leases.json");
+        let l = |n: u8, ip: u8| Lease {
+            mac: m(n),
+            ip: Ipv4Addr::new(10, 0, 0, ip),
+            expires: 1000,
+            bound: true,
+            hostname: None,
+        };
+        // Snapshot at batch 2: m1 at .1, m2 at .2.
+        std::fs::write(&p, encode(2, vec![l(1, 1), l(2, 2)])).unwrap();
+        let mut j = journal::encode(2, vec![Change::Drop(m(1))]);
+        j.extend(journal::encode(
+            3,
+            vec![Change::Put(l(3, 3)), Change::Drop(m(2))],
+        ));
+        j.extend(journal::encode(4, vec![Change::Put(l(4, 3))]));
+        j.extend(b"{\"seq\":5,\"put\":{\"mac\":\"02:00");
+        std::fs::write(journal::path_of(&p), &j).unwrap();
+        let t = Leases::load(&p).unwrap();
+        // Batch 2 was in the snapshot: m1 stays.
+        assert_eq!(t.of_mac(&m(1)).unwrap().ip, Ipv4Addr::new(10, 0, 0, 1));
+        assert!(t.of_mac(&m(2)).is_none());
+        // m4 took .3 from m3.
+        assert!(t.of_mac(&m(3)).is_none());
+        assert_eq!(t.holder(Ipv4Addr::new(10, 0, 0, 3), 5), Some(m(4)));
+        let loaded = t.loaded();
+        assert_eq!(loaded.seq, 4);
+        assert_eq!(loaded.journal.applied, 3);
+        assert_eq!(loaded.journal.torn.map(|(line, _)| line), Some(5));
+        assert!(loaded.snapshot_bytes > 0);
     }
 }

@@ -21,6 +21,7 @@
 pub mod boot;
 pub mod decide;
 pub mod drops;
+pub mod journal;
 pub mod leases;
 pub mod listen;
 pub mod pipeline;

@@ -6,9 +6,12 @@
 //! another machine (two hosts, one IP). Writing and fsyncing per ACK would cap server
 //! mode at the disk's fsync rate, so commits are grouped: an ACK that bound a lease asks
 //! for a commit ([`LeaseWriter::commit`]) and waits on its ticket while the listener goes
-//! on; the writer task takes every commit queued so far, writes the table once
-//! ([`crate::config::atomic::write_private`]: temp file, fsync, rename) and releases all
-//! their ACKs. Under perfdhcp a write carries dozens of ACKs.
+//! on; the writer task takes every commit queued so far, appends the leases that
+//! changed to the journal once ([`super::journal`]: a few lines and an `fdatasync`) and
+//! releases all their ACKs. Under perfdhcp a write carries dozens of ACKs. When the
+//! journal outgrows the lease file (or holds anything at start or at shutdown) the whole
+//! table is written instead ([`crate::config::atomic::write_private_with`]: temp file,
+//! fsync, rename) and the journal emptied.
 //!
 //! A write that fails (disk full, read-only file system, the folder gone) fails every
 //! ACK waiting on it: they are not sent (the client asks again and gets its ACK once the
@@ -16,13 +19,14 @@
 //! every face. The same 500 ms tick as before saves changes no ACK waits for (releases,
 //! declines, expiries) and reports expiries.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
+use super::journal;
 use super::leases::{self, Leases};
 use super::settings::now;
 use crate::config::Lab;
@@ -81,29 +85,90 @@ impl LeaseWriter {
     }
 }
 
-/// Writes the table if it changed since the last successful write.
-pub fn flush(table: &Mutex<Leases>, path: &Path) -> Committed {
-    let data = {
+/// A journal smaller than this is never compacted (nor one under twice the snapshot).
+const COMPACT_MIN: u64 = 4 << 20;
+
+/// Where the lease file and its journal stand, kept by the writer between writes.
+#[derive(Debug, Clone)]
+pub struct Store {
+    /// The lease file (the snapshot).
+    pub path: PathBuf,
+    journal: PathBuf,
+    /// The last batch number used.
+    seq: u64,
+    journal_bytes: u64,
+    snapshot_bytes: u64,
+    /// The next write is a snapshot: after a load with a journal (whose tail may be
+    /// torn), after a failed write, or at shutdown.
+    snapshot_due: bool,
+}
+
+impl Store {
+    /// Goes on from what `table` was loaded from.
+    pub fn new(path: PathBuf, table: &Leases) -> Store {
+        let loaded = table.loaded();
+        Store {
+            journal: journal::path_of(&path),
+            path,
+            seq: loaded.seq,
+            journal_bytes: loaded.journal.bytes,
+            snapshot_bytes: loaded.snapshot_bytes,
+            snapshot_due: loaded.journal.bytes > 0,
+        }
+    }
+
+    fn compaction_due(&self) -> bool {
+        self.snapshot_due || self.journal_bytes >= COMPACT_MIN.max(2 * self.snapshot_bytes)
+    }
+}
+
+/// Writes what changed in the table since the last successful write: a journal batch, or
+/// the whole table when [`Store`] says a snapshot is due.
+pub fn flush(table: &Mutex<Leases>, store: &mut Store) -> Committed {
+    let snapshot = store.compaction_due();
+    let (macs, data, changes) = {
         let mut t = crate::engine::lock(table);
-        if !t.take_dirty() {
+        let macs = t.take_changed();
+        if macs.is_empty() && !store.snapshot_due {
             return Ok(());
         }
-        t.bound()
-    };
-    let result = (|| {
-        if let Some(d) = path.parent() {
-            // `.pxelab/` holds secrets too: 0700 whoever creates it first.
-            crate::config::atomic::create_private_dir(d)?;
+        if snapshot {
+            (macs, t.bound(), Vec::new())
+        } else {
+            let changes = t.changes_of(&macs);
+            (macs, Vec::new(), changes)
         }
-        // Streamed into the file: 60,000 leases are 6 MB of JSON, held at every write
-        // when encoded first (bench/run.sh memory).
-        crate::config::atomic::write_private_with(path, |w| leases::encode_to(data, w))
-    })();
+    };
+    store.seq += 1;
+    let seq = store.seq;
+    let result = if snapshot {
+        write_snapshot(store, seq, data)
+    } else {
+        journal::append(&store.journal, &journal::encode(seq, changes))
+            .map(|len| store.journal_bytes = len)
+    };
     result.map_err(|e| {
-        // Try again next round.
-        crate::engine::lock(table).mark_dirty();
+        // Try again next round, as a snapshot: a failed append may have left a torn line
+        // that nothing may follow.
+        crate::engine::lock(table).restore_changed(macs);
+        store.snapshot_due = true;
         e.to_string()
     })
+}
+
+fn write_snapshot(store: &mut Store, seq: u64, data: Vec<leases::Lease>) -> std::io::Result<()> {
+    if let Some(d) = store.path.parent() {
+        // `.pxelab/` holds secrets too: 0700 whoever creates it first.
+        crate::config::atomic::create_private_dir(d)?;
+    }
+    // Streamed into the file: 60,000 leases are 6 MB of JSON, held at every write
+    // when encoded first (bench/run.sh memory).
+    crate::config::atomic::write_private_with(&store.path, |w| leases::encode_to(seq, data, w))?;
+    store.snapshot_bytes = std::fs::metadata(&store.path)?.len();
+    journal::truncate(&store.journal)?;
+    store.journal_bytes = 0;
+    store.snapshot_due = false;
+    Ok(())
 }
 
 /// How often unrequested changes are saved and expiries checked (every 10th tick).
@@ -121,6 +186,8 @@ async fn writer_task(
     let mut ticks = 0u32;
     let mut last_report: Option<Instant> = None;
     let mut waiting = Vec::new();
+    let mut store = Store::new(path.clone(), &crate::engine::lock(&table));
+    report_torn_journal(&store, &crate::engine::lock(&table));
     loop {
         let stopping = tokio::select! {
             _ = stop.cancelled() => true,
@@ -143,11 +210,17 @@ async fn writer_task(
         while let Ok(w) = rx.try_recv() {
             waiting.push(w);
         }
+        if stopping && store.journal_bytes > 0 {
+            // Leave one plain lease file behind.
+            store.snapshot_due = true;
+        }
         // fsync can take seconds on a busy disk: never on a runtime worker.
-        let (t, p) = (table.clone(), path.clone());
-        let result = tokio::task::spawn_blocking(move || flush(&t, &p))
+        let t = table.clone();
+        let mut s = store.clone();
+        let (result, s) = tokio::task::spawn_blocking(move || (flush(&t, &mut s), s))
             .await
-            .unwrap_or_else(|e| Err(format!("lease writer panicked: {e}")));
+            .unwrap_or_else(|e| (Err(format!("lease writer panicked: {e}")), store.clone()));
+        store = s;
         if let Err(error) = &result {
             tracing::warn!("cannot write leases to {}: {error}", path.display());
             if last_report.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
@@ -171,6 +244,19 @@ async fn writer_task(
     }
 }
 
+/// A journal cut short (a crash mid-write) is expected and costs only its last batch,
+/// which no ACK waited for; anything else unreadable is worth a look. Either way the
+/// first write replaces it.
+fn report_torn_journal(store: &Store, table: &Leases) {
+    if let Some((line, bytes)) = table.loaded().journal.torn {
+        tracing::warn!(
+            "lease journal {}:{line}: {bytes} bytes from this line on are not whole lines \
+             (a write cut short by a crash?) and were not read",
+            store.journal.display()
+        );
+    }
+}
+
 fn report_expiries(engine: &Engine, table: &Mutex<Leases>) {
     let expired = crate::engine::lock(table).expire(now());
     for l in expired {
@@ -188,6 +274,7 @@ fn report_expiries(engine: &Engine, table: &Mutex<Leases>) {
 mod tests {
     use super::super::leases::Lease;
     use super::*;
+    use std::path::Path;
 
     fn lab(dir: &Path) -> Lab {
         let path = dir.join("lab.yaml");
@@ -260,5 +347,74 @@ mod tests {
         assert!(w.commit().wait().await.is_err());
         stop.cancel();
         task.await.unwrap();
+    }
+
+    /// Batches go to the journal, a due snapshot takes them all in and empties it, and a
+    /// restart reads the two back as one table and starts with a snapshot.
+    #[test]
+    fn the_journal_carries_batches_until_a_snapshot_takes_them_in() {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join(".pxelab/leases.json");
+        let jpath = journal::path_of(&path);
+        let table = Mutex::new(Leases::default());
+        let mut store = Store::new(path.clone(), &crate::engine::lock(&table));
+        assert!(!store.compaction_due());
+        for n in 1..=3 {
+            bind(&table, n);
+            flush(&table, &mut store).unwrap();
+        }
+        crate::engine::lock(&table).remove(&crate::Mac([2, 0, 0, 0, 0, 2]));
+        flush(&table, &mut store).unwrap();
+        assert!(!path.exists(), "no snapshot yet: every batch was an append");
+        let lines = std::fs::read_to_string(&jpath).unwrap();
+        assert_eq!(lines.lines().count(), 4, "{lines}");
+        assert_eq!(store.journal_bytes, lines.len() as u64);
+        // Nothing changed: nothing written.
+        flush(&table, &mut store).unwrap();
+        assert_eq!(std::fs::read_to_string(&jpath).unwrap(), lines);
+        let back = Leases::load(&path).unwrap();
+        assert_eq!(back.bound(), crate::engine::lock(&table).bound());
+        assert_eq!(back.loaded().seq, 4);
+        // A restart: the first write is a snapshot, even with nothing new.
+        let mut store = Store::new(path.clone(), &back);
+        assert!(store.compaction_due());
+        flush(&table, &mut store).unwrap();
+        assert_eq!(std::fs::metadata(&jpath).unwrap().len(), 0);
+        let snap: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        assert_eq!(snap["seq"], 5);
+        assert_eq!(snap["leases"].as_array().unwrap().len(), 2);
+        // A crash between the snapshot's rename and the journal's truncation: the old
+        // lines are at or below the snapshot's number and change nothing.
+        std::fs::write(&jpath, &lines).unwrap();
+        let again = Leases::load(&path).unwrap();
+        assert_eq!(again.bound(), crate::engine::lock(&table).bound());
+        assert_eq!(again.loaded().journal.applied, 0);
+    }
+
+    /// A journal that grows to twice the lease file (and past the floor) is folded into
+    /// a snapshot by the next write.
+    #[test]
+    fn a_journal_past_twice_the_snapshot_is_compacted() {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("leases.json");
+        let table = Mutex::new(Leases::default());
+        let mut store = Store::new(path.clone(), &crate::engine::lock(&table));
+        store.snapshot_bytes = COMPACT_MIN;
+        store.journal_bytes = 2 * COMPACT_MIN - 1;
+        assert!(!store.compaction_due());
+        store.journal_bytes += 1;
+        assert!(store.compaction_due());
+        bind(&table, 7);
+        flush(&table, &mut store).unwrap();
+        assert_eq!(store.journal_bytes, 0);
+        assert!(
+            !journal::path_of(&path).exists()
+                || std::fs::metadata(journal::path_of(&path)).unwrap().len() == 0
+        );
+        assert!(Leases::load(&path)
+            .unwrap()
+            .of_mac(&crate::Mac([2, 0, 0, 0, 0, 7]))
+            .is_some());
     }
 }

@@ -241,6 +241,18 @@ pub fn wait_for<T>(limit: Duration, step: Duration, mut f: impl FnMut() -> Optio
     None
 }
 
+/// What a lease file and its journal (`FILE.journal`, where each lease goes first) hold,
+/// as one text: a lease is on disk when it is in either.
+#[allow(dead_code)]
+pub fn lease_text(file: &std::path::Path) -> String {
+    let mut journal = file.as_os_str().to_owned();
+    journal.push(".journal");
+    let mut text = std::fs::read_to_string(file).unwrap_or_default();
+    text.push('\n');
+    text.push_str(&std::fs::read_to_string(PathBuf::from(journal)).unwrap_or_default());
+    text
+}
+
 /// The pxelab binary built for this test run.
 pub fn pxelab_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_pxelab"))
