@@ -22,6 +22,7 @@ import subprocess
 import sys
 
 import lib
+import wire
 
 CLIENTS = int(os.environ.get("DHCP_CLIENTS", "1000"))
 RATES = [int(r) for r in os.environ.get(
@@ -110,8 +111,8 @@ nodes: []
 TS = re.compile(r"sent / received: (\d+\.\d+) / (\d+\.\d+)")
 
 
-def perfdhcp(ns, rate, mode):
-    argv = ["perfdhcp", "-4", "-l", "cli0", "-r", str(rate), "-p", str(period()),
+def perfdhcp(ns, rate, mode, shim=None):
+    argv = (["env", f"LD_PRELOAD={shim}"] if shim else []) + ["perfdhcp", "-4", "-l", "cli0", "-r", str(rate), "-p", str(period()),
             "-R", str(CLIENTS), "-x", "t", "-W", "500000"]
     if mode == "proxy":
         argv += ["-i"] + PXE_OPTS
@@ -274,6 +275,7 @@ def bench_avalanche(servers, d):
 
 
 def bench_mode(mode, servers, d):
+    shim = deep_client_queue()
     sns = lib.netns("dhcp-s")
     cns = lib.netns("dhcp-c")
     lib.veth_pair(sns, cns, f"{SRV}/16", f"{CLI}/16")
@@ -296,20 +298,33 @@ def bench_mode(mode, servers, d):
                     lib.log(f"dhcp {mode} {name}: cannot start: {e}")
                     failing[name] = 99
                     continue
-                with lib.CpuMeter(proc) as meter:
-                    m = perfdhcp(cns, rate, mode)
+                before = (udp_snmp(sns), udp_snmp(cns))
+                with lib.CpuMeter(proc) as meter, \
+                        wire.Capture(sns, f"{d}/wire-{mode}-{rate}-{i}.pcap") as cap:
+                    m = perfdhcp(cns, rate, mode, shim)
                 lib.stop(proc)
+                after = (udp_snmp(sns), udp_snmp(cns))
                 m["cpu"] = meter.seconds
+                wire_d = cap.delays_ms()
+                m["wire_p50"] = lib.percentile(wire_d, 50)
+                m["wire_p99"] = lib.percentile(wire_d, 99)
+                m["capture_drops"] = cap.kernel_drops
+                m["server_rcvbuf"], m["client_rcvbuf"] = (
+                    a["RcvbufErrors"] - b["RcvbufErrors"] for a, b in zip(after, before))
                 lib.log(f"dhcp {mode} {name} rate={rate} run {i + 1}: sent {m['offered']:.0f}/s, "
                         f"completed {m['rate']:.0f}/s, "
                         f"drops {m['drops']:.2f} %, p50 {m['p50'] or 0:.3f} ms, "
-                        f"p99 {m['p99'] or 0:.3f} ms, server CPU {m['cpu']:.2f} s")
+                        f"p99 {m['p99'] or 0:.3f} ms, at the server's wire p50 "
+                        f"{m['wire_p50'] or 0:.3f} / p99 {m['wire_p99'] or 0:.3f} ms, "
+                        f"RcvbufErrors server {m['server_rcvbuf']} perfdhcp {m['client_rcvbuf']}, "
+                        f"capture drops {m['capture_drops']}, server CPU {m['cpu']:.2f} s")
                 samples.append(m)
         for name, samples in per.items():
             if not samples:
                 continue
             st = {k: lib.median([s[k] for s in samples])
-                  for k in ("offered", "rate", "drops", "p50", "p99", "cpu")}
+                  for k in ("offered", "rate", "drops", "p50", "p99", "cpu", "wire_p50",
+                            "wire_p99", "server_rcvbuf", "client_rcvbuf")}
             st["samples"] = samples
             steps[name][rate] = st
             ok = st["drops"] < 1.0 and st["offered"] >= 0.97 * rate
@@ -380,7 +395,14 @@ def report_avalanche(storms):
 
 def report(results):
     out = [f"DHCP, perfdhcp -R {CLIENTS} clients, {period()} s per step, median of "
-           f"{lib.runs()} runs per step; {lib.machine()}\n"]
+           f"{lib.runs()} runs per step; perfdhcp's "
+           + ("socket given a 4 MiB queue (DHCP_DEEP_CLIENT=1)" if os.environ.get(
+               "DHCP_DEEP_CLIENT") == "1" else "default socket queue (208 KiB)")
+           + f"; {lib.machine()}\n"
+           "Delays: perfdhcp's own (-x t, stamped in its user space: includes time a reply "
+           "waits in perfdhcp's socket) and the server's wire (tcpdump in the server's "
+           "namespace: request in -> reply out). Ladder: rate, drops, p99 perfdhcp / wire, "
+           "UDP RcvbufErrors server / perfdhcp.\n"]
     for mode, steps in results.items():
         what = ("server mode, full DORA (exchanges/s = DISCOVER-OFFER-REQUEST-ACK)"
                 if mode == "server" else
@@ -391,11 +413,15 @@ def report(results):
             rate, s = best(st)
             rows.append([name, lib.fmt(rate, 0) if rate else "none", lib.fmt(s["p50"], 3) if s else "–",
                          lib.fmt(s["p99"], 3) if s else "–",
+                         lib.fmt(s["wire_p50"], 3) if s else "–",
+                         lib.fmt(s["wire_p99"], 3) if s else "–",
                          lib.fmt(s["cpu"] / (s["rate"] * period()) * 1e6, 1) if s and s["rate"] else "–",
                          lib.ratio(px_rate, rate) if name != "pxelab" and px_rate and rate else ""])
         out.append(f"\n{mode}: {what}\n")
-        out.append(lib.table(["server", "highest rate < 1 % drops (/s)", "p50 ms", "p99 ms",
-                              "server CPU µs/exchange", "pxelab ÷ this"], rows))
+        out.append(lib.table(["server", "highest rate < 1 % drops (/s)", "p50 ms (perfdhcp)",
+                              "p99 ms (perfdhcp)", "p50 ms (server's wire)",
+                              "p99 ms (server's wire)", "server CPU µs/exchange",
+                              "pxelab ÷ this"], rows))
         # the full ladder, so the knee is visible
         rates = sorted({r for st in steps.values() for r in st})
         ladder = []
@@ -403,7 +429,9 @@ def report(results):
             row = [r]
             for name, st in steps.items():
                 s = st.get(r)
-                row.append(f"{s['rate']:.0f}/s, {s['drops']:.1f} %, p99 {lib.fmt(s['p99'], 2)} ms" if s else "–")
+                row.append(f"{s['rate']:.0f}/s, {s['drops']:.1f} %, p99 {lib.fmt(s['p99'], 2)} / "
+                           f"{lib.fmt(s['wire_p99'], 2)} ms, RcvbufErrors {lib.fmt(s['server_rcvbuf'], 0)} / "
+                           f"{lib.fmt(s['client_rcvbuf'], 0)}" if s else "–")
             ladder.append(row)
         out.append("\n")
         out.append(lib.table(["offered rate"] + list(steps), ladder))
