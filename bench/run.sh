@@ -32,12 +32,12 @@ run() { timeout "${BENCH_TIMEOUT:-3600}" python3 "$@"; }
 case "$what" in
   http)  need wrk wrk; need nginx nginx-light; run bench_http.py ;;
   tftp)  need atftp atftp; run bench_tftp.py ;;
-  dhcp)  run bench_dhcp.py ;;
+  dhcp)  need tcpdump tcpdump; run bench_dhcp.py ;;
   storm) run bench_storm.py ;;
   tui)   run bench_tui.py ;;
   memory) run bench_memory.py ;;
   all)
-    need wrk wrk; need nginx nginx-light; need atftp atftp
+    need wrk wrk; need nginx nginx-light; need atftp atftp; need tcpdump tcpdump
     for b in bench_http.py bench_tftp.py bench_dhcp.py bench_storm.py bench_tui.py; do
       run "$b"; echo
     done ;;
