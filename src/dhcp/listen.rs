@@ -6,7 +6,7 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 use futures::stream::FuturesUnordered;
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 
 use super::decide::{Reply, Verdict};
 use super::drops::Drops;
@@ -137,7 +137,14 @@ pub async fn run(
                 continue;
             }
             Some(h) = held.next(), if !held.is_empty() => {
+                // One lease write releases a whole burst of ACKs: send them all now,
+                // before the next request. Released one per turn, interleaved with
+                // receives, the last ACK of a burst of 50 waited ~100 turns (4 ms p50 at
+                // 10,000 DORA/s on the server's wire).
                 release(&engine, &listener, h, &drops).await;
+                while let Some(Some(h)) = held.next().now_or_never() {
+                    release(&engine, &listener, h, &drops).await;
+                }
                 continue;
             }
             r = listener.recv(&mut buf), if held.len() < MAX_HELD => match r {
