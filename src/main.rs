@@ -8,6 +8,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 use pxelab::app::{self, Face, UpOptions};
 use pxelab::headless::Format;
 
+mod malloc_arenas;
+
 const AFTER_HELP: &str = "\
 Typical session:
   pxelab demo                          a virtual lab on loopback: no root, no network touched
@@ -280,6 +282,7 @@ fn remote(
 }
 
 fn main() -> ExitCode {
+    malloc_arenas::cap();
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,

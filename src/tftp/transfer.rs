@@ -28,9 +28,9 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1);
 pub const MAX_TIMEOUT_SECS: u64 = 5;
 /// Bytes read from the file at once (many blocks per read; fewer for a smaller file).
 /// One buffer per transfer, up to [`super::MAX_TRANSFERS`] at once: at 128 KiB a boot
-/// storm held 32 MB of them (bench/run.sh memory); 64 KiB is still 44 blocks of 1468
-/// per read.
-const READ_BUFFER: usize = 64 * 1024;
+/// storm held 32 MB of them (bench/run.sh memory), at 64 KiB 16 MB; 16 KiB is 4 MB, and
+/// still 11 blocks of 1468 per read (bench/run.sh tftp: no loss beyond its noise).
+const READ_BUFFER: usize = 16 * 1024;
 /// Resends of one window before giving up.
 pub const RETRIES: u32 = 5;
 /// How long a transfer whose client has not acknowledged anything yet may live while
