@@ -283,6 +283,7 @@ fn remote(
 
 fn main() -> ExitCode {
     malloc_arenas::cap();
+    malloc_arenas::start_trimming();
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,
