@@ -191,13 +191,16 @@ async fn writer_task(
     loop {
         let stopping = tokio::select! {
             _ = stop.cancelled() => true,
-            w = rx.recv() => {
-                match w {
-                    Some(w) => waiting.push(w),
-                    None => return,
+            w = rx.recv() => match w {
+                Some(w) => {
+                    waiting.push(w);
+                    false
                 }
-                false
-            }
+                // Every handle is gone: the server is ending, and may drop them before
+                // it fires `stop`. Still the last save, not a silent return: changes no
+                // ACK waited for (releases, expiries) and the clean stop's snapshot.
+                None => true,
+            },
             _ = tick.tick() => {
                 ticks += 1;
                 if ticks.is_multiple_of(10) {
@@ -416,5 +419,41 @@ mod tests {
             .unwrap()
             .of_mac(&crate::Mac([2, 0, 0, 0, 0, 7]))
             .is_some());
+    }
+
+    /// The server drops its handles as it ends, maybe before it fires `stop`: the
+    /// writer still makes its last save, a snapshot with the journal emptied.
+    #[tokio::test]
+    async fn the_last_save_happens_when_every_handle_is_gone() {
+        let d = tempfile::tempdir().unwrap();
+        let engine = Engine::new(lab(d.path()));
+        let path = d.path().join(".pxelab/leases.json");
+        let table = Arc::new(Mutex::new(Leases::default()));
+        let (w, task) = LeaseWriter::start(
+            engine,
+            table.clone(),
+            path.clone(),
+            CancellationToken::new(),
+        );
+        bind(&table, 1);
+        w.commit().wait().await.unwrap();
+        // A release no ACK waits for, then the server goes away.
+        crate::engine::lock(&table).remove(&crate::Mac([2, 0, 0, 0, 0, 1]));
+        bind(&table, 2);
+        drop(w);
+        tokio::time::timeout(Duration::from_secs(10), task)
+            .await
+            .expect("the writer ended")
+            .unwrap();
+        let snap: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        let macs: Vec<&str> = snap["leases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["mac"].as_str().unwrap())
+            .collect();
+        assert_eq!(macs, vec!["02:00:00:00:00:02"]);
+        assert_eq!(std::fs::metadata(journal::path_of(&path)).unwrap().len(), 0);
     }
 }
