@@ -37,10 +37,14 @@ class Capture:
                                 "-B", "32768", "-w", self.path,
                                 "udp port 67 or udp port 68 or udp port 4011"]),
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        # tcpdump says "listening on" once its socket is open.
-        line = self.proc.stderr.readline()
-        if "listening" not in line:
-            lib.log(f"tcpdump: {line.strip()}")
+        # tcpdump says "listening on" once its socket is open (after a line or two about
+        # the link type).
+        for _ in range(5):
+            line = self.proc.stderr.readline()
+            if not line or "listening" in line:
+                break
+        else:
+            lib.log("tcpdump never said it was listening")
         return self
 
     def __exit__(self, *exc):
