@@ -191,6 +191,11 @@ impl Leases {
         std::mem::take(&mut self.changed).into_iter().collect()
     }
 
+    /// Whether any bound lease changed since the last [`Leases::take_changed`].
+    pub fn has_changed(&self) -> bool {
+        !self.changed.is_empty()
+    }
+
     /// Gives back MACs taken by [`Leases::take_changed`] whose write failed.
     pub fn restore_changed(&mut self, macs: Vec<Mac>) {
         self.changed.extend(macs);

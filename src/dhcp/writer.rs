@@ -213,8 +213,8 @@ async fn writer_task(
         while let Ok(w) = rx.try_recv() {
             waiting.push(w);
         }
-        if stopping && store.journal_bytes > 0 {
-            // Leave one plain lease file behind.
+        if stopping && (store.journal_bytes > 0 || crate::engine::lock(&table).has_changed()) {
+            // Leave one plain lease file behind, journal empty.
             store.snapshot_due = true;
         }
         // fsync can take seconds on a busy disk: never on a runtime worker.
@@ -455,5 +455,26 @@ mod tests {
             .collect();
         assert_eq!(macs, vec!["02:00:00:00:00:02"]);
         assert_eq!(std::fs::metadata(journal::path_of(&path)).unwrap().len(), 0);
+    }
+
+    /// A change nothing has written yet, with the journal empty, still ends in the
+    /// lease file at a clean stop, not in a journal left behind.
+    #[tokio::test]
+    async fn a_clean_stop_with_only_unwritten_changes_leaves_a_lease_file() {
+        let d = tempfile::tempdir().unwrap();
+        let engine = Engine::new(lab(d.path()));
+        let path = d.path().join(".pxelab/leases.json");
+        let table = Arc::new(Mutex::new(Leases::default()));
+        let stop = CancellationToken::new();
+        let (w, task) = LeaseWriter::start(engine, table.clone(), path.clone(), stop.clone());
+        bind(&table, 3);
+        stop.cancel();
+        task.await.unwrap();
+        drop(w);
+        let back = Leases::load(&path).unwrap();
+        assert!(back.of_mac(&crate::Mac([2, 0, 0, 0, 0, 3])).is_some());
+        // (The writer's first tick may have journalled it before the stop.)
+        let journal = std::fs::metadata(journal::path_of(&path)).map_or(0, |m| m.len());
+        assert_eq!(journal, 0, "a journal left behind");
     }
 }
